@@ -1,0 +1,95 @@
+"""The project's one dataset format: ``DIR/manifest.jsonl``, one JSON object a line.
+
+Each line holds at least ``{"file": "relative/path.png", "tags": ["long_hair", ...]}``; other keys
+(``source``, ``post_id``, ``box``, ...) are kept as they are. ``file`` is relative to ``DIR``.
+"""
+import json
+import os
+
+MANIFEST_NAME = "manifest.jsonl"
+
+
+class ManifestError(ValueError):
+    """A manifest line that is not a JSON object with ``file`` (str) and ``tags`` (list of str)."""
+
+
+def manifest_path(root):
+    return os.path.join(os.fspath(root), MANIFEST_NAME)
+
+
+def validate_record(record, where="record"):
+    if not isinstance(record, dict):
+        raise ManifestError("{}: expected a JSON object, got {}".format(where, type(record).__name__))
+    file = record.get("file")
+    if not isinstance(file, str) or not file:
+        raise ManifestError("{}: field 'file' must be a non-empty string".format(where))
+    if os.path.isabs(file) or ".." in file.replace("\\", "/").split("/"):
+        raise ManifestError("{}: field 'file' must be a path inside the dataset folder, got {!r}".format(where, file))
+    tags = record.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ManifestError("{}: field 'tags' must be a list of strings".format(where))
+    return record
+
+
+def read_manifest(root):
+    """Read ``root/manifest.jsonl`` into a list of dicts (``tags`` defaults to ``[]``).
+
+    Raises:
+        FileNotFoundError: no manifest in ``root``.
+        ManifestError: a line is malformed; the message names the file and line number.
+    """
+    path = manifest_path(root)
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = "{}:{}".format(path, lineno)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                if not line.endswith("\n"):
+                    break  # a torn last line from a killed writer: everything before it stands
+                raise ManifestError("{}: not valid JSON ({})".format(where, e.msg)) from None
+            validate_record(record, where)
+            record.setdefault("tags", [])
+            records.append(record)
+    return records
+
+
+class ManifestWriter:
+    """Appends records to ``root/manifest.jsonl``, one flushed and fsynced line each.
+
+    A killed writer leaves at most one torn last line, which ``read_manifest`` ignores and
+    ``ManifestWriter`` removes when it reopens the file.
+    """
+
+    def __init__(self, root):
+        os.makedirs(os.fspath(root), exist_ok=True)
+        self.path = manifest_path(root)
+        _drop_torn_tail(self.path)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record):
+        validate_record(record)
+        self._file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _drop_torn_tail(path):
+    if not os.path.exists(path):
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)

@@ -1,0 +1,112 @@
+"""The adversarial training step of the original, as a ``chainer.training`` Updater."""
+import chainer
+import chainer.functions as F
+import numpy
+from chainer import training
+
+from chainer_dcgan import hparams
+from chainer_dcgan.random_state import serialize_random_state
+
+
+class DCGANUpdater(training.updaters.StandardUpdater):
+    """One iteration of the 2015 anime-face DCGAN.
+
+    Per iteration: draw z uniform in [-1, 1]; ``x_fake = G(z)``; ``y_fake = D(x_fake)``;
+    ``y_real = D(x_real)`` on a randomly flipped real batch; then
+
+    * ``gen/loss = softmax_cross_entropy(y_fake, REAL)``,
+    * ``dis/loss = softmax_cross_entropy(y_fake, FAKE) + softmax_cross_entropy(y_real, REAL)``,
+
+    with one forward pass feeding both losses, G updated first and then D, as in the original.
+    Both losses are reported with ``chainer.report``.
+
+    The random source for z and the flips is a ``numpy.random.RandomState`` saved in snapshots,
+    so a seeded run resumed from a snapshot replays the same iterations.
+
+    Args:
+        iterator: yields batches of ``float32 (3, 96, 96)`` arrays in ``[-1, 1]``.
+        optimizer (dict): ``{"gen": ..., "dis": ...}`` set up on the Generator and Discriminator.
+        device: a ``chainer.backend.Device`` (or specifier) where the batch goes.
+        seed (int or None): seed of the updater's random source.
+        loss (str): ``"softmax"`` (faithful 2-class cross-entropy) or ``"hinge"``.
+        flip (bool): random horizontal flips of the real batch (faithful: True).
+    """
+
+    def __init__(self, iterator, optimizer, device=None, seed=None, loss="softmax", flip=True, **kwargs):
+        if set(optimizer) != {"gen", "dis"}:
+            raise ValueError("optimizer must be a dict with keys 'gen' and 'dis', got {}".format(sorted(optimizer)))
+        if loss not in ("softmax", "hinge"):
+            raise ValueError("loss must be 'softmax' or 'hinge', got {!r}".format(loss))
+        super().__init__(iterator, optimizer, device=device, **kwargs)
+        self.random_state = numpy.random.RandomState(seed)
+        self.loss = loss
+        self.flip = flip
+
+    @property
+    def generator(self):
+        return self._optimizers["gen"].target
+
+    @property
+    def discriminator(self):
+        return self._optimizers["dis"].target
+
+    def _labels(self, xp, n, label):
+        return xp.full((n,), label, dtype=numpy.int32)
+
+    def loss_gen(self, y_fake):
+        xp = chainer.backend.get_array_module(y_fake)
+        if self.loss == "hinge":
+            loss = F.mean(y_fake[:, hparams.FAKE_LABEL] - y_fake[:, hparams.REAL_LABEL])
+        else:
+            loss = F.softmax_cross_entropy(y_fake, self._labels(xp, len(y_fake), hparams.REAL_LABEL))
+        chainer.report({"loss": loss}, self.generator)
+        return loss
+
+    def loss_dis(self, y_fake, y_real):
+        xp = chainer.backend.get_array_module(y_fake)
+        if self.loss == "hinge":
+            margin = lambda y, sign: F.mean(F.relu(1.0 - sign * (y[:, hparams.REAL_LABEL] - y[:, hparams.FAKE_LABEL])))  # noqa: E731
+            loss = margin(y_real, 1.0) + margin(y_fake, -1.0)
+        else:
+            loss = (F.softmax_cross_entropy(y_fake, self._labels(xp, len(y_fake), hparams.FAKE_LABEL))
+                    + F.softmax_cross_entropy(y_real, self._labels(xp, len(y_real), hparams.REAL_LABEL)))
+        chainer.report({"loss": loss}, self.discriminator)
+        return loss
+
+    def real_batch(self):
+        """The next real batch on the device, ``float32 (N, 3, H, W)``, randomly flipped."""
+        batch = self.get_iterator("main").next()
+        n = len(batch)
+        flips = self.random_state.uniform(size=n) < hparams.FLIP_PROBABILITY if self.flip else None
+        x = self.converter(batch, self.device)
+        if flips is not None and flips.any():
+            xp = self.device.xp
+            mask = xp.asarray(flips.reshape(n, 1, 1, 1))
+            x = xp.where(mask, x[..., ::-1], x)
+        return x
+
+    def update_core(self):
+        gen_opt, dis_opt = self.get_optimizer("gen"), self.get_optimizer("dis")
+        gen, dis = self.generator, self.discriminator
+
+        x_real = self.real_batch()
+        z = gen.make_hidden(len(x_real), self.random_state)
+        x_fake = gen(z)
+        y_fake = dis(x_fake)
+        y_real = dis(x_real)
+
+        gen.cleargrads()
+        dis.cleargrads()
+        self.loss_gen(y_fake).backward()
+        gen_opt.update()
+
+        # D's gradients come from its own loss alone; cut the graph at G's output so D's
+        # backward pass does not flow into G (whose gradients the original threw away).
+        x_fake.unchain_backward()
+        dis.cleargrads()
+        self.loss_dis(y_fake, y_real).backward()
+        dis_opt.update()
+
+    def serialize(self, serializer):
+        super().serialize(serializer)
+        serialize_random_state(serializer["random_state"], self.random_state)
