@@ -36,7 +36,7 @@ setup(
             "mpich>=4",
         ],
         # PyTorch is a benchmark/reference-only dependency (bench/ and the FID cross-check).
-        "bench": ["torch==2.13.0"],
+        "bench": ["torch==2.13.0", "threadpoolctl>=3.1"],
         "docs": ["sphinx>=7"],
     },
 )

@@ -85,3 +85,22 @@ def save_image(path, image, format=None):
 
 def is_image_file(name):
     return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def save_animation(path, frames, duration_ms=80, loop=0):
+    """Write ``uint8 (H, W, 3)`` frames as an animated GIF or WebP (by extension), atomically.
+
+    Args:
+        duration_ms (int): display time of each frame.
+        loop (int): 0 loops forever.
+    """
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in (".gif", ".webp"):
+        raise ValueError("{}: an animation must end in .gif or .webp".format(path))
+    if not len(frames):
+        raise ValueError("{}: no frames to write".format(path))
+    images = [Image.fromarray(numpy.asarray(f, dtype=numpy.uint8)) for f in frames]
+    options = {"lossless": True} if ext == ".webp" else {"optimize": False, "disposal": 1}
+    with atomic_write(path) as f:
+        images[0].save(f, format="WEBP" if ext == ".webp" else "GIF", save_all=True, append_images=images[1:],
+                       duration=int(duration_ms), loop=int(loop), **options)

@@ -5,13 +5,18 @@ bn1..bn3``) so that an HDF5 file it saved loads with ``chainer.serializers.load_
 original also defined ``bn0`` in both Chains and never used it; loading ignores it.
 
 Variants (tanh output, leaky ReLU, other z sizes) are constructor options; defaults are faithful.
+
+The links are :mod:`chainer_dcgan.links` (Chainer's own, same parameters) so that the 4x4/stride 2
+(de)convolutions and BatchNormalization+activation take the fast paths of
+:mod:`chainer_dcgan.functions`; ``chainer.using_config("dcgan_fast", False)`` (or the environment
+variable ``CHAINER_DCGAN_FAST=0``) runs Chainer's own functions instead, with the same results.
 """
 import chainer
 import chainer.functions as F
 import chainer.links as L
 import numpy
 
-from chainer_dcgan import hparams
+from chainer_dcgan import functions, hparams, links
 
 
 def _normal():
@@ -19,7 +24,7 @@ def _normal():
 
 
 def _batch_norm(size):
-    return L.BatchNormalization(size, decay=hparams.BN_DECAY, eps=hparams.BN_EPS)
+    return links.BatchNormalization(size, decay=hparams.BN_DECAY, eps=hparams.BN_EPS)
 
 
 def sample_z(n, z_dim=hparams.Z_DIM, random_state=None, xp=numpy):
@@ -65,10 +70,10 @@ class Generator(chainer.Chain):
         k, st, p = hparams.KSIZE, hparams.STRIDE, hparams.PAD
         with self.init_scope():
             self.l0z = L.Linear(z_dim, s * s * c[0], initialW=_normal())
-            self.dc1 = L.Deconvolution2D(c[0], c[1], k, st, p, initialW=_normal())
-            self.dc2 = L.Deconvolution2D(c[1], c[2], k, st, p, initialW=_normal())
-            self.dc3 = L.Deconvolution2D(c[2], c[3], k, st, p, initialW=_normal())
-            self.dc4 = L.Deconvolution2D(c[3], c[4], k, st, p, initialW=_normal())
+            self.dc1 = links.Deconvolution2D(c[0], c[1], k, st, p, initialW=_normal())
+            self.dc2 = links.Deconvolution2D(c[1], c[2], k, st, p, initialW=_normal())
+            self.dc3 = links.Deconvolution2D(c[2], c[3], k, st, p, initialW=_normal())
+            self.dc4 = links.Deconvolution2D(c[3], c[4], k, st, p, initialW=_normal())
             self.bn0l = _batch_norm(s * s * c[0])
             self.bn1 = _batch_norm(c[1])
             self.bn2 = _batch_norm(c[2])
@@ -80,11 +85,11 @@ class Generator(chainer.Chain):
 
     def forward(self, z):
         s, c0 = hparams.BASE_SIZE, hparams.GEN_CHANNELS[0]
-        h = F.relu(self.bn0l(self.l0z(z)))
+        h = self.bn0l(self.l0z(z), activation="relu")
         h = F.reshape(h, (h.shape[0], c0, s, s))
-        h = F.relu(self.bn1(self.dc1(h)))
-        h = F.relu(self.bn2(self.dc2(h)))
-        h = F.relu(self.bn3(self.dc3(h)))
+        h = self.bn1(self.dc1(h), activation="relu")
+        h = self.bn2(self.dc2(h), activation="relu")
+        h = self.bn3(self.dc3(h), activation="relu")
         x = self.dc4(h)
         return F.tanh(x) if self.output_activation == "tanh" else x
 
@@ -108,21 +113,19 @@ class Discriminator(chainer.Chain):
         s = hparams.BASE_SIZE
         k, st, p = hparams.KSIZE, hparams.STRIDE, hparams.PAD
         with self.init_scope():
-            self.c0 = L.Convolution2D(c[0], c[1], k, st, p, initialW=_normal())
-            self.c1 = L.Convolution2D(c[1], c[2], k, st, p, initialW=_normal())
-            self.c2 = L.Convolution2D(c[2], c[3], k, st, p, initialW=_normal())
-            self.c3 = L.Convolution2D(c[3], c[4], k, st, p, initialW=_normal())
+            self.c0 = links.Convolution2D(c[0], c[1], k, st, p, initialW=_normal())
+            self.c1 = links.Convolution2D(c[1], c[2], k, st, p, initialW=_normal())
+            self.c2 = links.Convolution2D(c[2], c[3], k, st, p, initialW=_normal())
+            self.c3 = links.Convolution2D(c[3], c[4], k, st, p, initialW=_normal())
             self.l4l = L.Linear(s * s * c[4], 2, initialW=_normal())
             self.bn1 = _batch_norm(c[2])
             self.bn2 = _batch_norm(c[3])
             self.bn3 = _batch_norm(c[4])
 
-    def _act(self, h):
-        return F.elu(h) if self.activation == "elu" else F.leaky_relu(h, 0.2)
-
     def forward(self, x):
-        h = self._act(self.c0(x))
-        h = self._act(self.bn1(self.c1(h)))
-        h = self._act(self.bn2(self.c2(h)))
-        h = self._act(self.bn3(self.c3(h)))
+        h = self.c0(x)
+        h = functions.elu(h) if self.activation == "elu" else F.leaky_relu(h, 0.2)
+        h = self.bn1(self.c1(h), activation=self.activation)
+        h = self.bn2(self.c2(h), activation=self.activation)
+        h = self.bn3(self.c3(h), activation=self.activation)
         return self.l4l(h)

@@ -1,0 +1,265 @@
+"""Images per second of one faithful DCGAN training iteration: Chainer (fast path on and off) vs PyTorch.
+
+One run measures, interleaved round by round so that a busy machine slows all of them alike:
+
+* train: one full iteration of :class:`chainer_dcgan.DCGANUpdater` (G forward, D on fake and real,
+  both backward passes, both Adam+WeightDecay updates), with ``chainer_dcgan``'s fast functions
+  (``config.dcgan_fast = True``) and with Chainer's own (``False``), and the same iteration written in
+  PyTorch (``bench/torch_reference.py``);
+* G-only inference (test mode, no graph) for the same three;
+* the time to generate 100 faces (z -> uint8 images) with the fast path.
+
+Figures are medians over ``--repeats`` rounds after ``--warmup`` rounds. The last line is
+``ratio Chainer/PyTorch train: X.XX`` (fast path on). Times are printed, never asserted.
+
+Usage::
+
+    python bench/train_step.py [--batchsize 100] [--gpu -1] [--threads 2] [--repeats 5] [--tf32]
+"""
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+GFLOP_PER_TRAIN_IMAGE = 5.2  # forward + both backward passes, see bench/RESULTS.md
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batchsize", type=int, default=100, help="images per iteration (faithful: 100)")
+    p.add_argument("--gpu", type=int, default=-1, help="GPU id for both frameworks; -1 (default) runs on CPU")
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="CPU threads for BLAS/OpenMP and torch alike (default: all cores)")
+    p.add_argument("--repeats", type=int, default=5, help="timed rounds; medians are printed (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    p.add_argument("--infer-repeats", type=int, default=5, help="timed rounds of G-only inference (default 5)")
+    p.add_argument("--tf32", action="store_true",
+                   help="GPU only: allow TF32 matrix products in both (CUPY_TF32=1; torch allow_tf32); "
+                        "default is strict float32 in both")
+    p.add_argument("--skip-own", action="store_true",
+                   help="do not time Chainer's own functions (fast path off); it is the slowest part on CPU")
+    p.add_argument("--skip-torch", action="store_true", help="do not time the PyTorch reference")
+    p.add_argument("--seed", type=int, default=0, help="seeds weights, data, z and flips (default 0)")
+    return p.parse_args(argv)
+
+
+def set_threads(n):
+    """Same thread count for OpenBLAS/OpenMP (numpy) and torch; must run before numpy is imported."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return out + ("+local changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def blas_description():
+    try:
+        import threadpoolctl
+    except ImportError:
+        return "threadpoolctl not installed"
+    infos = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join("{} {} kernel={} threads={}".format(i.get("internal_api"), i.get("version"),
+                                                         i.get("architecture"), i.get("num_threads"))
+                     for i in infos) or "none found"
+
+
+def median_rate(times, n):
+    return n / statistics.median(times)
+
+
+class Timer:
+    """Wall time of a callable, synchronising the device first and after."""
+
+    def __init__(self, sync):
+        self.sync = sync
+
+    def __call__(self, fn):
+        self.sync()
+        t0 = time.perf_counter()
+        fn()
+        self.sync()
+        return time.perf_counter() - t0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    set_threads(args.threads)
+    if args.gpu >= 0 and args.tf32:
+        os.environ["CUPY_TF32"] = "1"
+    sys.path.insert(0, ROOT)
+    sys.path.insert(0, HERE)
+
+    import chainer_dcgan  # noqa: F401  (shims chainer before it is imported)
+    import chainer
+    import numpy
+    from chainer_dcgan import functions as dcgan_functions
+    from chainer_dcgan.images import to_image
+    from chainer_dcgan.models import Discriminator, Generator
+    from chainer_dcgan.training import make_optimizer
+    from chainer_dcgan.updater import DCGANUpdater
+
+    try:
+        import threadpoolctl
+        threadpoolctl.threadpool_limits(args.threads)
+    except ImportError:
+        pass
+
+    on_gpu = args.gpu >= 0
+    device = chainer.get_device("@cupy:{}".format(args.gpu) if on_gpu else "@numpy")
+    device.use()
+    if on_gpu:
+        import cupy
+        chainer_sync = cupy.cuda.Device(args.gpu).synchronize
+    else:
+        def chainer_sync():
+            pass
+
+    n = args.batchsize
+    rng = numpy.random.RandomState(args.seed)
+    batch = rng.uniform(-1, 1, (n, 3, 96, 96)).astype(numpy.float32)
+    dataset = list(batch)
+
+    def chainer_step(fast):
+        numpy.random.seed(args.seed)
+        gen, dis = Generator(), Discriminator()
+        gen.to_device(device)
+        dis.to_device(device)
+        opts = {"gen": make_optimizer(gen), "dis": make_optimizer(dis)}
+        it = chainer.iterators.SerialIterator(dataset, n, shuffle=False)
+        updater = DCGANUpdater(it, opts, device=device, seed=args.seed)
+
+        def step():
+            with chainer.using_config("dcgan_fast", fast):
+                updater.update()
+
+        def infer(z):
+            with chainer.using_config("dcgan_fast", fast), chainer.using_config("train", False), \
+                    chainer.no_backprop_mode():
+                return gen(z).array
+
+        return step, infer, gen
+
+    print("# DCGAN train step, batch {}, {}".format(n, "GPU {}".format(args.gpu) if on_gpu else "CPU"))
+    print("# date {}  commit {}".format(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), git_commit()))
+    print("# python {}  numpy {}  chainer {}".format(platform.python_version(), numpy.__version__,
+                                                     chainer.__version__))
+    if on_gpu:
+        import cupy
+        props = cupy.cuda.runtime.getDeviceProperties(args.gpu)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        print("# device {}  cupy {}  cudnn {}  CUPY_TF32={}".format(
+            name, cupy.__version__, chainer.backends.cuda.cudnn_enabled, os.environ.get("CUPY_TF32", "0")))
+    else:
+        print("# cpu {} ({} cores visible)".format(cpu_model(), os.cpu_count()))
+    print("# threads {} (OMP/OPENBLAS/MKL_NUM_THREADS, threadpoolctl, torch.set_num_threads)".format(args.threads))
+    print("# numpy BLAS: {}".format(blas_description()))
+    print("# OPENBLAS_CORETYPE={}  OPENBLAS_L2_SIZE={}".format(os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+                                                              os.environ.get("OPENBLAS_L2_SIZE", "(unset)")))
+    print("# fast path default: dcgan_fast={} (CHAINER_DCGAN_FAST={})".format(
+        dcgan_functions.fast_default(), os.environ.get("CHAINER_DCGAN_FAST", "(unset)")))
+
+    candidates = []  # (label, train_step, infer, sync)
+    fast_step, fast_infer, fast_gen = chainer_step(True)
+    candidates.append(("chainer fast", fast_step, fast_infer, chainer_sync))
+    if not args.skip_own:
+        own_step, own_infer, _ = chainer_step(False)
+        candidates.append(("chainer own", own_step, own_infer, chainer_sync))
+    if not args.skip_torch:
+        import torch
+        torch.set_num_threads(args.threads)
+        if on_gpu:
+            torch.backends.cuda.matmul.allow_tf32 = args.tf32
+            torch.backends.cudnn.allow_tf32 = args.tf32
+            print("# torch {}  cudnn {}  allow_tf32={}".format(torch.__version__, torch.backends.cudnn.version(),
+                                                               args.tf32))
+
+            def torch_sync():
+                torch.cuda.synchronize()
+        else:
+            print("# torch {}  threads {}  mkldnn {}".format(torch.__version__, torch.get_num_threads(),
+                                                            torch.backends.mkldnn.is_available()))
+
+            def torch_sync():
+                pass
+        from torch_reference import TorchStep
+        tstep = TorchStep(batch, "cuda:{}".format(args.gpu) if on_gpu else "cpu", seed=args.seed)
+        candidates.append(("pytorch", tstep, tstep.generate, torch_sync))
+
+    # Training: interleaved rounds, rotating the order so no framework always runs first.
+    train = {label: [] for label, *_ in candidates}
+    for r in range(args.warmup + args.repeats):
+        order = candidates[r % len(candidates):] + candidates[:r % len(candidates)]
+        for label, step, _, sync in order:
+            t = Timer(sync)(step)
+            if r >= args.warmup:
+                train[label].append(t)
+    print()
+    print("{:<22}{:>12}{:>12}{:>14}".format("train", "img/s", "s/iter", "GFLOP/s"))
+    rates = {}
+    for label, *_ in candidates:
+        rates[label] = median_rate(train[label], n)
+        print("{:<22}{:>12.2f}{:>12.3f}{:>14.1f}".format(label, rates[label], statistics.median(train[label]),
+                                                        rates[label] * GFLOP_PER_TRAIN_IMAGE))
+
+    z = numpy.random.RandomState(args.seed + 1).uniform(-1, 1, (n, 100)).astype(numpy.float32)
+    z_dev = device.send(z)
+    infer = {label: [] for label, *_ in candidates}
+    for r in range(1 + args.infer_repeats):
+        for label, _, fn, sync in candidates:
+            arg = z if label == "pytorch" else z_dev
+            t = Timer(sync)(lambda: fn(arg))
+            if r >= 1:
+                infer[label].append(t)
+    print()
+    print("{:<22}{:>12}".format("G inference", "img/s"))
+    infer_rates = {}
+    for label, *_ in candidates:
+        infer_rates[label] = median_rate(infer[label], n)
+        print("{:<22}{:>12.2f}".format(label, infer_rates[label]))
+
+    def hundred_faces():
+        z100 = fast_gen.make_hidden(100, numpy.random.RandomState(args.seed + 2))
+        x = chainer.backend.CpuDevice().send(fast_infer(z100))
+        return [to_image(a) for a in x]
+
+    faces = [Timer(chainer_sync)(hundred_faces) for _ in range(1 + args.infer_repeats)][1:]
+    print()
+    print("100 faces (z -> uint8 images, fast path): {:.3f} s".format(statistics.median(faces)))
+    if "chainer own" in rates:
+        print("ratio fast/own train: {:.2f}".format(rates["chainer fast"] / rates["chainer own"]))
+        print("ratio fast/own inference: {:.2f}".format(infer_rates["chainer fast"] / infer_rates["chainer own"]))
+    if "pytorch" in rates:
+        if "chainer own" in rates:
+            print("ratio Chainer(own)/PyTorch train: {:.2f}".format(rates["chainer own"] / rates["pytorch"]))
+        print("ratio Chainer/PyTorch inference: {:.2f}".format(infer_rates["chainer fast"] / infer_rates["pytorch"]))
+        print("ratio Chainer/PyTorch train: {:.2f}".format(rates["chainer fast"] / rates["pytorch"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Trainer extensions: sample grids, cheap quality metrics and FID/KID."""
+from chainer_dcgan.extensions.fid import FIDEvaluation, add_fid_evaluation
+from chainer_dcgan.extensions.sample_grid import SampleGrid
+from chainer_dcgan.extensions.statistics import StatisticsDistance
+
+__all__ = ["SampleGrid", "StatisticsDistance", "FIDEvaluation", "add_fid_evaluation"]

@@ -1,0 +1,417 @@
+"""4x4, stride 2, pad 1 convolution and deconvolution as a few large matrix products.
+
+Every (de)convolution of the DCGAN has this shape. Chainer's own CPU path builds an ``im2col``
+buffer 4 times the size of the input with a strided gather and multiplies it with
+``numpy.tensordot``, whose transposes copy it again. Here the padded input is instead rearranged
+once, space-to-depth, into ``Z`` of shape ``(4B, N * gh * gw)``: row ``(c, py, px)``, column
+``(n, u, v)`` holds ``x_pad[n, c, 2u + py, 2v + px]`` on a grid of ``gh x gw = (H/2 + 1) x (W/2 + 1)``
+cells. A 4x4 stride-2 kernel is then a 2x2 stride-1 kernel over ``Z``, and since the grid is
+flattened, each of its four taps ``(ay, ax)`` is a plain column shift by ``ay * gw + ax``: the
+convolution is four matrix products over shifted, contiguous column windows of ``Z``, with no
+gather at all. Outputs land on the same grid; the cells of its last grid row and column are
+not output pixels (they are cropped, or kept at zero where the grid is an input).
+
+With ``Wc`` a convolution weight ``(A, B, 4, 4)`` (``A`` outputs, ``B`` inputs), tap ``a`` is
+``Wr[a] = Wc[:, :, 2ay + py, 2ax + px]`` as an ``(A, 4B)`` matrix and, with ``Y`` the output grid
+``(A, N * gh * gw)`` and ``M = N * gh * gw - gw - 1`` columns computed::
+
+    gather:  Y[:, :M]              = sum_a Wr[a]   @ Z[:, off_a : off_a + M]   (convolution)
+    scatter: Z[:, off_a : off_a + M] += Wr[a].T @ Y[:, :M]                     (its transpose)
+    wgrad:   gWr[a]                =  Y[:, :M]     @ Z[:, off_a : off_a + M].T
+
+A deconvolution with weight ``(Cin, Cout, 4, 4)`` is the transpose of the convolution with that
+same array as ``Wc``, so four primitives serve both directions of both layers. Arrays are NumPy
+or CuPy alike (the array module is taken from the inputs); layouts are standard NCHW.
+"""
+import chainer
+import chainer.functions as F
+import numpy
+from chainer import function_node
+from chainer.backend import get_array_module
+from chainer.utils import type_check
+
+KSIZE, STRIDE, PAD = 4, 2, 1
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _grid(h, w):
+    """Grid cells ``(gh, gw)`` of a stride-2 layer whose small side is ``h x w``."""
+    return h + 1, w + 1
+
+
+def _span(n, gh, gw):
+    """Number of grid columns that the shifted products compute: all but the last ``gw + 1``."""
+    return n * gh * gw - gw - 1
+
+
+def _offsets(gw):
+    return (0, 1, gw, gw + 1)  # taps (ay, ax) = (0, 0), (0, 1), (1, 0), (1, 1)
+
+
+def _pairs(a):
+    """A C-contiguous float32 array viewed with each two neighbours on the last axis as one int64.
+
+    The ``px`` pairs of a kernel are neighbours in both layouts, so moving pairs halves the elements
+    (and the time) of NumPy's strided copies; other dtypes move as they are.
+    """
+    if a.dtype.itemsize == 4 and a.shape[-1] % 2 == 0:
+        return a.view(numpy.int64), 1
+    return a, 2
+
+
+def reorder_weight(Wc):
+    """Conv weight ``(A, B, 4, 4)`` -> taps ``(4, A, 4B)``: ``[ay*2+ax][o, c*4+py*2+px] = Wc[o, c, 2ay+py, 2ax+px]``."""
+    xp = get_array_module(Wc)
+    A, B = Wc.shape[:2]
+    src, px = _pairs(xp.ascontiguousarray(Wc))
+    # (A*B, ay, py, ax[, px]) -> (ay, ax, A*B, py[, px])
+    src = src.reshape((A * B, 2, 2, 2) + ((2,) if px == 2 else ()))
+    out = xp.empty((2, 2, A * B, 2) + ((2,) if px == 2 else ()), dtype=src.dtype)
+    out[...] = src.transpose((1, 3, 0, 2) + ((4,) if px == 2 else ()))
+    return out.view(Wc.dtype).reshape(4, A, 4 * B)
+
+
+def restore_weight(Wr):
+    """Inverse of :func:`reorder_weight`: taps ``(4, A, 4B)`` -> ``(A, B, 4, 4)``."""
+    xp = get_array_module(Wr)
+    _, A, B4 = Wr.shape
+    B = B4 // 4
+    src, px = _pairs(xp.ascontiguousarray(Wr))
+    src = src.reshape((2, 2, A * B, 2) + ((2,) if px == 2 else ()))  # (ay, ax, A*B, py[, px])
+    out = xp.empty((A * B, 2, 2, 2) + ((2,) if px == 2 else ()), dtype=src.dtype)
+    out[...] = src.transpose((2, 0, 3, 1) + ((4,) if px == 2 else ()))
+    return out.view(Wr.dtype).reshape(A, B, 4, 4)
+
+
+def space_to_depth(x):
+    """NCHW ``x`` (H, W even) -> ``Z`` ``(4C, N*gh*gw)`` of its 1-padded version (see module doc)."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    h, w = H // 2, W // 2
+    gh, gw = _grid(h, w)
+    Z = xp.zeros((C, 2, 2, N, gh, gw), dtype=x.dtype)
+    for py in (0, 1):
+        for px in (0, 1):
+            # x_pad row 2u + py is x row 2u + py - 1: odd rows for py = 0 (u >= 1), even for py = 1.
+            Z[:, py, px, :, 1 - py:1 - py + h, 1 - px:1 - px + w] = \
+                x[:, :, 1 - py::2, 1 - px::2].transpose(1, 0, 2, 3)
+    return Z.reshape(4 * C, N * gh * gw)
+
+
+def depth_to_space(Z, shape, bias=None):
+    """Inverse of :func:`space_to_depth` (the padding dropped): ``Z`` -> NCHW of ``shape``, plus ``bias``."""
+    xp = get_array_module(Z)
+    N, C, H, W = shape
+    h, w = H // 2, W // 2
+    gh, gw = _grid(h, w)
+    Z6 = Z.reshape(C, 2, 2, N, gh, gw)
+    x = xp.empty(shape, dtype=Z.dtype)
+    for py in (0, 1):
+        for px in (0, 1):
+            src = Z6[:, py, px, :, 1 - py:1 - py + h, 1 - px:1 - px + w].transpose(1, 0, 2, 3)
+            dst = x[:, :, 1 - py::2, 1 - px::2]
+            if bias is None:
+                dst[...] = src
+            else:
+                xp.add(src, bias.reshape(1, C, 1, 1), out=dst)
+    return x
+
+
+def to_grid(y):
+    """NCHW ``y`` (the small side ``h x w``) -> ``(C, N*gh*gw)`` with zeros in the extra grid cells."""
+    xp = get_array_module(y)
+    N, C, h, w = y.shape
+    gh, gw = _grid(h, w)
+    Y = xp.zeros((C, N, gh, gw), dtype=y.dtype)
+    Y[:, :, :h, :w] = y.transpose(1, 0, 2, 3)
+    return Y.reshape(C, N * gh * gw)
+
+
+def from_grid(Y, shape, bias=None):
+    """Inverse of :func:`to_grid`: ``(C, N*gh*gw)`` -> NCHW ``shape``, plus ``bias``."""
+    xp = get_array_module(Y)
+    N, C, h, w = shape
+    gh, gw = _grid(h, w)
+    src = Y.reshape(C, N, gh, gw)[:, :, :h, :w].transpose(1, 0, 2, 3)
+    if bias is None:
+        return xp.ascontiguousarray(src)
+    y = xp.empty(shape, dtype=Y.dtype)
+    xp.add(src, bias.reshape(1, C, 1, 1), out=y)
+    return y
+
+
+def _matmul(a, b, out=None):
+    """``a @ b`` into ``out`` (allocated when None). NumPy hands a row-strided ``out`` view straight
+    to BLAS; other array modules compute then copy."""
+    xp = get_array_module(a)
+    if xp is numpy or out is None or out.flags.c_contiguous:
+        return xp.matmul(a, b, out=out)
+    out[...] = xp.matmul(a, b)
+    return out
+
+
+def gather(Wr, Z, n, gh, gw):
+    """Convolution on the grid: ``Y[:, :M] = sum_a Wr[a] @ Z[:, off_a:off_a + M]``; ``Y`` is ``(A, N*gh*gw)``."""
+    xp = get_array_module(Z)
+    A = Wr.shape[1]
+    M = _span(n, gh, gw)
+    Y = xp.empty((A, Z.shape[1]), dtype=Z.dtype)
+    Y[:, M:] = 0
+    out = Y[:, :M]
+    tmp = None
+    for a, off in enumerate(_offsets(gw)):
+        if a == 0:
+            _matmul(Wr[0], Z[:, :M], out)
+        else:
+            tmp = _matmul(Wr[a], Z[:, off:off + M], tmp)
+            out += tmp
+    return Y
+
+
+def scatter(Wr, Y, n, gh, gw):
+    """Transposed convolution on the grid: ``Z[:, off_a:off_a + M] += Wr[a].T @ Y[:, :M]``.
+
+    The extra grid cells of ``Y`` must be zero.
+    """
+    xp = get_array_module(Y)
+    B4 = Wr.shape[2]
+    M = _span(n, gh, gw)
+    Z = xp.empty((B4, Y.shape[1]), dtype=Y.dtype)
+    Z[:, M:] = 0
+    src = Y[:, :M]
+    tmp = None
+    for a, off in enumerate(_offsets(gw)):
+        if a == 0:
+            _matmul(Wr[0].T, src, Z[:, :M])
+        else:
+            tmp = _matmul(Wr[a].T, src, tmp)
+            Z[:, off:off + M] += tmp
+    return Z
+
+
+def wgrad(Y, Z, n, gh, gw):
+    """Weight gradient on the grid: ``gWr[a] = Y[:, :M] @ Z[:, off_a:off_a + M].T``, ``(4, A, 4B)``.
+
+    The extra grid cells of ``Y`` must be zero.
+    """
+    xp = get_array_module(Y)
+    M = _span(n, gh, gw)
+    gWr = xp.empty((4, Y.shape[0], Z.shape[0]), dtype=Y.dtype)
+    src = Y[:, :M]
+    for a, off in enumerate(_offsets(gw)):
+        _matmul(src, Z[:, off:off + M].T, gWr[a])
+    return gWr
+
+
+def supported(x_shape, W_shape, stride, pad, transposed, outsize=None, dilate=1, groups=1, dtype=None):
+    """Whether the fast path handles this layer; else the caller uses Chainer's own function."""
+    if len(x_shape) != 4 or len(W_shape) != 4 or W_shape[2:] != (KSIZE, KSIZE):
+        return False
+    if _pair(stride) != (STRIDE, STRIDE) or _pair(pad) != (PAD, PAD) or _pair(dilate) != (1, 1) or groups != 1:
+        return False
+    if dtype is not None and numpy.dtype(dtype) not in (numpy.float32, numpy.float64):
+        return False
+    N, C, H, W = x_shape
+    if N == 0:
+        return False
+    if transposed:
+        return W_shape[0] == C and (outsize is None or tuple(outsize) in ((None, None), (2 * H, 2 * W)))
+    return W_shape[1] == C and H % 2 == 0 and W % 2 == 0 and H >= 2 and W >= 2
+
+
+def _check_types(in_types, transposed):
+    n_in = in_types.size()
+    type_check.expect(2 <= n_in, n_in <= 3)
+    x_type, w_type = in_types[:2]
+    type_check.expect(
+        x_type.dtype.kind == "f",
+        w_type.dtype == x_type.dtype,
+        x_type.ndim == 4,
+        w_type.ndim == 4,
+        x_type.shape[1] == w_type.shape[0 if transposed else 1],
+    )
+    if n_in == 3:
+        type_check.expect(in_types[2].dtype == x_type.dtype, in_types[2].ndim == 1,
+                          in_types[2].shape[0] == w_type.shape[1 if transposed else 0])
+
+
+class Convolution2D(function_node.FunctionNode):
+    """``y = conv(x, W) + b``, 4x4 stride 2 pad 1; x ``(N, B, H, W)``, W ``(A, B, 4, 4)`` -> ``(N, A, H/2, W/2)``.
+
+    Args:
+        z (array or None): ``space_to_depth(x)`` when the caller already has it.
+        w_taps (array or None): ``reorder_weight(W)`` when the caller already has it.
+    """
+
+    def __init__(self, z=None, w_taps=None):
+        self._z = z
+        self._w_taps = w_taps
+
+    def check_type_forward(self, in_types):
+        _check_types(in_types, transposed=False)
+
+    def forward(self, inputs):
+        self.retain_inputs((0, 1))
+        x, W = inputs[:2]
+        b = inputs[2] if len(inputs) == 3 else None
+        N, _, H, Wd = x.shape
+        h, w = H // 2, Wd // 2
+        gh, gw = _grid(h, w)
+        if self._z is None:
+            self._z = space_to_depth(x)
+        if self._w_taps is None:
+            self._w_taps = reorder_weight(W)
+        Y = gather(self._w_taps, self._z, N, gh, gw)
+        return from_grid(Y, (N, W.shape[0], h, w), b),
+
+    def backward(self, indexes, grad_outputs):
+        x, W = self.get_retained_inputs()
+        gy, = grad_outputs
+        N, _, h, w = gy.shape
+        y_grid = to_grid(gy.array)
+        ret = []
+        if 0 in indexes:
+            ret.append(Deconvolution2D(y_grid=y_grid, w_taps=self._w_taps).apply((gy, W))[0])
+        if 1 in indexes:
+            ret.append(Convolution2DGradW(self._z, y_grid).apply((x, gy))[0])
+        if 2 in indexes:
+            ret.append(F.sum(gy, axis=(0, 2, 3)))
+        return ret
+
+
+class Convolution2DGradW(function_node.FunctionNode):
+    """Weight gradient of :class:`Convolution2D`: ``(x, gy) -> gW (A, B, 4, 4)``."""
+
+    def __init__(self, z=None, y_grid=None):
+        self._z, self._y_grid = z, y_grid
+
+    def forward(self, inputs):
+        self.retain_inputs((0, 1))
+        x, gy = inputs
+        N, _, h, w = gy.shape
+        gh, gw = _grid(h, w)
+        z = space_to_depth(x) if self._z is None else self._z
+        y_grid = to_grid(gy) if self._y_grid is None else self._y_grid
+        self._z = self._y_grid = None  # not needed past here; free them with the graph
+        return restore_weight(wgrad(y_grid, z, N, gh, gw)),
+
+    def backward(self, indexes, grad_outputs):
+        x, gy = self.get_retained_inputs()
+        ggW, = grad_outputs
+        ret = []
+        if 0 in indexes:
+            ret.append(deconvolution_2d(gy, ggW, stride=STRIDE, pad=PAD))
+        if 1 in indexes:
+            ret.append(convolution_2d(x, ggW, stride=STRIDE, pad=PAD))
+        return ret
+
+
+class Deconvolution2D(function_node.FunctionNode):
+    """``y = deconv(x, W) + b``, 4x4 stride 2 pad 1; x ``(N, A, h, w)``, W ``(A, B, 4, 4)`` -> ``(N, B, 2h, 2w)``.
+
+    Args:
+        y_grid (array or None): ``to_grid(x)`` when the caller already has it.
+        w_taps (array or None): ``reorder_weight(W)`` when the caller already has it.
+    """
+
+    def __init__(self, y_grid=None, w_taps=None):
+        self._y_grid = y_grid
+        self._w_taps = w_taps
+
+    def check_type_forward(self, in_types):
+        _check_types(in_types, transposed=True)
+
+    def forward(self, inputs):
+        self.retain_inputs((0, 1))
+        x, W = inputs[:2]
+        b = inputs[2] if len(inputs) == 3 else None
+        N, _, h, w = x.shape
+        gh, gw = _grid(h, w)
+        if self._y_grid is None:
+            self._y_grid = to_grid(x)
+        if self._w_taps is None:
+            self._w_taps = reorder_weight(W)
+        Z = scatter(self._w_taps, self._y_grid, N, gh, gw)
+        return depth_to_space(Z, (N, W.shape[1], 2 * h, 2 * w), b),
+
+    def backward(self, indexes, grad_outputs):
+        x, W = self.get_retained_inputs()
+        gy, = grad_outputs
+        z = space_to_depth(gy.array)
+        ret = []
+        if 0 in indexes:
+            ret.append(Convolution2D(z=z, w_taps=self._w_taps).apply((gy, W))[0])
+        if 1 in indexes:
+            ret.append(Deconvolution2DGradW(self._y_grid, z).apply((x, gy))[0])
+        if 2 in indexes:
+            ret.append(F.sum(gy, axis=(0, 2, 3)))
+        return ret
+
+
+class Deconvolution2DGradW(function_node.FunctionNode):
+    """Weight gradient of :class:`Deconvolution2D`: ``(x, gy) -> gW (A, B, 4, 4)``."""
+
+    def __init__(self, y_grid=None, z=None):
+        self._y_grid, self._z = y_grid, z
+
+    def forward(self, inputs):
+        self.retain_inputs((0, 1))
+        x, gy = inputs
+        N, _, h, w = x.shape
+        gh, gw = _grid(h, w)
+        y_grid = to_grid(x) if self._y_grid is None else self._y_grid
+        z = space_to_depth(gy) if self._z is None else self._z
+        self._z = self._y_grid = None
+        return restore_weight(wgrad(y_grid, z, N, gh, gw)),
+
+    def backward(self, indexes, grad_outputs):
+        x, gy = self.get_retained_inputs()
+        ggW, = grad_outputs
+        ret = []
+        if 0 in indexes:
+            ret.append(convolution_2d(gy, ggW, stride=STRIDE, pad=PAD))
+        if 1 in indexes:
+            ret.append(deconvolution_2d(x, ggW, stride=STRIDE, pad=PAD))
+        return ret
+
+
+def _array(v):
+    return v.array if isinstance(v, chainer.Variable) else v
+
+
+def convolution_2d(x, W, b=None, stride=1, pad=0, **kwargs):
+    """``chainer.functions.convolution_2d`` with the fast path for 4x4/stride 2/pad 1 (see module doc).
+
+    Shapes as Chainer's: x ``(N, C, H, W)``, W ``(O, C, kh, kw)``, b ``(O,)`` or None. Falls back to
+    Chainer's own function for other shapes, options (``cover_all``, ``dilate``, ``groups``),
+    dtypes, or when ``chainer.config.dcgan_fast`` is False.
+    """
+    from chainer_dcgan.functions import enabled
+
+    cover_all = kwargs.get("cover_all", False)
+    xa, Wa = _array(x), _array(W)
+    if (enabled() and not cover_all and kwargs.get("dilate", 1) in (1, (1, 1))
+            and supported(xa.shape, Wa.shape, stride, pad, False, groups=kwargs.get("groups", 1), dtype=xa.dtype)):
+        inputs = (x, W) if b is None else (x, W, b)
+        return Convolution2D().apply(inputs)[0]
+    return F.convolution_2d(x, W, b, stride, pad, **kwargs)
+
+
+def deconvolution_2d(x, W, b=None, stride=1, pad=0, outsize=None, **kwargs):
+    """``chainer.functions.deconvolution_2d`` with the fast path for 4x4/stride 2/pad 1 (see module doc).
+
+    Shapes as Chainer's: x ``(N, C, h, w)``, W ``(C, O, kh, kw)``, b ``(O,)`` or None -> ``(N, O, 2h, 2w)``.
+    Falls back to Chainer's own function otherwise, or when ``chainer.config.dcgan_fast`` is False.
+    """
+    from chainer_dcgan.functions import enabled
+
+    xa, Wa = _array(x), _array(W)
+    if (enabled() and kwargs.get("dilate", 1) in (1, (1, 1))
+            and supported(xa.shape, Wa.shape, stride, pad, True, outsize, groups=kwargs.get("groups", 1),
+                          dtype=xa.dtype)):
+        inputs = (x, W) if b is None else (x, W, b)
+        return Deconvolution2D().apply(inputs)[0]
+    return F.deconvolution_2d(x, W, b, stride, pad, outsize, **kwargs)

@@ -1,0 +1,497 @@
+"""Tag vectors: directions in z-space that add a tag (long hair, glasses, ...) to any face.
+
+The 2015 original shipped 123 such vectors without saying how it made them. Ours are reproducible
+and measured:
+
+1. :func:`train_tag_classifier` fits a small multi-label CNN (:class:`TagClassifier`) on the tagged
+   face crops of a dataset in the ``manifest.jsonl`` format (:func:`load_tagged_faces`).
+2. :func:`tag_vectors` draws many z, generates their faces, labels them with the classifier, and for
+   each tag with enough positives (and negatives) takes ``mean z of faces with it - mean z of faces
+   without it``, scaled so ``max |v_i| = 1`` as the original's were.
+3. :func:`measure_effect` reports the classifier's mean probability of each tag on faces from ``z0``
+   and from ``z0 + s * v`` (through :func:`chainer_dcgan.zspace.compose`), for ``s = 0.5, 1``: a
+   vector that works makes it rise.
+
+:func:`write_tag_vectors` / :func:`read_tag_vectors` hold the JSON the browser demo loads:
+``{"tags": [{"name": "long_hair", "v": [D floats], "count": N, ...}, ...], "z_dim": D}``.
+"""
+import collections
+import dataclasses
+import json
+import math
+import os
+
+import chainer
+import chainer.functions as F
+import chainer.links as L
+import numpy
+
+from chainer_dcgan import hparams
+from chainer_dcgan.atomic import atomic_save, atomic_write
+from chainer_dcgan.images import read_image, to_array
+from chainer_dcgan.zspace import compose, generate, sample_z
+
+FORMAT_VERSION = 1
+
+
+class TagVectorFileError(ValueError):
+    """A tag-vector JSON file that is missing, not JSON, or has a malformed field (named)."""
+
+
+class TaggedDatasetError(ValueError):
+    """A dataset that cannot train a tag classifier (no manifest, no usable tags, unreadable image)."""
+
+
+@dataclasses.dataclass
+class TagVector:
+    """One tag's direction in z-space.
+
+    Attributes:
+        name (str): the tag.
+        v (numpy.ndarray): ``float32 (D,)``, ``max |v_i| = 1``.
+        count (int): how many of the labelled generated faces had the tag.
+        extra (dict): further JSON fields kept as they are (e.g. ``effect``).
+    """
+    name: str
+    v: numpy.ndarray
+    count: int
+    extra: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TagEffect:
+    """The measured effect of one tag vector.
+
+    Attributes:
+        name (str): the tag.
+        base (float): the classifier's mean probability of the tag on faces from ``z0``.
+        shifted (dict): ``{s: mean probability on faces from clip(z0 + s * v, -1, 1)}``.
+    """
+    name: str
+    base: float
+    shifted: dict
+
+    @property
+    def rises(self):
+        """True when the probability grows with every strength, in order."""
+        values = [self.base] + [self.shifted[s] for s in sorted(self.shifted)]
+        return all(b > a for a, b in zip(values, values[1:]))
+
+
+class TagClassifier(chainer.Chain):
+    """Multi-label tag classifier: image arrays ``float32 (N, 3, S, S)`` -> logits ``float32 (N, K)``.
+
+    Inputs are the package's arrays (``(pixel - 128) / 128``, clipped here to ``[-1, 1]`` so the
+    unbounded generator output reads like an image). Average pooling by ``downscale``, then three
+    4x4 stride-2 convolutions (``width``, ``2 width``, ``4 width`` channels) with BatchNorm and
+    leaky ReLU, then one Linear layer to a logit per tag. A sigmoid of the logits gives each tag's
+    probability (:meth:`predict_proba`).
+
+    Args:
+        tags (list of str): the K tag names, in output order.
+        image_size (int): S; must be divisible by ``8 * downscale``.
+        width (int): channels of the first convolution.
+        downscale (int): average-pooling factor applied first (2: 96 -> 48), for speed.
+    """
+
+    def __init__(self, tags, image_size=hparams.IMAGE_SIZE, width=16, downscale=2):
+        super().__init__()
+        self.tags = list(tags)
+        if not self.tags:
+            raise ValueError("tags: a classifier needs at least one tag")
+        if image_size % (8 * downscale):
+            raise ValueError("image_size {} is not divisible by 8 * downscale = {}".format(image_size, 8 * downscale))
+        self.image_size, self.width, self.downscale = image_size, width, downscale
+        side = image_size // downscale // 8
+        with self.init_scope():
+            self.c0 = L.Convolution2D(3, width, 4, 2, 1)
+            self.c1 = L.Convolution2D(width, 2 * width, 4, 2, 1)
+            self.c2 = L.Convolution2D(2 * width, 4 * width, 4, 2, 1)
+            self.bn0 = L.BatchNormalization(width)
+            self.bn1 = L.BatchNormalization(2 * width)
+            self.bn2 = L.BatchNormalization(4 * width)
+            self.fc = L.Linear(4 * width * side * side, len(self.tags))
+
+    @property
+    def config(self):
+        """The constructor's arguments, JSON-ready."""
+        return {"tags": self.tags, "image_size": self.image_size, "width": self.width, "downscale": self.downscale}
+
+    def forward(self, x):
+        h = F.clip(x, -1.0, 1.0)
+        if self.downscale > 1:
+            h = F.average_pooling_2d(h, self.downscale)
+        h = F.leaky_relu(self.bn0(self.c0(h)), 0.2)
+        h = F.leaky_relu(self.bn1(self.c1(h)), 0.2)
+        h = F.leaky_relu(self.bn2(self.c2(h)), 0.2)
+        return self.fc(h)
+
+    def predict_proba(self, x, batch_size=200):
+        """Tag probabilities for image arrays ``float (N, 3, S, S)``: NumPy ``float32 (N, K)`` in [0, 1].
+
+        ``x`` may also be ``uint8 (N, S, S, 3)`` images, converted with :func:`~chainer_dcgan.images.to_array`.
+        """
+        out = []
+        with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
+            for i in range(0, len(x), batch_size):
+                batch = _to_arrays(x[i:i + batch_size])
+                p = F.sigmoid(self(self.xp.asarray(batch))).array
+                out.append(chainer.backend.CpuDevice().send(p))
+        if not out:
+            return numpy.zeros((0, len(self.tags)), dtype=numpy.float32)
+        return numpy.concatenate(out).astype(numpy.float32, copy=False)
+
+
+def _to_arrays(batch):
+    batch = numpy.asarray(batch)
+    if batch.dtype == numpy.uint8:
+        return numpy.stack([to_array(img) for img in batch]) if len(batch) else batch.astype(numpy.float32)
+    return batch.astype(numpy.float32, copy=False)
+
+
+def _seeded_init(seed, build):
+    """Call ``build()`` with NumPy's global RNG (which Chainer's initializers draw from) seeded."""
+    state = numpy.random.get_state()
+    numpy.random.seed(seed)
+    try:
+        return build()
+    finally:
+        numpy.random.set_state(state)
+
+
+def load_tagged_faces(root, tags=None, min_count=10, size=hparams.IMAGE_SIZE, limit=None):
+    """The images and tags of a dataset with ``root/manifest.jsonl``.
+
+    Args:
+        root (str): dataset folder.
+        tags (list of str or None): the tags to learn; None takes every tag found on at least
+            ``min_count`` images and missing from at least ``min_count`` (sorted by name).
+        min_count (int): see ``tags``.
+        size (int): images are resized to ``(size, size)``.
+        limit (int or None): read only the first ``limit`` records.
+
+    Returns:
+        ``(images, labels, tags)``: ``uint8 (N, size, size, 3)``, ``int32 (N, K)`` in {0, 1}, and
+        the K tag names.
+
+    Raises:
+        TaggedDatasetError: no manifest, no tag frequent enough, or an unreadable image (named).
+    """
+    from chainer_dcgan.manifest import ManifestError, manifest_path, read_manifest
+
+    root = os.fspath(root)
+    if not os.path.isfile(manifest_path(root)):
+        raise TaggedDatasetError("--dataset {}: no manifest.jsonl there (a tagged dataset is needed)".format(root))
+    try:
+        records = read_manifest(root)
+    except ManifestError as e:
+        raise TaggedDatasetError(str(e)) from e
+    if limit is not None:
+        records = records[:limit]
+    if tags is None:
+        counts = collections.Counter(t for r in records for t in set(r["tags"]))
+        tags = sorted(t for t, c in counts.items() if c >= min_count and len(records) - c >= min_count)
+    tags = list(tags)
+    if not tags:
+        raise TaggedDatasetError("{}: no tag is on at least {} and missing from at least {} of its {} images".format(
+            manifest_path(root), min_count, min_count, len(records)))
+    index = {t: k for k, t in enumerate(tags)}
+    images = numpy.empty((len(records), size, size, 3), dtype=numpy.uint8)
+    labels = numpy.zeros((len(records), len(tags)), dtype=numpy.int32)
+    for i, record in enumerate(records):
+        path = os.path.join(root, record["file"])
+        try:
+            images[i] = read_image(path, size)
+        except OSError as e:
+            raise TaggedDatasetError("{}: cannot read image: {}".format(path, e)) from e
+        for t in record["tags"]:
+            if t in index:
+                labels[i, index[t]] = 1
+    return images, labels, tags
+
+
+def train_tag_classifier(images, labels, tags, epochs=10, batch_size=64, seed=0, width=16, downscale=2,
+                         alpha=2e-3, flip=True, device=None):
+    """Fit a :class:`TagClassifier` with sigmoid cross-entropy and Adam; deterministic for a seed.
+
+    Args:
+        images: ``uint8 (N, S, S, 3)`` images or ``float32 (N, 3, S, S)`` arrays.
+        labels: ``int (N, K)`` in {0, 1}.
+        tags (list of str): K names.
+        epochs (int), batch_size (int), alpha (float): the schedule and Adam's step size.
+        seed (int): seeds the weights, the shuffling and the flips.
+        width (int), downscale (int): see :class:`TagClassifier`.
+        flip (bool): random horizontal flips (tags here do not depend on left/right).
+        device: a Chainer device specifier, or None for the CPU.
+
+    Returns:
+        the trained :class:`TagClassifier` (on ``device``).
+    """
+    labels = numpy.asarray(labels, dtype=numpy.int32)
+    if len(images) != len(labels) or labels.ndim != 2 or labels.shape[1] != len(tags):
+        raise ValueError("images ({}) and labels {} do not match {} tags".format(len(images), labels.shape, len(tags)))
+    if len(images) == 0:
+        raise ValueError("images: nothing to train on")
+    size = images.shape[1] if numpy.asarray(images[:1]).dtype == numpy.uint8 else images.shape[2]
+    clf = _seeded_init(seed, lambda: TagClassifier(tags, image_size=size, width=width, downscale=downscale))
+    device = chainer.get_device(device if device is not None else "@numpy")
+    clf.to_device(device)
+    opt = chainer.optimizers.Adam(alpha=alpha)
+    opt.setup(clf)
+    rs = numpy.random.RandomState(seed)
+    for _ in range(epochs):
+        order = rs.permutation(len(images))
+        for i in range(0, len(order), batch_size):
+            idx = numpy.sort(order[i:i + batch_size])
+            x = _to_arrays(images[idx])
+            if flip:
+                flips = rs.uniform(size=len(idx)) < 0.5
+                x = numpy.where(flips[:, None, None, None], x[..., ::-1], x)
+            with chainer.using_config("train", True):
+                loss = F.sigmoid_cross_entropy(clf(device.send(x)), device.send(labels[idx]))
+            clf.cleargrads()
+            loss.backward()
+            opt.update()
+    return clf
+
+
+def evaluate_classifier(classifier, images, labels, threshold=0.5):
+    """Per-tag accuracy of ``classifier`` on held-out ``images``/``labels``, beside chance.
+
+    Returns:
+        dict of ``float64 (K,)`` arrays: ``accuracy``; ``baseline`` (always answering the majority
+        label); ``balanced`` (mean of the true-positive and true-negative rates; 0.5 is chance).
+    """
+    labels = numpy.asarray(labels, dtype=bool)
+    pred = classifier.predict_proba(images) >= threshold
+    pos, neg = labels.sum(0), (~labels).sum(0)
+    tpr = (pred & labels).sum(0) / numpy.maximum(pos, 1)
+    tnr = (~pred & ~labels).sum(0) / numpy.maximum(neg, 1)
+    return {
+        "accuracy": (pred == labels).mean(0),
+        "baseline": numpy.maximum(pos, neg) / len(labels),
+        "balanced": (tpr + tnr) / 2.0,
+    }
+
+
+def save_classifier(path, classifier):
+    """Save a :class:`TagClassifier` (weights and constructor arguments) atomically as npz."""
+    if classifier.xp is not numpy:
+        classifier = classifier.copy(mode="copy")
+        classifier.to_cpu()
+    target = {}
+    chainer.serializers.DictionarySerializer(target).save(classifier)
+    target["config.json"] = numpy.array(json.dumps(classifier.config))
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            numpy.savez(f, **target)
+    atomic_save(path, write)
+
+
+def load_classifier(path):
+    """A :class:`TagClassifier` saved by :func:`save_classifier`.
+
+    Raises:
+        TaggedDatasetError: the file is missing or is not such a classifier.
+    """
+    path = os.fspath(path)
+    try:
+        with numpy.load(path) as npz:
+            config = json.loads(str(npz["config.json"]))
+            clf = TagClassifier(**config)
+            chainer.serializers.NpzDeserializer(npz).load(clf)
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise TaggedDatasetError("{}: not a tag classifier saved by save_classifier: {}".format(path, e)) from e
+    return clf
+
+
+def label_faces(generator, classifier, z, batch_size=100):
+    """The classifier's tag probabilities on the faces of ``z``: ``float32 (N, K)`` in [0, 1].
+
+    ``z`` is ``float (N, D)``; faces are generated in test mode, ``batch_size`` at a time.
+    """
+    z = numpy.asarray(z, dtype=numpy.float32)
+    out = [classifier.predict_proba(generate(generator, z[i:i + batch_size], batch_size), batch_size)
+           for i in range(0, len(z), batch_size)]
+    return numpy.concatenate(out) if out else numpy.zeros((0, len(classifier.tags)), numpy.float32)
+
+
+def vectors_from_labels(z, probs, tags, threshold=0.5, min_count=20):
+    """Tag vectors from labelled latent vectors: the pure arithmetic of :func:`tag_vectors`.
+
+    For each tag k, the faces with ``probs[:, k] >= threshold`` are its positives; a tag with fewer
+    than ``min_count`` positives or negatives is skipped. Its vector is ``mean(z[pos]) - mean(z[neg])``
+    divided by its largest absolute component.
+
+    Args:
+        z: ``float (N, D)``.
+        probs: ``float (N, K)`` in [0, 1].
+        tags (list of str): K names.
+
+    Returns:
+        list of :class:`TagVector` (``v`` ``float32 (D,)``, ``max |v_i| = 1``), in the order of ``tags``.
+    """
+    z = numpy.asarray(z, dtype=numpy.float64)
+    probs = numpy.asarray(probs)
+    if z.ndim != 2 or probs.shape != (len(z), len(tags)):
+        raise ValueError("z {} and probs {} do not match {} tags".format(z.shape, probs.shape, len(tags)))
+    result = []
+    for k, name in enumerate(tags):
+        pos = probs[:, k] >= threshold
+        count = int(pos.sum())
+        if count < min_count or len(z) - count < min_count:
+            continue
+        v = z[pos].mean(0) - z[~pos].mean(0)
+        peak = numpy.abs(v).max()
+        if not peak > 0:
+            continue
+        result.append(TagVector(name, (v / peak).astype(numpy.float32), count))
+    return result
+
+
+def tag_vectors(generator, classifier, n=2000, seed=0, threshold=0.5, min_count=20, batch_size=100):
+    """Tag vectors of ``generator``'s z-space, read by ``classifier``.
+
+    Draws ``n`` z uniform in ``[-1, 1]`` (seeded), labels their faces (:func:`label_faces`), and
+    returns :func:`vectors_from_labels` of them.
+
+    Returns:
+        list of :class:`TagVector`, ``v`` ``float32 (D,)`` with ``max |v_i| = 1``.
+    """
+    z = sample_z(n, generator.z_dim if hasattr(generator, "z_dim") else hparams.Z_DIM, seed)
+    probs = label_faces(generator, classifier, z, batch_size)
+    return vectors_from_labels(z, probs, classifier.tags, threshold, min_count)
+
+
+def measure_effect(generator, classifier, vectors, n=200, seed=1, strengths=(0.5, 1.0), batch_size=100):
+    """How much each tag vector adds its tag, by the classifier's reading.
+
+    For ``n`` seeded ``z0``, the classifier's mean probability of tag ``name`` on faces from ``z0``
+    (``base``) and from ``compose(z0, 1, [s], [v]) = clip(z0 + s * v, -1, 1)`` for each ``s``.
+
+    Args:
+        vectors (list of TagVector): tags unknown to the classifier raise ValueError.
+        strengths (tuple of float): the slider values ``s``.
+
+    Returns:
+        list of :class:`TagEffect`, in the order of ``vectors``.
+    """
+    index = {t: k for k, t in enumerate(classifier.tags)}
+    unknown = [tv.name for tv in vectors if tv.name not in index]
+    if unknown:
+        raise ValueError("vectors: tags the classifier does not know: {}".format(", ".join(unknown)))
+    z0 = sample_z(n, generator.z_dim if hasattr(generator, "z_dim") else hparams.Z_DIM, seed)
+    base = label_faces(generator, classifier, z0, batch_size).mean(0)
+    effects = []
+    for tv in vectors:
+        k = index[tv.name]
+        shifted = {}
+        for s in strengths:
+            z = compose(z0, 1.0, [s], tv.v[None])
+            shifted[float(s)] = float(label_faces(generator, classifier, z, batch_size)[:, k].mean())
+        effects.append(TagEffect(tv.name, float(base[k]), shifted))
+    return effects
+
+
+def format_effect_table(effects, accuracy=None):
+    """A plain-text table of :func:`measure_effect`'s result, one tag a line, and a summary line.
+
+    ``accuracy`` (dict tag -> float), e.g. the classifier's held-out balanced accuracy per tag, adds
+    a column saying how well each tag can be read at all.
+    """
+    if not effects:
+        return "no tag vectors to measure\n"
+    strengths = sorted(effects[0].shifted)
+    width = max(12, max(len(e.name) for e in effects))
+    head = "{:<{w}}  {:>7}".format("tag", "z0", w=width) + "".join(
+        "  {:>9}".format("+{:g}*v".format(s)) for s in strengths) + "  rises"
+    if accuracy is not None:
+        head += "  clf acc"
+    lines = [head, "-" * len(head)]
+    for e in effects:
+        line = "{:<{w}}  {:7.3f}".format(e.name, e.base, w=width) + "".join(
+            "  {:9.3f}".format(e.shifted[s]) for s in strengths) + "  {:>5}".format("yes" if e.rises else "no")
+        if accuracy is not None:
+            line += "  {:7.3f}".format(accuracy[e.name]) if e.name in accuracy else "  {:>7}".format("-")
+        lines.append(line)
+    lines.append("{} of {} tags rise with s".format(sum(e.rises for e in effects), len(effects)))
+    return "\n".join(lines) + "\n"
+
+
+def write_tag_vectors(path, vectors, effects=None, meta=None):
+    """Write the demo's JSON atomically: ``{"tags": [{"name", "v", "count"[, "effect"]}], "z_dim": D, ...}``.
+
+    ``v`` holds D floats rounded to 6 decimals. With ``effects`` (from :func:`measure_effect`), each
+    tag also gets ``"effect": {"base": p, "shifted": {"0.5": p, "1": p}}``. ``meta`` (dict) adds
+    top-level keys (e.g. how the vectors were made).
+    """
+    effects = {e.name: e for e in effects or []}
+    z_dims = {len(tv.v) for tv in vectors}
+    if len(z_dims) > 1:
+        raise ValueError("vectors: mixed dimensions {}".format(sorted(z_dims)))
+    doc = {"format": FORMAT_VERSION, "z_dim": z_dims.pop() if z_dims else hparams.Z_DIM}
+    doc.update(meta or {})
+    doc["tags"] = []
+    for tv in vectors:
+        entry = dict(tv.extra)
+        entry.update({"name": tv.name, "v": [round(float(x), 6) for x in tv.v], "count": int(tv.count)})
+        if tv.name in effects:
+            e = effects[tv.name]
+            entry["effect"] = {"base": round(e.base, 6),
+                               "shifted": {"{:g}".format(s): round(p, 6) for s, p in sorted(e.shifted.items())}}
+        doc["tags"].append(entry)
+    with atomic_write(path, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+
+
+def read_tag_vectors(path, z_dim=None):
+    """Read a tag-vector JSON file into a list of :class:`TagVector` (``v`` as ``float64 (D,)``).
+
+    ``v`` is kept in float64, the values a browser reads from the same file, so
+    :func:`~chainer_dcgan.zspace.compose` gives the page's z exactly.
+
+    Raises:
+        TagVectorFileError: the file is missing, not JSON, or a field is malformed (named), or
+            ``z_dim`` is given and a vector has another length.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise TagVectorFileError("{}: no such tag-vector file".format(path)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TagVectorFileError("{}: not a JSON file: {}".format(path, e)) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("tags"), list):
+        raise TagVectorFileError("{}: expected an object with a list 'tags'".format(path))
+    result = []
+    for i, entry in enumerate(doc["tags"]):
+        where = "{}: tags[{}]".format(path, i)
+        if not isinstance(entry, dict):
+            raise TagVectorFileError("{}: expected an object".format(where))
+        name, v, count = entry.get("name"), entry.get("v"), entry.get("count", 0)
+        if not isinstance(name, str) or not name:
+            raise TagVectorFileError("{}: field 'name' must be a non-empty string".format(where))
+        if (not isinstance(v, list) or not v
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
+            raise TagVectorFileError("{} ({}): field 'v' must be a non-empty list of finite numbers".format(
+                where, name))
+        if z_dim is not None and len(v) != z_dim:
+            raise TagVectorFileError("{} ({}): field 'v' has {} numbers, the model's z has {}".format(
+                where, name, len(v), z_dim))
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise TagVectorFileError("{} ({}): field 'count' must be a non-negative integer".format(where, name))
+        extra = {k: val for k, val in entry.items() if k not in ("name", "v", "count")}
+        result.append(TagVector(name, numpy.asarray(v, dtype=numpy.float64), count, extra))
+    if len({len(tv.v) for tv in result}) > 1:
+        raise TagVectorFileError("{}: the vectors differ in length".format(path))
+    return result
+
+
+def stack_vectors(vectors):
+    """``(names, V)``: the tag names and their vectors as one ``float64 (K, D)`` matrix for :func:`compose`."""
+    if not vectors:
+        return [], numpy.zeros((0, hparams.Z_DIM))
+    return [tv.name for tv in vectors], numpy.stack([numpy.asarray(tv.v, dtype=numpy.float64) for tv in vectors])

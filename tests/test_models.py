@@ -1,0 +1,138 @@
+import chainer
+import h5py
+import numpy
+import pytest
+
+from chainer_dcgan import Discriminator, Generator, hparams, sample_z
+from chainer_dcgan.serialization import ModelFileError, load_generator, load_model, save_model
+
+
+def count(link):
+    return sum(p.size for p in link.params())
+
+
+def test_generator_shapes_and_parameter_count():
+    gen = Generator()
+    assert count(gen) == 4655427  # the original's G without its unused bn0
+    z = sample_z(3, random_state=0)
+    assert z.dtype == numpy.float32 and z.shape == (3, 100)
+    assert z.min() >= -1 and z.max() <= 1
+    x = gen(z)
+    assert x.shape == (3, 3, 96, 96) and x.dtype == numpy.float32
+
+
+def test_discriminator_shapes_and_names():
+    dis = Discriminator()
+    y = dis(numpy.zeros((2, 3, 96, 96), numpy.float32))
+    assert y.shape == (2, 2)
+    names = {name for name, _ in dis.namedlinks(skipself=True)}
+    assert names == {"/c0", "/c1", "/c2", "/c3", "/l4l", "/bn1", "/bn2", "/bn3"}
+    assert dis.c0.W.shape == (64, 3, 4, 4) and dis.l4l.W.shape == (2, 6 * 6 * 512)
+
+
+def test_generator_link_names_and_faithful_batchnorm():
+    gen = Generator()
+    names = {name for name, _ in gen.namedlinks(skipself=True)}
+    assert names == {"/l0z", "/dc1", "/dc2", "/dc3", "/dc4", "/bn0l", "/bn1", "/bn2", "/bn3"}
+    assert gen.bn0l.avg_mean.shape == (6 * 6 * 512,)
+    assert gen.bn1.eps == hparams.BN_EPS == 1e-5 and gen.bn1.decay == 0.9
+
+
+def test_initial_weights_are_normal_002():
+    numpy.random.seed(0)
+    gen = Generator()
+    w = gen.dc1.W.array
+    assert abs(w.std() - 0.02) < 0.001 and abs(w.mean()) < 0.001
+
+
+def test_no_tanh_by_default_and_tanh_option():
+    numpy.random.seed(1)
+    gen = Generator()
+    z = sample_z(4, random_state=1)
+    with chainer.using_config("train", True):
+        x = gen(z).array
+    numpy.random.seed(1)
+    tanh = Generator(output_activation="tanh")
+    assert numpy.allclose(tanh(z).array, numpy.tanh(x), atol=1e-5)
+    with pytest.raises(ValueError, match="output_activation"):
+        Generator(output_activation="sigmoid")
+
+
+def _reference_deconv(x, w, b):
+    """Independent NumPy deconvolution, 4x4 kernel, stride 2, pad 1."""
+    n, _, h, wd = x.shape
+    full = numpy.zeros((n, w.shape[1], 2 * h + 2, 2 * wd + 2))
+    for ki in range(4):
+        for kj in range(4):
+            full[:, :, ki:ki + 2 * h:2, kj:kj + 2 * wd:2] += numpy.einsum("ncij,co->noij", x, w[:, :, ki, kj])
+    return full[:, :, 1:-1, 1:-1] + b[None, :, None, None]
+
+
+def _reference_generator(f, z):
+    """The 2015 original's forward pass in test mode, in NumPy, from an HDF5 file's arrays."""
+    def bn(h, name, axis):
+        shape = [1] * h.ndim
+        shape[axis] = -1
+        g = f[name]
+        r = lambda k: numpy.asarray(g[k]).reshape(shape)  # noqa: E731
+        return (h - r("avg_mean")) / numpy.sqrt(r("avg_var") + 1e-5) * r("gamma") + r("beta")
+
+    relu = lambda h: numpy.maximum(h, 0)  # noqa: E731
+    h = z @ numpy.asarray(f["l0z/W"]).T + numpy.asarray(f["l0z/b"])
+    h = relu(bn(h, "bn0l", 1)).reshape(len(z), 512, 6, 6)
+    for i in (1, 2, 3):
+        h = relu(bn(_reference_deconv(h, f["dc%d/W" % i][()], f["dc%d/b" % i][()]), "bn%d" % i, 1))
+    return _reference_deconv(h, f["dc4/W"][()], f["dc4/b"][()])
+
+
+def _write_original_hdf5(path, rs):
+    """An HDF5 file laid out as the 2015 original's save_hdf5 of its Generator (with unused bn0)."""
+    with h5py.File(path, "w") as f:
+        f["l0z/W"] = rs.normal(0, 0.02, (18432, 100)).astype("f")
+        f["l0z/b"] = rs.normal(0, 0.1, 18432).astype("f")
+        for name, cin, cout in (("dc1", 512, 256), ("dc2", 256, 128), ("dc3", 128, 64), ("dc4", 64, 3)):
+            f[name + "/W"] = rs.normal(0, 0.02, (cin, cout, 4, 4)).astype("f")
+            f[name + "/b"] = rs.normal(0, 0.1, cout).astype("f")
+        for name, size in (("bn0l", 18432), ("bn0", 512), ("bn1", 256), ("bn2", 128), ("bn3", 64)):
+            f[name + "/gamma"] = rs.uniform(0.5, 1.5, size).astype("f")
+            f[name + "/beta"] = rs.normal(0, 0.1, size).astype("f")
+            f[name + "/avg_mean"] = rs.normal(0, 0.05, size).astype("f")
+            f[name + "/avg_var"] = rs.uniform(0.001, 0.01, size).astype("f")
+            f[name + "/N"] = numpy.asarray(1000)
+
+
+def test_original_hdf5_loads_and_matches_reference(tmp_path):
+    rs = numpy.random.RandomState(3)
+    path = str(tmp_path / "dcgan_model_gen.h5")
+    _write_original_hdf5(path, rs)
+    gen = Generator()
+    chainer.serializers.load_hdf5(path, gen)
+    z = sample_z(2, random_state=4)
+    with chainer.using_config("train", False):
+        x = gen(z).array
+    with h5py.File(path, "r") as f:
+        expected = _reference_generator(f, z.astype(numpy.float64))
+    assert numpy.abs(x - expected).max() < 1e-3 * max(1.0, numpy.abs(expected).max())
+    assert numpy.abs(x).mean() > 0.01  # not a degenerate comparison
+    # load_generator picks HDF5 by content too, and the same numbers come out
+    with chainer.using_config("train", False):
+        assert numpy.array_equal(load_generator(path)(z).array, x)
+
+
+def test_npz_and_hdf5_round_trip(tmp_path):
+    numpy.random.seed(5)
+    gen = Generator()
+    gen.bn1.avg_mean[:] = 0.3
+    for name in ("g.npz", "g.h5"):
+        save_model(str(tmp_path / name), gen)
+        loaded = load_generator(str(tmp_path / name))
+        assert numpy.array_equal(loaded.dc2.W.array, gen.dc2.W.array)
+        assert numpy.array_equal(loaded.bn1.avg_mean, gen.bn1.avg_mean)
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(ModelFileError, match="missing.npz"):
+        load_generator(str(tmp_path / "missing.npz"))
+    save_model(str(tmp_path / "d.npz"), Discriminator())
+    with pytest.raises(ModelFileError, match="d.npz"):
+        load_model(str(tmp_path / "d.npz"), Generator())

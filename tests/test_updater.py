@@ -1,0 +1,89 @@
+import chainer
+import numpy
+import pytest
+
+from chainer_dcgan import DCGANUpdater
+from chainer_dcgan.datasets.iterators import ResumableIterator
+from chainer_dcgan.training import make_optimizer, seeded_models
+
+
+def _data(n=12, seed=0):
+    rs = numpy.random.RandomState(seed)
+    return [rs.uniform(-1, 1, (3, 96, 96)).astype(numpy.float32) for _ in range(n)]
+
+
+def _updater(seed=0, batchsize=4):
+    gen, dis = seeded_models(seed)
+    opts = {"gen": make_optimizer(gen), "dis": make_optimizer(dis)}
+    return DCGANUpdater(ResumableIterator(_data(), batchsize, seed=seed), opts, device="@numpy", seed=seed)
+
+
+def test_update_changes_both_models_and_reports_losses():
+    updater = _updater()
+    gen, dis = updater.generator, updater.discriminator
+    before = {name: p.array.copy() for name, p in list(gen.namedparams()) + list(dis.namedparams())}
+    observation = {}
+    with chainer.reporter.Reporter().scope(observation):
+        reporter = chainer.reporter.get_current_reporter()
+        reporter.add_observer("gen", gen)
+        reporter.add_observer("dis", dis)
+        updater.update()
+    assert set(observation) >= {"gen/loss", "dis/loss"}
+    assert numpy.isfinite(float(observation["gen/loss"].array))
+    # cross-entropies of 2 classes: positive, and D's is a sum of two terms
+    assert 0 < float(observation["gen/loss"].array) < 10
+    assert 0 < float(observation["dis/loss"].array) < 20
+    changed = [n for n, p in list(gen.namedparams()) if not numpy.array_equal(before[n], p.array)]
+    assert "/dc1/W" in changed and "/l0z/W" in changed
+    assert not numpy.array_equal(before["/c0/W"], dis.c0.W.array)
+
+
+def test_generator_update_uses_generator_loss_only():
+    """G's step must follow d(gen/loss)/d(G): compare with a hand-made step from the same state."""
+    updater = _updater(seed=1)
+    gen = updater.generator
+    w0 = gen.dc4.W.array.copy()
+    updater.update()
+    # Adam's first step moves each weight by about alpha * sign(grad) (plus weight decay),
+    # so every changed entry moved by at most ~alpha.
+    step = numpy.abs(gen.dc4.W.array - w0)
+    assert step.max() < 2.1e-4 and step.mean() > 1e-5
+
+
+def test_optimizer_hyperparameters_are_faithful():
+    gen, _ = seeded_models(0)
+    opt = make_optimizer(gen)
+    assert (opt.alpha, opt.beta1, opt.beta2, opt.eps) == (2e-4, 0.5, 0.999, 1e-8)
+    hooks = opt._hookable._pre_update_hooks
+    assert hooks["WeightDecay"].rate == 1e-5
+
+
+def test_flip_is_applied_to_real_batch():
+    updater = _updater(seed=2)
+    updater.random_state = numpy.random.RandomState(1)
+    iterator = updater.get_iterator("main")
+    order = iterator._state.order.copy()
+    x = updater.real_batch()
+    flips = numpy.random.RandomState(1).uniform(size=4) < 0.5
+    raw = numpy.stack([_data()[i] for i in order[:4]])
+    for i in range(4):
+        expected = raw[i][..., ::-1] if flips[i] else raw[i]
+        assert numpy.array_equal(x[i], expected), i
+    assert flips.any() and not flips.all()
+
+
+def test_bad_arguments_are_named():
+    gen, dis = seeded_models(0)
+    with pytest.raises(ValueError, match="optimizer"):
+        DCGANUpdater(ResumableIterator(_data(), 4), {"gen": make_optimizer(gen)}, device="@numpy")
+    with pytest.raises(ValueError, match="loss"):
+        DCGANUpdater(ResumableIterator(_data(), 4), {"gen": make_optimizer(gen), "dis": make_optimizer(dis)},
+                     device="@numpy", loss="wasserstein")
+
+
+def test_hinge_loss_option_runs():
+    gen, dis = seeded_models(0)
+    updater = DCGANUpdater(ResumableIterator(_data(), 4), {"gen": make_optimizer(gen), "dis": make_optimizer(dis)},
+                           device="@numpy", loss="hinge")
+    updater.update()
+    assert updater.iteration == 1

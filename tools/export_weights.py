@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Export a trained generator and its tag vectors for the browser demo (web/, tools/serve_demo.py).
+
+BatchNorm is folded into the layer before it with its running statistics (test mode) and the
+network is written as ONNX (opset 11) for onnxruntime-web: generator.onnx (float32) and, with
+--float16, generator.f16.onnx (half the download). Before anything is written the exported model
+is run with onnxruntime and compared with Chainer's test-mode output for the same z; a difference
+above --tolerance aborts the export with exit status 1. --tags copies the tag vectors of
+tools/tag_vectors.py (one slider each); without it the page has no tag sliders.
+
+Example:
+  python tools/export_weights.py --model result/gen_iter_10000.npz --tags tags.json --out demo_export
+  python tools/serve_demo.py --export demo_export
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from chainer_dcgan import export  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
+from chainer_dcgan.tagging import TagVectorFileError, read_tag_vectors  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True,
+                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) or the 2015 original's HDF5")
+    p.add_argument("--out", required=True,
+                   help="export folder (created); gets demo.json, generator.onnx, tags.json")
+    p.add_argument("--tags", default=None,
+                   help="tag-vector JSON of tools/tag_vectors.py ({\"tags\": [{\"name\", \"v\", \"count\"}]}); "
+                        "default: no tag sliders")
+    p.add_argument("--float16", action="store_true",
+                   help="also write generator.f16.onnx with float16 weights (page: ?model=f16)")
+    p.add_argument("--check-n", type=int, default=4,
+                   help="how many random z the export check compares (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the check's z (default 0)")
+    p.add_argument("--tolerance", type=float, default=export.TOLERANCE,
+                   help="largest absolute difference from Chainer allowed (default {:g})".format(export.TOLERANCE))
+    args = p.parse_args(argv)
+    if args.check_n < 1:
+        p.error("--check-n must be >= 1")
+    if not args.tolerance > 0:
+        p.error("--tolerance must be > 0")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        gen = load_generator(args.model)
+        tags = read_tag_vectors(args.tags, gen.z_dim) if args.tags else []
+        manifest = export.export_demo(gen, args.out, tags=tags, float16=args.float16, check_n=args.check_n,
+                                      seed=args.seed, tolerance=args.tolerance)
+    except (ModelFileError, TagVectorFileError, export.ExportError, OSError) as e:
+        print("export_weights: error: {}".format(e), file=sys.stderr)
+        return 1
+    for entry in manifest["models"].values():
+        print("wrote {} ({:.1f} MB, {}; max |difference| from Chainer {:.2g})".format(
+            os.path.join(args.out, entry["file"]), entry["bytes"] / 1e6, entry["dtype"],
+            entry["max_abs_error_vs_chainer"]))
+    print("wrote {} ({} tag sliders) and {}".format(
+        os.path.join(args.out, export.TAGS), manifest["tag_count"], os.path.join(args.out, export.MANIFEST)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+#!/usr/bin/env python
+"""Serve the browser demo on 127.0.0.1: the page (web/) with an export of tools/export_weights.py.
+
+Open the printed URL in a browser. The page generates faces itself (onnxruntime-web, WebAssembly);
+this server only hands out files, and needs nothing from the network. The page's JavaScript
+dependencies come from `npm ci` in web/ (run by `make venv`). Stop with Ctrl-C.
+
+Example:
+  python tools/export_weights.py --model result/gen_iter_10000.npz --tags tags.json --out demo_export
+  python tools/serve_demo.py --export demo_export --port 8000
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from chainer_dcgan.web_demo import DemoServer, WebDemoError  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--export", required=True, help="export folder written by tools/export_weights.py")
+    p.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    p.add_argument("--web", default=None, help="the page's folder (default: web/ of this checkout)")
+    p.add_argument("--quiet", action="store_true", help="do not log each request")
+    args = p.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        p.error("--port must be in 0..65535")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        server = DemoServer(args.export, web_dir=args.web, port=args.port, log=log)
+    except WebDemoError as e:
+        print("serve_demo: error: {}".format(e), file=sys.stderr)
+        return 1
+    print("serving the demo at {} (Ctrl-C stops)".format(server.url), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""Compute tag vectors for a trained generator, measure them, and write the demo's JSON.
+
+1. Train a small multi-label tag classifier on the tagged faces of --dataset (a folder with
+   manifest.jsonl; e.g. one written by the synthetic-face writer), holding out --holdout of them to
+   report its accuracy beside chance (or load one with --classifier).
+2. Draw --samples z's uniform in [-1, 1], generate their faces with --model and label them; for each
+   tag on at least --min-count faces (and missing from as many), its vector is
+   mean z (faces with it) - mean z (faces without), scaled so max |v_i| = 1.
+3. Measure each vector: the classifier's mean probability of its tag on faces from --effect-samples
+   z0's versus from clip(z0 + s * v, -1, 1) for each s in --strengths; print the table (with the
+   classifier's held-out balanced accuracy per tag, "clf acc", when it was trained here).
+4. Write --out atomically: {"tags": [{"name", "v": [100 floats], "count", "effect"}, ...], ...}.
+
+Example:
+  python tools/tag_vectors.py --dataset data/synthetic --model result/gen_iter_10000.npz --out tags.json
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from chainer_dcgan import tagging  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
+
+import chainer  # noqa: E402,I100  (after the shims)
+import numpy  # noqa: E402,I100
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer, got {}".format(text))
+    return value
+
+
+def fraction(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError("must be in [0, 1), got {}".format(text))
+    return value
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True,
+                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) or the 2015 original's HDF5")
+    p.add_argument("--dataset", default=None,
+                   help="tagged dataset folder (manifest.jsonl + images) to train the classifier on; "
+                        "required unless --classifier is given")
+    p.add_argument("--classifier", default=None,
+                   help="use this classifier (saved with --save-classifier) instead of training one")
+    p.add_argument("--save-classifier", default=None, help="save the trained classifier here (npz)")
+    p.add_argument("--out", default="tag_vectors.json", help="output JSON (default tag_vectors.json)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the classifier's training and of the z's (labelled: seed, measured: seed + 1; "
+                        "default 0)")
+    p.add_argument("--tags", default=None,
+                   help="comma-separated tags to learn (default: every tag on at least --min-tag-images images)")
+    p.add_argument("--min-tag-images", type=positive_int, default=20,
+                   help="a dataset tag is learnt when at least this many images have it and as many lack it "
+                        "(default 20)")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N dataset records")
+    p.add_argument("--holdout", type=fraction, default=0.1,
+                   help="fraction of the dataset held out to report the classifier's accuracy (default 0.1)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="classifier training epochs (default 10)")
+    p.add_argument("--width", type=positive_int, default=16,
+                   help="channels of the classifier's first layer (default 16)")
+    p.add_argument("--downscale", type=positive_int, default=2, choices=(1, 2, 3, 4),
+                   help="the classifier average-pools its 96x96 input by this factor first (default 2)")
+    p.add_argument("--samples", type=positive_int, default=2000,
+                   help="generated faces labelled to compute the vectors (default 2000)")
+    p.add_argument("--min-count", type=positive_int, default=20,
+                   help="a tag gets a vector when at least this many labelled faces have it and as many lack it "
+                        "(default 20)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="a generated face has a tag when the classifier's probability is >= this (default 0.5)")
+    p.add_argument("--effect-samples", type=positive_int, default=200,
+                   help="z0's for the effect measurement (default 200)")
+    p.add_argument("--no-effect", action="store_true", help="skip the effect measurement")
+    p.add_argument("--strengths", type=float, nargs="+", default=[0.5, 1.0],
+                   help="slider values s of the effect measurement (default 0.5 1)")
+    p.add_argument("--device", default="@numpy", help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
+    p.add_argument("--batch-size", type=positive_int, default=100, help="faces per forward pass (default 100)")
+    args = p.parse_args(argv)
+    if args.dataset is None and args.classifier is None:
+        p.error("--dataset is required (or --classifier)")
+    return args
+
+
+def train_classifier(args, device):
+    tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None
+    images, labels, tags = tagging.load_tagged_faces(args.dataset, tags, args.min_tag_images, limit=args.limit)
+    order = numpy.random.RandomState(args.seed).permutation(len(images))
+    n_test = int(round(len(images) * args.holdout))
+    test, train = order[:n_test], order[n_test:]
+    print("dataset {}: {} images, {} tags ({} for training, {} held out)".format(
+        args.dataset, len(images), len(tags), len(train), len(test)))
+    start = time.time()
+    clf = tagging.train_tag_classifier(images[train], labels[train], tags, epochs=args.epochs, seed=args.seed,
+                                       width=args.width, downscale=args.downscale, device=device)
+    print("classifier trained in {:.1f} s".format(time.time() - start))
+    accuracy = None
+    if n_test:
+        ev = tagging.evaluate_classifier(clf, images[test], labels[test])
+        print("held-out accuracy {:.3f} (always-majority {:.3f}), balanced accuracy {:.3f} (chance 0.5)".format(
+            ev["accuracy"].mean(), ev["baseline"].mean(), ev["balanced"].mean()))
+        accuracy = dict(zip(tags, ev["balanced"].tolist()))
+    return clf, accuracy
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        device = chainer.get_device(args.device)
+        gen = load_generator(args.model)
+        gen.to_device(device)
+        if args.classifier:
+            clf, accuracy = tagging.load_classifier(args.classifier), None
+            clf.to_device(device)
+        else:
+            clf, accuracy = train_classifier(args, device)
+            if args.save_classifier:
+                tagging.save_classifier(args.save_classifier, clf)
+                print("wrote {}".format(args.save_classifier))
+        start = time.time()
+        vectors = tagging.tag_vectors(gen, clf, args.samples, args.seed, args.threshold, args.min_count,
+                                      args.batch_size)
+        print("{} of {} tags have vectors ({} faces labelled in {:.1f} s)".format(
+            len(vectors), len(clf.tags), args.samples, time.time() - start))
+        effects = None
+        if vectors and not args.no_effect:
+            effects = tagging.measure_effect(gen, clf, vectors, args.effect_samples, args.seed + 1,
+                                             tuple(args.strengths), args.batch_size)
+            print(tagging.format_effect_table(effects, accuracy), end="")
+        meta = {"method": "mean z of generated faces with the tag minus without, read by a tag classifier",
+                "model": os.path.basename(args.model), "samples": args.samples, "seed": args.seed,
+                "threshold": args.threshold}
+        tagging.write_tag_vectors(args.out, vectors, effects, meta)
+        print("wrote {} ({} tags)".format(args.out, len(vectors)))
+    except (ModelFileError, tagging.TaggedDatasetError, tagging.TagVectorFileError, ValueError, OSError) as e:
+        print("tag_vectors: error: {}".format(e), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
