@@ -38,8 +38,10 @@ docs: venv
 	$(PY) -m sphinx -W -q -b html docs docs/_build/html
 	@echo "docs: docs/_build/html/index.html"
 
+# BENCH_ARGS e.g. "--batchsize 32 --repeats 3" or "--skip-own" (Chainer's own path is the slow part).
+BENCH_ARGS ?=
 bench: venv
-	$(PY) bench/train_step.py
+	$(PY) bench/train_step.py $(BENCH_ARGS)
 
 # Python 3.12 + numpy 2: a separate small venv proving the package imports and trains there.
 test-py312:

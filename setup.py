@@ -10,8 +10,6 @@ setup(
     license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["chainer_dcgan", "chainer_dcgan.*"]),
-    include_package_data=True,
-    package_data={"chainer_dcgan": ["web/*", "web/**/*"]},
     install_requires=[
         "chainer==7.8.1",
         "numpy>=1.26",
@@ -21,6 +19,9 @@ setup(
         "tqdm>=4.60",
         "requests>=2.28",
         "opencv-python-headless>=4.8,<5",
+        # tools/export_weights.py writes ONNX for the browser demo and checks it with onnxruntime
+        "onnx>=1.15,<1.19",
+        "onnxruntime>=1.17",
     ],
     extras_require={
         # GPU through CuPy 13 (pairs with numpy 1.26; CuPy 14 needs numpy 2 and has no cuDNN).
@@ -29,12 +30,12 @@ setup(
             "pytest>=8",
             "pytest-timeout>=2.3",
             "scipy>=1.11",
-            "onnx>=1.15,<1.19",
-            "onnxruntime>=1.17",
             "playwright>=1.40",
             "mpi4py>=3.1",
             "mpich>=4",
         ],
+        # ChainerMN (inside chainer) needs mpi4py and an MPI: the cluster's, or `pip install mpich`.
+        "mpi": ["mpi4py>=3.1"],
         # PyTorch is a benchmark/reference-only dependency (bench/ and the FID cross-check).
         "bench": ["torch==2.13.0", "threadpoolctl>=3.1"],
         "docs": ["sphinx>=7"],

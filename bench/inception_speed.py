@@ -83,12 +83,14 @@ def main(argv=None):
             run()
             if round_:
                 times[name].append(time.perf_counter() - start)
-    print("device {}, {} threads, batch {}, {} rounds".format(device, os.cpu_count(), args.batch, args.repeats))
+    print("device {}, {} threads, batch {}, {} rounds".format(
+        device, os.cpu_count(), args.batch, args.repeats))
     per_1000 = {name: statistics.median(t) / args.batch * 1000 for name, t in times.items()}
     for name, value in per_1000.items():
         print("{:<26} {:8.1f} s per 1,000 images".format(name, value))
     if "pytorch (TorchScript)" in per_1000:
-        print("ratio Chainer/PyTorch: {:.2f}".format(per_1000["chainer (fast path)"] / per_1000["pytorch (TorchScript)"]))
+        ratio = per_1000["chainer (fast path)"] / per_1000["pytorch (TorchScript)"]
+        print("ratio Chainer/PyTorch: {:.2f}".format(ratio))
     return 0
 
 

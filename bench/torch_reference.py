@@ -115,7 +115,7 @@ class TorchStep:
         loss_dis = F.cross_entropy(y_fake, self.label_fake) + F.cross_entropy(y_real, self.label_real)
         loss_dis.backward(inputs=list(self.dis.parameters()))
         self.opt_dis.step()
-        return float(loss_gen), float(loss_dis)
+        return loss_gen.detach().item(), loss_dis.detach().item()
 
     def generate(self, z):
         """Generator-only inference (eval mode, no autograd): z numpy ``(N, 100)`` -> numpy images."""

@@ -83,9 +83,9 @@ def blas_description():
     except ImportError:
         return "threadpoolctl not installed"
     infos = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
-    return "; ".join("{} {} kernel={} threads={}".format(i.get("internal_api"), i.get("version"),
-                                                         i.get("architecture"), i.get("num_threads"))
-                     for i in infos) or "none found"
+    return "; ".join("{} ({}) {} kernel={} threads={}".format(
+        os.path.basename(os.path.dirname(i.get("filepath", ""))), os.path.basename(i.get("filepath", "")),
+        i.get("version"), i.get("architecture"), i.get("num_threads")) for i in infos) or "none found"
 
 
 def median_rate(times, n):
@@ -177,7 +177,7 @@ def main(argv=None):
     else:
         print("# cpu {} ({} cores visible)".format(cpu_model(), os.cpu_count()))
     print("# threads {} (OMP/OPENBLAS/MKL_NUM_THREADS, threadpoolctl, torch.set_num_threads)".format(args.threads))
-    print("# numpy BLAS: {}".format(blas_description()))
+    print("# BLAS libraries loaded (numpy.libs is numpy's): {}".format(blas_description()))
     print("# OPENBLAS_CORETYPE={}  OPENBLAS_L2_SIZE={}".format(os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
                                                               os.environ.get("OPENBLAS_L2_SIZE", "(unset)")))
     print("# fast path default: dcgan_fast={} (CHAINER_DCGAN_FAST={})".format(

@@ -3,8 +3,26 @@
 Single-process training uses :class:`Context` with no communicator; a ChainerMN job creates one
 with :func:`create_context`. Training code asks the context for its device, its shard of the
 data, its optimizers and whether it is the rank that writes outputs, so the same code serves both.
+
+Data-parallel semantics (N ranks, ``--batchsize b``): every rank holds the whole model, draws its
+own b real examples from its shard (``1/N`` of the data) and its own b latent vectors, and the
+gradients are averaged over ranks before each Adam step, so one iteration sees ``N*b`` examples.
+With plain BatchNormalization each rank normalizes over its own b examples; with
+``mn_batchnorm`` the statistics are those of all ``N*b``, and the first update then equals that of
+one process with batch ``N*b`` on the same examples and z, to float32 rounding
+(``tests/test_distributed.py``).
+
+``chainermn`` (inside Chainer 7.8.1) and ``mpi4py`` are imported only when a communicator is used.
 """
+import io
+import sys
+import warnings
+
 import chainer
+from chainer import training
+
+from chainer_dcgan import functions
+from chainer_dcgan.random_state import serialize_random_state
 
 
 def resolve_device(gpu=None, device=None):
@@ -28,20 +46,24 @@ class Context:
 
     Args:
         comm: a ChainerMN communicator, or None for a single process.
-        mn_batchnorm (bool): replace BatchNormalization by ChainerMN's MultiNodeBatchNormalization
+        mn_batchnorm (bool): replace BatchNormalization by :class:`MultiNodeBatchNormalization`
             (batch statistics over all ranks), so N ranks of batch b match one of batch N*b.
     """
 
     def __init__(self, comm=None, mn_batchnorm=False):
+        if mn_batchnorm and comm is None:
+            raise ValueError("--mn-batchnorm needs --communicator")
         self.comm = comm
         self.mn_batchnorm = mn_batchnorm
 
     @property
     def rank(self):
+        """This process's rank (int, 0 without ChainerMN)."""
         return 0 if self.comm is None else self.comm.rank
 
     @property
     def size(self):
+        """Number of processes (int, 1 without ChainerMN)."""
         return 1 if self.comm is None else self.comm.size
 
     @property
@@ -50,47 +72,230 @@ class Context:
         return self.rank == 0
 
     def device(self, gpu=None, device=None):
-        """This process's device. Under ChainerMN with a GPU, each rank takes GPU ``intra_rank``."""
+        """This process's device. Under ChainerMN with ``--gpu``, each rank takes GPU ``intra_rank``
+        (its index among the ranks on its node); ``--device`` is taken as given on every rank."""
         if self.comm is not None and device is None and gpu is not None and gpu >= 0:
             gpu = self.comm.intra_rank
         return resolve_device(gpu, device)
 
     def scatter(self, dataset, seed=0):
-        """This rank's shard of ``dataset`` (the whole of it for a single process)."""
+        """This rank's shard of ``dataset`` (the whole of it for a single process).
+
+        Under ChainerMN only the root's ``dataset`` is used (others may pass None): it is pickled
+        to every rank, shuffled with ``seed`` and cut into ``size`` equal parts (the last ones may
+        repeat a few examples of the first when the length is not a multiple of ``size``).
+        """
         if self.comm is None:
             return dataset
         import chainermn
 
+        if self.is_root and len(dataset) < self.size:
+            raise ValueError("dataset: {} examples cannot be shared by {} ranks".format(len(dataset), self.size))
         return chainermn.scatter_dataset(dataset if self.is_root else None, self.comm, shuffle=True, seed=seed)
 
     def optimizer(self, optimizer):
-        """Wrap ``optimizer`` so that gradients are averaged over all ranks before each update."""
+        """Wrap ``optimizer`` so that gradients are averaged over all ranks before each update.
+
+        ChainerMN's wrapper spends its first ``update()`` broadcasting the root's parameters instead
+        of updating; ours broadcasts in ``setup()``, so iteration 1 (and the first iteration after a
+        resume) is a real update, as in a single process.
+        """
         if self.comm is None:
             return optimizer
-        import chainermn
-
-        return chainermn.create_multi_node_optimizer(optimizer, self.comm)
+        return _synchronized_optimizer_class()(optimizer, self.comm)
 
     def model(self, link):
-        """``link``, with multi-node BatchNormalization if asked for."""
+        """``link``, with :class:`MultiNodeBatchNormalization` if asked for (replaced in place).
+
+        Parameter and persistent names are unchanged, so npz/HDF5 weights and snapshots load into
+        either form.
+        """
         if self.comm is None or not self.mn_batchnorm:
             return link
-        import chainermn.links
+        return replace_batch_normalization(link, self.comm)
 
-        return chainermn.links.create_mnbn_model(link, self.comm)
+    def extend(self, trainer, snapshot_trigger):
+        """Add what every rank needs in ``trainer``, on every rank.
+
+        Under ChainerMN: :class:`RankStates` firing with ``snapshot_trigger`` (that of the root's
+        trainer snapshots), so that those hold each rank's own iterator and random state and a
+        resumed job replays the straight one.
+        """
+        if self.comm is not None:
+            trainer.extend(RankStates(self.comm, trainer.updater), name="rank_states", trigger=snapshot_trigger)
+
+    def broadcast_file(self, path):
+        """The root's file ``path`` on every rank: ``path`` itself for a single process, else a binary
+        file object holding the root's bytes (so other nodes need not see the root's disk).
+
+        ``path`` matters on the root only; None there gives None everywhere.
+
+        Raises:
+            FileNotFoundError: on every rank, when the root cannot read ``path``.
+        """
+        if self.comm is None:
+            return path
+        payload = None
+        if self.is_root and path is not None:
+            try:
+                with open(path, "rb") as f:
+                    payload = f.read()
+            except OSError as e:
+                payload = "{}: {}".format(path, e.strerror or e)
+        payload = self.comm.bcast_obj(payload)
+        if isinstance(payload, str):
+            raise FileNotFoundError("--resume {}".format(payload))
+        return None if payload is None else io.BytesIO(payload)
+
+    def abort(self, code=1):
+        """End every rank of the job with exit status ``code`` (a single process just exits)."""
+        if self.comm is not None and self.size > 1:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self.comm.mpi_comm.Abort(code)
+        raise SystemExit(code)
 
 
 def create_context(communicator=None, mn_batchnorm=False):
     """A :class:`Context`: single-process when ``communicator`` is None, else a ChainerMN one.
 
+    A ChainerMN context also installs an ``excepthook`` that aborts the whole MPI job when a rank
+    dies of an uncaught exception, so the other ranks do not wait forever in a collective.
+
     Args:
         communicator (str or None): a ChainerMN communicator name: ``naive`` or ``flat`` on CPU,
             ``pure_nccl`` on GPUs. Needs ``mpi4py`` and an MPI launched with ``mpiexec``.
+        mn_batchnorm (bool): see :class:`Context`.
+
+    Raises:
+        ValueError: ``mn_batchnorm`` without a communicator, an unknown communicator, or missing
+            ``mpi4py``.
     """
     if communicator is None:
-        if mn_batchnorm:
-            raise ValueError("--mn-batchnorm needs --communicator")
-        return Context()
+        return Context(None, mn_batchnorm)
+    try:
+        import mpi4py.MPI  # noqa: F401
+    except ImportError as e:
+        raise ValueError("--communicator {}: mpi4py is missing ({}); pip install '.[mpi]'"
+                         .format(communicator, e)) from e
     import chainermn
+    import chainermn.global_except_hook
 
-    return Context(chainermn.create_communicator(communicator), mn_batchnorm)
+    try:
+        comm = chainermn.create_communicator(communicator)
+    except ValueError as e:
+        raise ValueError("--communicator {}: {}".format(communicator, e)) from e
+    if comm.size > 1 and chainermn.global_except_hook._orig_except_hook is None:
+        chainermn.global_except_hook.add_hook()
+    return Context(comm, mn_batchnorm)
+
+
+def _synchronized_optimizer_class():
+    from chainermn.optimizers import _MultiNodeOptimizer
+
+    class SynchronizedOptimizer(_MultiNodeOptimizer):
+        def __init__(self, actual_optimizer, communicator):
+            super().__init__(actual_optimizer, communicator, True)
+
+        def setup(self, link):
+            super().setup(link)
+            # Same weights everywhere from the start; recording the parameter list now makes the
+            # first update() average gradients and step instead of broadcasting.
+            self.communicator.bcast_data(link)
+            self.is_changed(link)
+            return self
+
+    return SynchronizedOptimizer
+
+
+def _multi_node_batch_normalization_class():
+    import chainermn.links
+
+    class MultiNodeBatchNormalization(chainermn.links.MultiNodeBatchNormalization):
+        """ChainerMN's MultiNodeBatchNormalization that also takes our links' ``activation`` argument."""
+
+        def __call__(self, x, activation=None, **kwargs):
+            return functions.activation(super().__call__(x, **kwargs), activation)
+
+    return MultiNodeBatchNormalization
+
+
+def replace_batch_normalization(link, comm):
+    """Replace, in place, every ``chainer.links.BatchNormalization`` in ``link`` by a multi-node one.
+
+    Unlike ``chainermn.links.create_mnbn_model`` the replacements keep their names (``bn1`` stays
+    ``bn1``), accept ``activation=`` like :class:`chainer_dcgan.links.BatchNormalization`, and
+    carry over parameters and running statistics. Returns ``link``.
+    """
+    cls = _multi_node_batch_normalization_class()
+    for name in list(getattr(link, "_children", ())):
+        child = getattr(link, name)
+        if isinstance(child, chainer.links.BatchNormalization):
+            if getattr(child, "axis", None) is not None:
+                raise ValueError("{}: BatchNormalization with axis={} has no multi-node form"
+                                 .format(name, child.axis))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # "experimental feature"
+                mnbn = cls(child.avg_mean.shape, comm, decay=child.decay, eps=child.eps,
+                           dtype=child.avg_mean.dtype, use_gamma=hasattr(child, "gamma"),
+                           use_beta=hasattr(child, "beta"))
+            mnbn.copyparams(child)
+            for persistent in child._persistent:
+                mnbn.__dict__[persistent] = child.__dict__[persistent].copy() \
+                    if hasattr(child.__dict__[persistent], "copy") else child.__dict__[persistent]
+            mnbn.to_device(child.device)
+            mnbn.name = name
+            link.__dict__[name] = mnbn  # keeps the child order (setattr would append it last)
+        elif isinstance(child, chainer.Link):
+            replace_batch_normalization(child, comm)
+    return link
+
+
+def _serialize_rank_state(updater, serializer):
+    updater.get_iterator("main").serialize(serializer["iterator"])
+    serialize_random_state(serializer["random_state"], updater.random_state)
+
+
+class RankStates(training.Extension):
+    """Carries each rank's own iterator and updater random state in the root's trainer snapshots.
+
+    The ranks' models and optimizers are identical, but each rank walks its own shard and draws
+    its own z and flips. Every iteration the ranks send that state (a few kB) to the root, so a
+    snapshot written there holds all of them; loading a snapshot, each rank takes its own.
+    Fire it on the iterations where the root writes snapshots (every rank must call it together).
+
+    Args:
+        comm: the ChainerMN communicator.
+        updater: this rank's :class:`chainer_dcgan.updater.DCGANUpdater`.
+    """
+
+    priority = training.PRIORITY_WRITER + 1  # before the snapshot writers (lower priority) run
+
+    def __init__(self, comm, updater):
+        self.comm = comm
+        self.updater = updater
+        self._states = None
+
+    def __call__(self, trainer):
+        own = chainer.serializers.DictionarySerializer()
+        _serialize_rank_state(self.updater, own)
+        self._states = self.comm.gather_obj(own.target)
+
+    def serialize(self, serializer):
+        if isinstance(serializer, chainer.Serializer):
+            if self._states is None:
+                return
+            serializer("size", len(self._states))
+            for rank, state in enumerate(self._states):
+                for key, value in state.items():
+                    serializer["rank{}".format(rank)](key, value)
+            return
+        try:
+            size = int(serializer("size", None))
+        except KeyError:
+            raise ValueError("--resume: the snapshot has no per-rank state: it was not written by a "
+                             "ChainerMN run") from None
+        if size != self.comm.size:
+            raise ValueError("--resume: the snapshot was written by {} ranks; run it with mpiexec -n {}"
+                             .format(size, size))
+        _serialize_rank_state(self.updater, serializer["rank{}".format(self.comm.rank)])

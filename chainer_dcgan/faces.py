@@ -46,6 +46,7 @@ def cache_dir():
 
 
 def default_cascade_path():
+    """Where :func:`fetch_cascade` stores the cascade: ``<cache_dir>/lbpcascade_animeface.xml``."""
     return os.path.join(cache_dir(), CASCADE_NAME)
 
 

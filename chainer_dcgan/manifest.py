@@ -14,10 +14,19 @@ class ManifestError(ValueError):
 
 
 def manifest_path(root):
+    """``root/manifest.jsonl``."""
     return os.path.join(os.fspath(root), MANIFEST_NAME)
 
 
 def validate_record(record, where="record"):
+    """Check one manifest record and return it.
+
+    ``file`` must be a non-empty relative path inside the dataset folder, ``tags`` (optional) a
+    list of str; other keys are free.
+
+    Raises:
+        ManifestError: naming ``where`` and the field.
+    """
     if not isinstance(record, dict):
         raise ManifestError("{}: expected a JSON object, got {}".format(where, type(record).__name__))
     file = record.get("file")
@@ -71,12 +80,14 @@ class ManifestWriter:
         self._file = open(self.path, "a", encoding="utf-8")
 
     def write(self, record):
+        """Append ``record`` (checked with :func:`validate_record`) as one durable line."""
         validate_record(record)
         self._file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
     def close(self):
+        """Close the file; also done on leaving a ``with`` block."""
         self._file.close()
 
     def __enter__(self):

@@ -82,7 +82,8 @@ def fid(features1, features2):
     x1 = numpy.asarray(features1, dtype=numpy.float64)
     x2 = numpy.asarray(features2, dtype=numpy.float64)
     if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1] or min(len(x1), len(x2)) < 2:
-        raise ValueError("fid needs two (N, d) feature sets with N >= 2, got {} and {}".format(x1.shape, x2.shape))
+        raise ValueError("fid needs two (N, d) feature sets with N >= 2, got {} and {}".format(
+            x1.shape, x2.shape))
     n1, n2, d = len(x1), len(x2), x1.shape[1]
     if n1 * n2 * min(n1, n2) > d ** 3:
         return frechet_distance(*statistics(x1), *statistics(x2))
@@ -123,7 +124,8 @@ def kid(features1, features2):
     y = numpy.asarray(features2, dtype=numpy.float64)
     m, n = len(x), len(y)
     if m < 3 or n < 3 or x.ndim != 2 or x.shape[1:] != y.shape[1:]:
-        raise ValueError("kid needs two (N, d) feature sets with N >= 3, got {} and {}".format(x.shape, y.shape))
+        raise ValueError("kid needs two (N, d) feature sets with N >= 3, got {} and {}".format(
+            x.shape, y.shape))
     rx = _kernel_sums(x, x, True)   # sum_{j != i} k(x_i, x_j)
     ry = _kernel_sums(y, y, True)
     cx = _kernel_sums(x, y, False)  # sum_j k(x_i, y_j)
@@ -133,7 +135,8 @@ def kid(features1, features2):
     # Leave x_i out: its row and column leave the x-x sum, its row leaves the x-y sum.
     loo_x = (sx - 2 * rx) / ((m - 1) * (m - 2)) + sy / (n * (n - 1)) - 2.0 * (sxy - cx) / ((m - 1) * n)
     loo_y = sx / (m * (m - 1)) + (sy - 2 * ry) / ((n - 1) * (n - 2)) - 2.0 * (sxy - cy) / (m * (n - 1))
-    variance = (m - 1) / m * ((loo_x - loo_x.mean()) ** 2).sum() + (n - 1) / n * ((loo_y - loo_y.mean()) ** 2).sum()
+    variance = ((m - 1) / m * ((loo_x - loo_x.mean()) ** 2).sum()
+                + (n - 1) / n * ((loo_y - loo_y.mean()) ** 2).sum())
     return float(value), float(numpy.sqrt(variance))
 
 
@@ -208,7 +211,8 @@ def evaluate(real, fake, real_statistics=None):
         dict: ``fid``, ``kid``, ``kid_stderr``, ``precision``, ``recall``, ``density``,
         ``coverage``, ``n_real``, ``n_fake``.
     """
-    if real_statistics is not None and len(real) * len(fake) * min(len(real), len(fake)) > numpy.shape(real)[1] ** 3:
+    many = len(real) * len(fake) * min(len(real), len(fake)) > numpy.shape(real)[1] ** 3
+    if real_statistics is not None and many:
         result = {"fid": frechet_distance(*real_statistics, *statistics(fake))}
     else:
         result = {"fid": fid(real, fake)}

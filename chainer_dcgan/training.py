@@ -103,6 +103,7 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     optimizers = {"gen": make_optimizer(gen, context), "dis": make_optimizer(dis, context)}
     updater = DCGANUpdater(iterator, optimizers, device=device, seed=seed + 7919 * context.rank, loss=loss)
     trainer = training.Trainer(updater, stop_trigger, out=out)
+    context.extend(trainer, EveryOrLast(snapshot_interval, stop_trigger))  # every rank, before the writers
     if not context.is_root:
         return trainer
 
@@ -134,7 +135,8 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
 
 
 def resume(trainer, snapshot):
-    """Load a trainer snapshot into ``trainer`` (iteration, optimizers, iterator, random states)."""
-    if not os.path.isfile(snapshot):
+    """Load a trainer snapshot (a path or a binary file object) into ``trainer`` (iteration, optimizers,
+    iterator, random states)."""
+    if isinstance(snapshot, (str, os.PathLike)) and not os.path.isfile(snapshot):
         raise FileNotFoundError("--resume {}: no such snapshot".format(snapshot))
     chainer.serializers.load_npz(snapshot, trainer)

@@ -44,16 +44,24 @@ class DCGANUpdater(training.updaters.StandardUpdater):
 
     @property
     def generator(self):
+        """The :class:`~chainer_dcgan.models.Generator` that the ``"gen"`` optimizer updates."""
         return self._optimizers["gen"].target
 
     @property
     def discriminator(self):
+        """The :class:`~chainer_dcgan.models.Discriminator` that the ``"dis"`` optimizer updates."""
         return self._optimizers["dis"].target
 
     def _labels(self, xp, n, label):
         return xp.full((n,), label, dtype=numpy.int32)
 
     def loss_gen(self, y_fake):
+        """G's loss on D's logits for its fakes, ``float32 (N, 2)``; reported as ``gen/loss``.
+
+        Returns:
+            a scalar float32 Variable: the cross-entropy towards ``REAL_LABEL`` (faithful), or the
+            mean fake-minus-real logit (hinge).
+        """
         xp = chainer.backend.get_array_module(y_fake)
         if self.loss == "hinge":
             loss = F.mean(y_fake[:, hparams.FAKE_LABEL] - y_fake[:, hparams.REAL_LABEL])
@@ -63,6 +71,12 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         return loss
 
     def loss_dis(self, y_fake, y_real):
+        """D's loss on its logits ``float32 (N, 2)`` for fakes and reals; reported as ``dis/loss``.
+
+        Returns:
+            a scalar float32 Variable: the sum of both batches' cross-entropies (fakes towards
+            ``FAKE_LABEL``, reals towards ``REAL_LABEL``), or the sum of both hinge margins.
+        """
         xp = chainer.backend.get_array_module(y_fake)
         if self.loss == "hinge":
             margin = lambda y, sign: F.mean(F.relu(1.0 - sign * (y[:, hparams.REAL_LABEL] - y[:, hparams.FAKE_LABEL])))  # noqa: E731
@@ -86,6 +100,7 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         return x
 
     def update_core(self):
+        """One iteration: a real batch, one forward pass, then G's update and D's (see the class)."""
         gen_opt, dis_opt = self.get_optimizer("gen"), self.get_optimizer("dis")
         gen, dis = self.generator, self.discriminator
 

@@ -71,6 +71,7 @@ def load_dataset(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    context = None
     try:
         context = create_context(args.communicator, args.mn_batchnorm)
         device = context.device(args.gpu, args.device)
@@ -83,6 +84,7 @@ def main(argv=None):
             loss=args.loss)
         if args.resume:
             snapshot = newest_snapshot(args.out) if args.resume == "newest" else args.resume
+            snapshot = context.broadcast_file(snapshot)  # the root's snapshot, read by every rank
             if snapshot is None:
                 raise FileNotFoundError("--resume: no snapshot_iter_* in {}".format(args.out))
             resume(trainer, snapshot)
@@ -91,6 +93,8 @@ def main(argv=None):
                 device, len(dataset), args.batchsize, context.size, args.out), flush=True)
     except (ValueError, FileNotFoundError) as e:
         print("error: {}".format(e), file=sys.stderr)
+        if context is not None and context.size > 1:
+            context.abort(2)  # under mpiexec, ends every rank (the others may wait in a collective)
         return 2
     trainer.run()
     return 0

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.timeout(300)
 
 def test_fid_reaches_the_log(tmp_path, inception_extractor):
     dataset = SyntheticFaces(12, seed=0)
-    trainer = build_trainer(dataset, str(tmp_path), (2, "iteration"), chainer.get_device("@numpy"), batchsize=4,
-                            display_interval=2, progress=False, statistics=False)
+    trainer = build_trainer(dataset, str(tmp_path), (2, "iteration"), chainer.get_device("@numpy"),
+                            batchsize=4, display_interval=2, progress=False, statistics=False)
     gen = trainer.updater.get_optimizer("gen").target
     evaluation = add_fid_evaluation(trainer, gen, dataset, interval=2, n=6, extractor=inception_extractor,
                                     cache_dir=None, cache=False)
@@ -36,3 +36,13 @@ def test_fid_reaches_the_log(tmp_path, inception_extractor):
 def test_fid_evaluation_needs_enough_samples():
     with pytest.raises(ValueError, match="n >= 6"):
         FIDEvaluation(None, [], n=5)
+
+
+def test_missing_weights_fail_before_training(tmp_path, monkeypatch):
+    from chainer_dcgan import inception
+
+    monkeypatch.setenv(inception.ENV_CACHE, str(tmp_path))
+    monkeypatch.delenv(inception.ENV_WEIGHTS, raising=False)
+    monkeypatch.setattr(inception, "_installed_package_weights", lambda: None)
+    with pytest.raises(FileNotFoundError, match="fetch_inception.py"):
+        FIDEvaluation(None, [], n=10)

@@ -127,7 +127,8 @@ def _nv_bilinear(torch, x, size=299):
     theta[:, 0, 2] = 1.0 / w - 1.0 / size
     theta[:, 1, 2] = 1.0 / h - 1.0 / size
     grid = torch.nn.functional.affine_grid(theta, [n, c, size, size], align_corners=False)
-    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border",
+                                           align_corners=False)
 
 
 def test_weights_load_into_every_layer(inception_weights):

@@ -132,3 +132,28 @@ def test_batch_normalization_link_activation_argument():
         assert not isinstance(bn_fast(x, activation="relu").creator, functions.BatchNormalizationActivation)
     with pytest.raises(ValueError, match="activation"):
         bn_fast(x, activation="sigmoid")
+
+
+def _cupy():
+    try:
+        import cupy
+        return cupy if cupy.cuda.runtime.getDeviceCount() > 0 else None
+    except Exception:  # noqa: BLE001 - no CuPy or no driver: no GPU here
+        return None
+
+
+@pytest.mark.skipif(_cupy() is None, reason="needs CuPy and a GPU")
+def test_gpu_models_fast_equal_cpu_own():
+    """The fast path on the GPU against Chainer's own functions on the CPU: values and gradients."""
+    device = chainer.get_device("@cupy:0")
+    for cls, make_input in ((Generator, lambda m: m.make_hidden(4, random_state=5)),
+                            (Discriminator, lambda m: numpy.random.RandomState(6).uniform(
+                                -1, 1, (4, 3, 96, 96)).astype(numpy.float32))):
+        gpu_model, cpu_model = _pair(cls)
+        x = make_input(cpu_model)
+        y_cpu = _run(cpu_model, x, False)
+        gpu_model.to_device(device)
+        y_gpu = _run(gpu_model, device.send(x), True)
+        numpy.testing.assert_allclose(chainer.backend.CpuDevice().send(y_gpu), y_cpu, rtol=1e-3, atol=1e-4)
+        gpu_model.to_device(chainer.get_device("@numpy"))
+        _assert_same_links(gpu_model, cpu_model, rtol=1e-3)

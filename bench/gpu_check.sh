@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The GPU half of issue 5 in one device call: CuPy tests of chainer_dcgan.functions, then
+# bench/train_step.py --gpu 0 (batch 100 and 32) in strict float32 and with TF32 allowed.
+#
+# Two steps:
+#   1. here, once (needs PyPI):   bash bench/gpu_check.sh prepare
+#      builds the chainer 7.8.1 wheel (pure Python) into .whl/ (git-ignored) for the GPU machine,
+#      which has Python 3.12, numpy 2, CuPy (cupy-cuda13x 14) and torch but no chainer and no network.
+#   2. one call of the device tool (the "run" verb), e.g.
+#        command: bash bench/gpu_check.sh      carry: [".whl"]      timeout_s: 540
+#      Everything it prints is also written to $OUT/gpu_check.log (comes back with the reply).
+#
+# Each stage has its own time limit so a hang cannot eat the whole lease; the script goes on to
+# the next stage after a failure and exits non-zero if any stage failed.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=${PYTHON:-python3}
+
+if [ "${1:-}" = "prepare" ]; then
+    mkdir -p .whl
+    PIP_BUILD_CONSTRAINT="$ROOT/requirements/build-constraints.txt" \
+        "${VENV_PY:-$ROOT/.venv/bin/python}" -m pip wheel -q --no-deps chainer==7.8.1 -w .whl
+    ls -la .whl
+    exit 0
+fi
+
+LOG_DIR=${OUT:-$ROOT/result/gpu_check}
+mkdir -p "$LOG_DIR"
+LOG="$LOG_DIR/gpu_check.log"
+exec > >(tee "$LOG") 2>&1
+export PYTHONUNBUFFERED=1
+status=0
+stage() {  # stage NAME SECONDS COMMAND...
+    local name=$1 limit=$2
+    shift 2
+    echo
+    echo "=== $name (limit ${limit}s) $(date -u +%H:%M:%S)"
+    timeout "$limit" "$@"
+    local rc=$?
+    [ $rc -eq 0 ] || { echo "=== $name FAILED rc=$rc"; status=1; }
+}
+
+ls .whl/chainer-*.whl >/dev/null 2>&1 || { echo "no .whl/chainer-*.whl: run 'bash bench/gpu_check.sh prepare' here first and carry .whl"; exit 2; }
+"$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "installing the carried wheels failed"; exit 2; }
+export PYTHONPATH="/tmp/site:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+
+stage environment 120 bash -c '
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+'"$PY"' - <<EOF
+import platform, numpy
+import chainer_dcgan, chainer
+from chainer.backends import cuda
+print("python", platform.python_version(), "numpy", numpy.__version__, "chainer", chainer.__version__)
+print("chainer cuda available:", cuda.available, "cudnn:", cuda.cudnn_enabled,
+      getattr(cuda, "_resolution_error", None) or "")
+import cupy
+print("cupy", cupy.__version__, "device", cupy.cuda.runtime.getDeviceProperties(0)["name"])
+import torch
+print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())
+EOF'
+
+stage "tests on GPU" 180 "$PY" -m pytest -q -p no:cacheprovider tests/test_functions.py tests/test_links.py -k "gpu"
+
+for bs in 100 32; do
+    stage "bench batch $bs float32" 150 "$PY" bench/train_step.py --gpu 0 --batchsize $bs --warmup 2 --repeats 10 --infer-repeats 10
+    stage "bench batch $bs TF32" 150 "$PY" bench/train_step.py --gpu 0 --batchsize $bs --warmup 2 --repeats 10 --infer-repeats 10 --tf32
+done
+
+echo
+echo "=== done status=$status $(date -u +%H:%M:%S)"
+exit $status
