@@ -93,17 +93,21 @@ def median_rate(times, n):
 
 
 class Timer:
-    """Wall time of a callable, synchronising the device first and after."""
+    """Wall time of a callable, synchronising the device first and after; ``cpu`` keeps the
+    process CPU time (all threads) of the last call, a second view on a shared machine."""
 
     def __init__(self, sync):
         self.sync = sync
+        self.cpu = None
 
     def __call__(self, fn):
         self.sync()
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         self.sync()
-        return time.perf_counter() - t0
+        t = time.perf_counter() - t0
+        self.cpu = time.process_time() - c0
+        return t
 
 
 def main(argv=None):
@@ -212,19 +216,25 @@ def main(argv=None):
 
     # Training: interleaved rounds, rotating the order so no framework always runs first.
     train = {label: [] for label, *_ in candidates}
+    cpu = {label: [] for label, *_ in candidates}
     for r in range(args.warmup + args.repeats):
         order = candidates[r % len(candidates):] + candidates[:r % len(candidates)]
         for label, step, _, sync in order:
-            t = Timer(sync)(step)
+            timer = Timer(sync)
+            t = timer(step)
             if r >= args.warmup:
                 train[label].append(t)
+                cpu[label].append(timer.cpu)
     print()
-    print("{:<22}{:>12}{:>12}{:>14}".format("train", "img/s", "s/iter", "GFLOP/s"))
+    print("{:<22}{:>12}{:>12}{:>14}{:>14}".format("train", "img/s", "s/iter", "GFLOP/s", "CPU-s/iter"))
     rates = {}
     for label, *_ in candidates:
         rates[label] = median_rate(train[label], n)
-        print("{:<22}{:>12.2f}{:>12.3f}{:>14.1f}".format(label, rates[label], statistics.median(train[label]),
-                                                        rates[label] * GFLOP_PER_TRAIN_IMAGE))
+        print("{:<22}{:>12.2f}{:>12.3f}{:>14.1f}{:>14.2f}".format(
+            label, rates[label], statistics.median(train[label]), rates[label] * GFLOP_PER_TRAIN_IMAGE,
+            statistics.median(cpu[label])))
+    print("# each round's s/iter: " + "; ".join(
+        "{} {}".format(label, " ".join("{:.2f}".format(t) for t in train[label])) for label, *_ in candidates))
 
     z = numpy.random.RandomState(args.seed + 1).uniform(-1, 1, (n, 100)).astype(numpy.float32)
     z_dev = device.send(z)

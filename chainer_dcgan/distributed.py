@@ -10,7 +10,9 @@ gradients are averaged over ranks before each Adam step, so one iteration sees `
 With plain BatchNormalization each rank normalizes over its own b examples; with
 ``mn_batchnorm`` the statistics are those of all ``N*b``, and the first update then equals that of
 one process with batch ``N*b`` on the same examples and z, to float32 rounding
-(``tests/test_distributed.py``).
+(``tests/test_distributed.py``). A real run does not see the same examples and z as one process
+would: rank r shuffles its shard with seed ``seed + r`` and draws z and flips with seed
+``seed + 7919 r``, so N ranks and one process agree in distribution, not draw for draw.
 
 ``chainermn`` (inside Chainer 7.8.1) and ``mpi4py`` are imported only when a communicator is used.
 """
@@ -19,10 +21,14 @@ import sys
 import warnings
 
 import chainer
+import numpy
 from chainer import training
 
 from chainer_dcgan import functions
 from chainer_dcgan.random_state import serialize_random_state
+
+#: ChainerMN communicators and whether each needs GPUs (``pure_nccl`` also needs NCCL through CuPy).
+COMMUNICATORS = {"naive": False, "flat": True, "non_cuda_aware": True, "pure_nccl": True}
 
 
 def resolve_device(gpu=None, device=None):
@@ -48,13 +54,15 @@ class Context:
         comm: a ChainerMN communicator, or None for a single process.
         mn_batchnorm (bool): replace BatchNormalization by :class:`MultiNodeBatchNormalization`
             (batch statistics over all ranks), so N ranks of batch b match one of batch N*b.
+        communicator (str or None): the communicator's name (a key of :data:`COMMUNICATORS`).
     """
 
-    def __init__(self, comm=None, mn_batchnorm=False):
+    def __init__(self, comm=None, mn_batchnorm=False, communicator=None):
         if mn_batchnorm and comm is None:
             raise ValueError("--mn-batchnorm needs --communicator")
         self.comm = comm
         self.mn_batchnorm = mn_batchnorm
+        self.communicator = communicator
 
     @property
     def rank(self):
@@ -76,7 +84,11 @@ class Context:
         (its index among the ranks on its node); ``--device`` is taken as given on every rank."""
         if self.comm is not None and device is None and gpu is not None and gpu >= 0:
             gpu = self.comm.intra_rank
-        return resolve_device(gpu, device)
+        dev = resolve_device(gpu, device)
+        if COMMUNICATORS.get(self.communicator) and dev.xp.__name__ == "numpy":
+            raise ValueError("--communicator {} runs on GPUs only (add --gpu 0); on the CPU use naive"
+                             .format(self.communicator))
+        return dev
 
     def scatter(self, dataset, seed=0):
         """This rank's shard of ``dataset`` (the whole of it for a single process).
@@ -147,6 +159,24 @@ class Context:
             raise FileNotFoundError("--resume {}".format(payload))
         return None if payload is None else io.BytesIO(payload)
 
+    def check_snapshot(self, snapshot):
+        """Raise ValueError unless the trainer snapshot (path or binary file object) was written by a
+        run with as many processes as this one: the data shards and per-rank states depend on it."""
+        try:
+            with numpy.load(snapshot) as npz:
+                size = int(npz[_SIZE_KEY]) if _SIZE_KEY in npz.files else 1
+        except FileNotFoundError:
+            raise FileNotFoundError("--resume {}: no such snapshot".format(snapshot)) from None
+        except (OSError, ValueError, AttributeError) as e:
+            raise ValueError("--resume: not a trainer snapshot ({})".format(e)) from e
+        finally:
+            if hasattr(snapshot, "seek"):
+                snapshot.seek(0)
+        if size != self.size:
+            how = "without mpiexec" if size == 1 else "with mpiexec -n {}".format(size)
+            raise ValueError("--resume: the snapshot was written by {} process(es); resume it {}"
+                             .format(size, how))
+
     def abort(self, code=1):
         """End every rank of the job with exit status ``code`` (a single process just exits)."""
         if self.comm is not None and self.size > 1:
@@ -163,8 +193,9 @@ def create_context(communicator=None, mn_batchnorm=False):
     dies of an uncaught exception, so the other ranks do not wait forever in a collective.
 
     Args:
-        communicator (str or None): a ChainerMN communicator name: ``naive`` or ``flat`` on CPU,
-            ``pure_nccl`` on GPUs. Needs ``mpi4py`` and an MPI launched with ``mpiexec``.
+        communicator (str or None): a ChainerMN communicator name: ``naive`` (CPU or GPU),
+            ``pure_nccl`` (GPUs, with NCCL), ``flat`` or ``non_cuda_aware`` (GPUs). Needs ``mpi4py``
+            and processes launched by ``mpiexec``.
         mn_batchnorm (bool): see :class:`Context`.
 
     Raises:
@@ -173,6 +204,8 @@ def create_context(communicator=None, mn_batchnorm=False):
     """
     if communicator is None:
         return Context(None, mn_batchnorm)
+    if communicator not in COMMUNICATORS:
+        raise ValueError("--communicator {}: unknown; one of {}".format(communicator, ", ".join(COMMUNICATORS)))
     try:
         import mpi4py.MPI  # noqa: F401
     except ImportError as e:
@@ -183,11 +216,11 @@ def create_context(communicator=None, mn_batchnorm=False):
 
     try:
         comm = chainermn.create_communicator(communicator)
-    except ValueError as e:
+    except (ImportError, RuntimeError) as e:  # e.g. pure_nccl without NCCL
         raise ValueError("--communicator {}: {}".format(communicator, e)) from e
     if comm.size > 1 and chainermn.global_except_hook._orig_except_hook is None:
         chainermn.global_except_hook.add_hook()
-    return Context(comm, mn_batchnorm)
+    return Context(comm, mn_batchnorm, communicator)
 
 
 def _synchronized_optimizer_class():
@@ -249,6 +282,9 @@ def replace_batch_normalization(link, comm):
         elif isinstance(child, chainer.Link):
             replace_batch_normalization(child, comm)
     return link
+
+
+_SIZE_KEY = "extensions/rank_states/size"  # the name given by Context.extend
 
 
 def _serialize_rank_state(updater, serializer):

@@ -57,7 +57,9 @@ def parse_args(argv=None):
                    help="adversarial loss: softmax (faithful 2-class cross-entropy) or hinge")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     p.add_argument("--communicator", default=None,
-                   help="ChainerMN communicator (naive or flat on CPU, pure_nccl on GPUs); launch with mpiexec")
+                   help="train data-parallel with ChainerMN: naive (CPU or GPU), pure_nccl (GPUs, needs NCCL), "
+                        "flat or non_cuda_aware (GPUs); launch with mpiexec -n N. --gpu then gives each "
+                        "rank its own GPU (its index on the node) and --batchsize is per rank")
     p.add_argument("--mn-batchnorm", action="store_true",
                    help="with --communicator: batch statistics over all ranks (MultiNodeBatchNormalization)")
     return p.parse_args(argv)
@@ -87,6 +89,7 @@ def main(argv=None):
             snapshot = context.broadcast_file(snapshot)  # the root's snapshot, read by every rank
             if snapshot is None:
                 raise FileNotFoundError("--resume: no snapshot_iter_* in {}".format(args.out))
+            context.check_snapshot(snapshot)
             resume(trainer, snapshot)
         if context.is_root:
             print("device {}, {} examples, batch {} x {} process(es), out {}".format(

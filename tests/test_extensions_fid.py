@@ -18,8 +18,7 @@ def test_fid_reaches_the_log(tmp_path, inception_extractor):
     trainer = build_trainer(dataset, str(tmp_path), (2, "iteration"), chainer.get_device("@numpy"),
                             batchsize=4, display_interval=2, progress=False, statistics=False)
     gen = trainer.updater.get_optimizer("gen").target
-    evaluation = add_fid_evaluation(trainer, gen, dataset, interval=2, n=6, extractor=inception_extractor,
-                                    cache_dir=None, cache=False)
+    add_fid_evaluation(trainer, gen, dataset, interval=2, n=6, extractor=inception_extractor, cache=False)
     trainer.run()
     with open(os.path.join(str(tmp_path), "log")) as f:
         log = json.load(f)
@@ -29,8 +28,6 @@ def test_fid_reaches_the_log(tmp_path, inception_extractor):
     assert log[-1]["fid"] > 0 and 0 <= log[-1]["precision"] <= 1
     if chainer.training.extensions.PlotReport.available():
         assert os.path.isfile(os.path.join(str(tmp_path), "fid.png"))
-    # The same z every time: a second evaluation of the same generator gives the same numbers.
-    assert evaluation.evaluate()["fid"] == pytest.approx(log[-1]["fid"], rel=1e-6)
 
 
 def test_fid_evaluation_needs_enough_samples():

@@ -2,6 +2,7 @@
 the TorchScript original run by torch (when torch is installed)."""
 import os
 import pickle
+import warnings
 import zipfile
 
 import numpy
@@ -131,8 +132,8 @@ def _nv_bilinear(torch, x, size=299):
                                            align_corners=False)
 
 
-def test_weights_load_into_every_layer(inception_weights):
-    model = inception.InceptionV3().load_weights(inception_weights)
+def test_weights_load_into_every_layer(inception_extractor):
+    model = inception_extractor.model  # InceptionV3().load_weights(path)
     convs = [link for link in model.links() if isinstance(link, inception.ConvBN)]
     assert len(convs) == 94
     assert all(numpy.isfinite(c.W.array).all() and numpy.abs(c.W.array).sum() > 0 for c in convs)
@@ -180,7 +181,9 @@ def test_features_match_torchscript_reference(inception_extractor, inception_wei
     rs = numpy.random.RandomState(0)
     random_images = rs.uniform(-1, 1, (3, 3, 96, 96)).astype(numpy.float32)
     real, odd = _real_faces(shared if os.path.isdir(shared) else None)
-    reference = torch.jit.load(inception_weights, map_location="cpu").eval()
+    with warnings.catch_warnings():  # torch 2.13 deprecates torch.jit.load; it still loads TorchScript
+        warnings.simplefilter("ignore", DeprecationWarning)
+        reference = torch.jit.load(inception_weights, map_location="cpu").eval()
     for images in (random_images, real, odd):
         ours = inception_extractor(images)
         pixels = torch.from_numpy(numpy.clip(numpy.rint(images * 128 + 128), 0, 255).astype(numpy.float32))

@@ -141,6 +141,19 @@ def test_kid_and_neighbours_on_faces(face_features):
     assert real_vs_untrained["precision"] < 0.2 and real_vs_untrained["recall"] < 0.2
 
 
+def test_generated_faces_repeat_for_a_seed():
+    """FIDEvaluation relies on it: every evaluation sees the same z."""
+    from chainer_dcgan.training import seeded_models
+
+    gen = seeded_models(1)[0]
+    first = numpy.concatenate(list(metrics.generated_batches(gen, 5, batchsize=2, seed=3)))
+    again = numpy.concatenate(list(metrics.generated_batches(gen, 5, batchsize=4, seed=3)))
+    other = numpy.concatenate(list(metrics.generated_batches(gen, 5, batchsize=4, seed=4)))
+    assert first.shape == (5, 3, 96, 96)
+    numpy.testing.assert_allclose(first, again, rtol=1e-6, atol=1e-7)
+    assert not numpy.allclose(first, other)
+
+
 def test_evaluate_returns_every_metric(face_features):
     half1, _, fake = face_features
     result = metrics.evaluate(half1, fake)

@@ -107,7 +107,7 @@ def test_short_training_learns(tmp_path):
 def test_train_faces_cli_runs_and_resumes(tmp_path):
     out = tmp_path / "run"
     args = ["--out", out, "--iteration", 2, "--batchsize", 4, "--synthetic-size", 20, "--snapshot-interval", 1,
-            "--display-interval", 1, "--no-progress"]
+            "--display-interval", 1, "--preview-interval", 1000, "--no-progress"]
     proc = run_script("examples/train_faces.py", *args)
     assert "gen/loss" in proc.stdout
     assert (out / "snapshot_iter_2").exists()

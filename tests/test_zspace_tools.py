@@ -155,13 +155,14 @@ def test_tag_vectors_cli_writes_json_and_prints_the_effect(tmp_path, models, dat
     probs = tagging.label_faces(models["gen"], clf, zspace.sample_z(24, 100, 0))
     argv = ["--model", models["npz"], "--classifier", str(tmp_path / "clf.npz"), "--out", str(out),
             "--samples", "24", "--min-count", "1", "--threshold", repr(float(numpy.median(probs[:, 0]))),
-            "--effect-samples", "2", "--strengths", "0.5", "1"]
+            "--effect-samples", "2", "--strengths", "0.5", "1", "--sheet", str(tmp_path / "sheet.png")]
     assert tool.main(argv) == 0
     captured = capsys.readouterr()
     doc = json.loads(out.read_text())
     assert doc["tags"] and all(len(t["v"]) == 100 and max(map(abs, t["v"])) == pytest.approx(1.0) for t in doc["tags"])
     assert all(set(t["effect"]["shifted"]) == {"0.5", "1"} for t in doc["tags"])
     assert "rise with s" in captured.out and doc["tags"][0]["name"] in captured.out
+    assert numpy.asarray(Image.open(tmp_path / "sheet.png")).shape == (len(doc["tags"]) * 98 - 2, 5 * 98 - 2, 3)
 
 
 def test_tag_vectors_cli_reports_bad_input(tmp_path, models, capsys):

@@ -22,7 +22,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import tagging  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan import tagging, zspace  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.images import save_image, tile  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 
 import chainer  # noqa: E402,I100  (after the shims)
@@ -82,6 +83,9 @@ def parse_args(argv=None):
     p.add_argument("--no-effect", action="store_true", help="skip the effect measurement")
     p.add_argument("--strengths", type=float, nargs="+", default=[0.5, 1.0],
                    help="slider values s of the effect measurement (default 0.5 1)")
+    p.add_argument("--sheet", default=None,
+                   help="also write an image: one row per tag vector, one face z0 with that tag's slider at "
+                        "-1, -0.5, 0, 0.5, 1 (through the demo's formula)")
     p.add_argument("--device", default="@numpy", help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
     p.add_argument("--batch-size", type=positive_int, default=100, help="faces per forward pass (default 100)")
     args = p.parse_args(argv)
@@ -111,6 +115,20 @@ def train_classifier(args, device):
     return clf, accuracy
 
 
+SHEET_SLIDERS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+
+
+def write_sheet(path, gen, vectors, seed, batch_size):
+    """Row k: the face of compose(z0, 1, sliders with only tag k set to s, V) for s in SHEET_SLIDERS."""
+    names, matrix = tagging.stack_vectors(vectors)
+    z0 = zspace.sample_z(1, gen.z_dim, seed)[0]
+    sliders = numpy.zeros((len(names) * len(SHEET_SLIDERS), len(names)))
+    for k in range(len(names)):
+        sliders[k * len(SHEET_SLIDERS):(k + 1) * len(SHEET_SLIDERS), k] = SHEET_SLIDERS
+    z = zspace.compose(numpy.tile(z0, (len(sliders), 1)), 1.0, sliders, matrix)
+    save_image(path, tile(zspace.generate(gen, z, batch_size), len(names), len(SHEET_SLIDERS), pad=2))
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -135,6 +153,10 @@ def main(argv=None):
             effects = tagging.measure_effect(gen, clf, vectors, args.effect_samples, args.seed + 1,
                                              tuple(args.strengths), args.batch_size)
             print(tagging.format_effect_table(effects, accuracy), end="")
+        if args.sheet and vectors:
+            write_sheet(args.sheet, gen, vectors, args.seed + 2, args.batch_size)
+            print("wrote {} ({} rows: z0 with one slider at {})".format(
+                args.sheet, len(vectors), ", ".join("{:g}".format(s) for s in SHEET_SLIDERS)))
         meta = {"method": "mean z of generated faces with the tag minus without, read by a tag classifier",
                 "model": os.path.basename(args.model), "samples": args.samples, "seed": args.seed,
                 "threshold": args.threshold}
