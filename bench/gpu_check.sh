@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The GPU half of issue 5 in one device call: CuPy tests of chainer_dcgan.functions, then
-# bench/train_step.py --gpu 0 (batch 100 and 32) in strict float32 and with TF32 allowed.
+# Every GPU check of the project in one device call: CuPy tests of chainer_dcgan.functions, a
+# training run of examples/train_faces.py --gpu 0 (300 iterations, batch 100, with a resume), one
+# ChainerMN rank with the pure_nccl communicator, then bench/train_step.py --gpu 0 (batch 100
+# and 32) in strict float32 and with TF32 allowed.
 #
 # Two steps:
 #   1. here, once (needs PyPI):   bash bench/gpu_check.sh prepare
@@ -16,6 +18,7 @@ set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
+SITE=${SITE:-/tmp/site}  # where the carried wheels are installed on the GPU machine
 
 if [ "${1:-}" = "prepare" ]; then
     mkdir -p .whl
@@ -42,9 +45,9 @@ stage() {  # stage NAME SECONDS COMMAND...
 }
 
 ls .whl/chainer-*.whl >/dev/null 2>&1 || { echo "no .whl/chainer-*.whl: run 'bash bench/gpu_check.sh prepare' here first and carry .whl"; exit 2; }
-"$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+"$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl \
     || { echo "installing the carried wheels failed"; exit 2; }
-export PYTHONPATH="/tmp/site:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 stage environment 120 bash -c '
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
@@ -63,8 +66,18 @@ EOF'
 
 stage "tests on GPU" 180 "$PY" -m pytest -q -p no:cacheprovider tests/test_functions.py tests/test_links.py -k "gpu"
 
+stage "train_faces --gpu 0" 150 bash -c '
+'"$PY"' examples/train_faces.py --gpu 0 --out "'"$LOG_DIR"'/train" --iteration 250 --display-interval 50 --snapshot-interval 250 --no-progress &&
+'"$PY"' examples/train_faces.py --gpu 0 --out "'"$LOG_DIR"'/train" --iteration 300 --display-interval 50 --snapshot-interval 250 --no-progress --resume &&
+ls "'"$LOG_DIR"'/train" && cp "'"$LOG_DIR"'/train/preview/image_iter_00000300.png" "'"$LOG_DIR"'/grid_300.png"'
+
+# one rank of ChainerMN on the GPU (MPI singleton start: no mpiexec needed for one rank)
+stage "ChainerMN pure_nccl, 1 rank" 120 "$PY" examples/train_faces.py --gpu 0 --communicator pure_nccl \
+    --out "$LOG_DIR/mn" --iteration 20 --display-interval 10 --batchsize 50 --no-progress
+
 for bs in 100 32; do
-    stage "bench batch $bs float32" 150 "$PY" bench/train_step.py --gpu 0 --batchsize $bs --warmup 2 --repeats 10 --infer-repeats 10
+    # the first run also compiles CuPy's kernels (a fresh machine has no kernel cache): 240 s
+    stage "bench batch $bs float32" $([ $bs = 100 ] && echo 240 || echo 150) "$PY" bench/train_step.py --gpu 0 --batchsize $bs --warmup 2 --repeats 10 --infer-repeats 10
     stage "bench batch $bs TF32" 150 "$PY" bench/train_step.py --gpu 0 --batchsize $bs --warmup 2 --repeats 10 --infer-repeats 10 --tf32
 done
 

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy  # noqa: E402
 
 from chainer_dcgan import inception  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.distributed import resolve_device  # noqa: E402
 
 import chainer  # noqa: E402,I100
 
@@ -38,7 +39,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     weights = inception.find_weights(args.weights)
-    device = chainer.get_device("@cupy:{}".format(args.gpu) if args.gpu >= 0 else "@numpy")
+    device = resolve_device(args.gpu)
     extractor = inception.FeatureExtractor(device, weights, batchsize=args.batch)
     x = numpy.random.RandomState(0).uniform(-1, 1, (args.batch, 3, 96, 96)).astype(numpy.float32)
 

@@ -42,11 +42,13 @@ CONV_SHAPES = [  # (N, C_in, H, W, C_out)
     (2, 3, 4, 6, 5),
     (1, 2, 2, 2, 3),
     (3, 4, 8, 6, 2),
+    (2, 6, 4, 4, 3),  # more than STACK_MAX_CHANNELS inputs: four separate products
 ]
 DECONV_SHAPES = [  # (N, C_in, h, w, C_out)
     (2, 3, 2, 3, 5),
     (1, 2, 1, 1, 3),
     (3, 4, 4, 3, 2),
+    (2, 3, 2, 2, 6),  # more than STACK_MAX_CHANNELS outputs: four separate products
 ]
 ACTIVATIONS = [None, "relu", "elu", "leaky_relu"]
 

@@ -21,9 +21,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import inception, metrics  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
-
-import chainer  # noqa: E402,I100  (after the shims)
 
 
 def positive_int(text):
@@ -76,8 +75,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        device = chainer.get_device(
-            args.device or ("@cupy:{}".format(args.gpu) if args.gpu >= 0 else "@numpy"))
+        device = resolve_device(args.gpu, args.device)
         if args.untrained:
             from chainer_dcgan.training import seeded_models
 

@@ -19,6 +19,9 @@ With ``Wc`` a convolution weight ``(A, B, 4, 4)`` (``A`` outputs, ``B`` inputs),
     scatter: Z[:, off_a : off_a + M] += Wr[a].T @ Y[:, :M]                     (its transpose)
     wgrad:   gWr[a]                =  Y[:, :M]     @ Z[:, off_a : off_a + M].T
 
+For the RGB layers (at most :data:`STACK_MAX_CHANNELS` channels on the ``Z`` side) the four taps
+are stacked into one product instead, since four products of depth 12 use BLAS poorly.
+
 A deconvolution with weight ``(Cin, Cout, 4, 4)`` is the transpose of the convolution with that
 same array as ``Wc``, so four primitives serve both directions of both layers. Arrays are NumPy
 or CuPy alike (the array module is taken from the inputs); layouts are standard NCHW.
@@ -153,14 +156,25 @@ def _matmul(a, b, out=None):
     return out
 
 
+#: With at most this many input channels (``B``; 4B rows in ``Z``), the four taps are stacked into
+#: one product of depth 16B (the RGB layers: four products of depth 12 use BLAS poorly).
+STACK_MAX_CHANNELS = 4
+
+
 def gather(Wr, Z, n, gh, gw):
     """Convolution on the grid: ``Y[:, :M] = sum_a Wr[a] @ Z[:, off_a:off_a + M]``; ``Y`` is ``(A, N*gh*gw)``."""
     xp = get_array_module(Z)
-    A = Wr.shape[1]
+    A, B4 = Wr.shape[1:]
     M = _span(n, gh, gw)
     Y = xp.empty((A, Z.shape[1]), dtype=Z.dtype)
     Y[:, M:] = 0
     out = Y[:, :M]
+    if B4 <= 4 * STACK_MAX_CHANNELS:
+        col = xp.empty((4 * B4, M), dtype=Z.dtype)
+        for a, off in enumerate(_offsets(gw)):
+            col[a * B4:(a + 1) * B4] = Z[:, off:off + M]
+        _matmul(Wr.transpose(1, 0, 2).reshape(A, 4 * B4), col, out)
+        return Y
     tmp = None
     for a, off in enumerate(_offsets(gw)):
         if a == 0:
@@ -179,9 +193,15 @@ def scatter(Wr, Y, n, gh, gw):
     xp = get_array_module(Y)
     B4 = Wr.shape[2]
     M = _span(n, gh, gw)
+    src = Y[:, :M]
+    if B4 <= 4 * STACK_MAX_CHANNELS:
+        P = xp.matmul(Wr.transpose(0, 2, 1).reshape(4 * B4, Wr.shape[1]), src)
+        Z = xp.zeros((B4, Y.shape[1]), dtype=Y.dtype)
+        for a, off in enumerate(_offsets(gw)):
+            Z[:, off:off + M] += P[a * B4:(a + 1) * B4]
+        return Z
     Z = xp.empty((B4, Y.shape[1]), dtype=Y.dtype)
     Z[:, M:] = 0
-    src = Y[:, :M]
     tmp = None
     for a, off in enumerate(_offsets(gw)):
         if a == 0:
