@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP_ENV := PIP_CONSTRAINT=$(CURDIR)/requirements/constraints.txt \
            PIP_BUILD_CONSTRAINT=$(CURDIR)/requirements/build-constraints.txt
 DEMO_OUT ?= result/demo
-DEMO_ITERATIONS ?= 600
+DEMO_ITERATIONS ?= 400
 DEMO_BATCHSIZE ?= 16
 
 .PHONY: venv demo test docs bench test-py312 clean

@@ -14,7 +14,7 @@ from chainer.training import extensions
 from chainer_dcgan import hparams
 from chainer_dcgan.datasets.iterators import ResumableIterator
 from chainer_dcgan.distributed import Context
-from chainer_dcgan.extensions import SampleGrid, StatisticsDistance
+from chainer_dcgan.extensions import SampleGrid, StatisticsDistance, add_fid_evaluation
 from chainer_dcgan.models import Discriminator, Generator
 from chainer_dcgan.updater import DCGANUpdater
 
@@ -71,7 +71,7 @@ def newest_snapshot(out):
 def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SIZE, seed=0,
                   snapshot_interval=1000, display_interval=100, preview_interval=None,
                   preview_shape=(hparams.GRID_ROWS, hparams.GRID_COLS), context=None, gen=None, dis=None,
-                  progress=True, statistics=True, loss="softmax"):
+                  progress=True, statistics=True, loss="softmax", fid_interval=None, fid_samples=1000):
     """A ``chainer.training.Trainer`` for the faithful DCGAN.
 
     Args:
@@ -90,6 +90,10 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         progress (bool): show a progress bar.
         statistics (bool): report ``stats/distance`` (see :mod:`chainer_dcgan.statistics`).
         loss (str): ``"softmax"`` (faithful) or ``"hinge"``.
+        fid_interval (int or None): iterations between FID/KID/precision/recall evaluations
+            (:class:`~chainer_dcgan.extensions.fid.FIDEvaluation`; needs the Inception weights,
+            ``python tools/fetch_inception.py``); None: none.
+        fid_samples (int): generated and real faces per evaluation.
     """
     context = context or Context()
     if gen is None or dis is None:
@@ -121,6 +125,9 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     if statistics:
         trainer.extend(StatisticsDistance(gen, dataset, n=min(100, len(dataset)), seed=seed), trigger=display)
         entries.append("stats/distance")
+    if fid_interval:
+        add_fid_evaluation(trainer, gen, dataset, fid_interval, n=fid_samples, device=device, seed=seed)
+        entries += ["fid", "kid"]
     trainer.extend(extensions.LogReport(trigger=display))
     trainer.extend(extensions.PrintReport(entries + ["elapsed_time"]), trigger=display)
     if extensions.PlotReport.available():

@@ -55,6 +55,11 @@ def parse_args(argv=None):
                    help="resume from a trainer snapshot; with no value, the newest one in --out")
     p.add_argument("--loss", choices=("softmax", "hinge"), default="softmax",
                    help="adversarial loss: softmax (faithful 2-class cross-entropy) or hinge")
+    p.add_argument("--fid-interval", type=positive_int, default=None,
+                   help="iterations between FID/KID/precision-recall evaluations (default: none); needs the "
+                        "Inception weights once: python tools/fetch_inception.py")
+    p.add_argument("--fid-samples", type=positive_int, default=1000,
+                   help="generated and real faces per FID evaluation (default 1000; about 0.5 s each on a CPU)")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     p.add_argument("--communicator", default=None,
                    help="train data-parallel with ChainerMN: naive (CPU or GPU), pure_nccl (GPUs, needs NCCL), "
@@ -83,7 +88,7 @@ def main(argv=None):
             dataset, args.out, stop, device, batchsize=args.batchsize, seed=args.seed,
             snapshot_interval=args.snapshot_interval, display_interval=args.display_interval,
             preview_interval=args.preview_interval, context=context, progress=not args.no_progress,
-            loss=args.loss)
+            loss=args.loss, fid_interval=args.fid_interval, fid_samples=args.fid_samples)
         if args.resume:
             snapshot = newest_snapshot(args.out) if args.resume == "newest" else args.resume
             snapshot = context.broadcast_file(snapshot)  # the root's snapshot, read by every rank

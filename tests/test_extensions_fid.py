@@ -43,3 +43,15 @@ def test_missing_weights_fail_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(inception, "_installed_package_weights", lambda: None)
     with pytest.raises(FileNotFoundError, match="fetch_inception.py"):
         FIDEvaluation(None, [], n=10)
+
+
+def test_train_faces_fid_flag_without_weights_says_how_to_get_them(tmp_path):
+    from conftest import run_script
+
+    proc = run_script("examples/train_faces.py", "--fid-interval", 1, "--out", tmp_path / "run", "--iteration", 1,
+                      "--synthetic-size", 8, "--batchsize", 4, "--no-progress", check=False,
+                      env={"CHAINER_DCGAN_CACHE": str(tmp_path / "empty"), "CHAINER_DCGAN_INCEPTION": "",
+                           "XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "fetch_inception.py" in proc.stderr
+    assert not (tmp_path / "run" / "snapshot_iter_1").exists()
