@@ -12,16 +12,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import hparams  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import positive_int  # noqa: E402
 from chainer_dcgan.datasets import ImageDataset, SyntheticFaces  # noqa: E402
 from chainer_dcgan.distributed import create_context  # noqa: E402
 from chainer_dcgan.training import build_trainer, newest_snapshot, resume  # noqa: E402
-
-
-def positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive integer, got {}".format(text))
-    return value
 
 
 def parse_args(argv=None):

@@ -18,21 +18,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import faces  # noqa: E402
+from chainer_dcgan.cli import non_negative_float, positive_int  # noqa: E402
 from chainer_dcgan.manifest import ManifestError  # noqa: E402
-
-
-def positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive integer, got {}".format(text))
-    return value
-
-
-def non_negative_float(text):
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0, got {}".format(text))
-    return value
 
 
 def parse_args(argv=None):

@@ -19,17 +19,11 @@ import numpy
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import positive_int  # noqa: E402
 from chainer_dcgan.images import save_animation, save_image, tile  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 
 import chainer  # noqa: E402,I100  (after the shims)
-
-
-def positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive integer, got {}".format(text))
-    return value
 
 
 def parse_args(argv=None):

@@ -14,24 +14,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from chainer_dcgan.datasets.synthetic import TAGS, SyntheticFaces, write_dataset  # noqa: E402
-
-
-def positive_int(text):
-    return _int_at_least(text, 1)
-
-
-def non_negative_int(text):
-    return _int_at_least(text, 0)
-
-
-def _int_at_least(text, low):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected an integer, got {!r}".format(text)) from None
-    if value < low:
-        raise argparse.ArgumentTypeError("must be >= {}, got {}".format(low, value))
-    return value
+from chainer_dcgan.cli import non_negative_int, positive_int  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -20,20 +20,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import safebooru  # noqa: E402
-
-
-def non_negative_float(text):
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0, got {}".format(text))
-    return value
-
-
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0, got {}".format(text))
-    return value
+from chainer_dcgan.cli import non_negative_float, non_negative_int  # noqa: E402
 
 
 def parse_args(argv=None):
