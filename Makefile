@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP_ENV := PIP_CONSTRAINT=$(CURDIR)/requirements/constraints.txt \
            PIP_BUILD_CONSTRAINT=$(CURDIR)/requirements/build-constraints.txt
 DEMO_OUT ?= result/demo
-DEMO_ITERATIONS ?= 400
+DEMO_ITERATIONS ?= 300
 DEMO_BATCHSIZE ?= 16
 
 .PHONY: venv demo test docs bench test-py312 clean
@@ -28,7 +28,7 @@ $(VENV)/.installed: setup.py requirements/constraints.txt requirements/build-con
 
 demo: venv
 	$(PY) examples/train_faces.py --out $(DEMO_OUT) --iteration $(DEMO_ITERATIONS) \
-		--batchsize $(DEMO_BATCHSIZE) --display-interval 50 --snapshot-interval 200
+		--batchsize $(DEMO_BATCHSIZE) --display-interval 50 --snapshot-interval 100
 	@echo "Sample grids: $(DEMO_OUT)/preview/  loss plot: $(DEMO_OUT)/loss.png  weights: $(DEMO_OUT)/gen_iter_$(DEMO_ITERATIONS).npz"
 
 test: venv
