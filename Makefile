@@ -21,8 +21,7 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 # there); older pips read PIP_CONSTRAINT for both, which holds nothing a build would refuse.
 $(VENV)/.installed: setup.py requirements/constraints.txt requirements/build-constraints.txt
 	bash .ci/install-system-deps
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade 'pip>=25.3'
+	bash .ci/bootstrap-venv $(PYTHON) $(VENV)
 	$(PIP_ENV) $(PY) -m pip install -q -e '.[test,bench,docs]'
 	touch $@
 
