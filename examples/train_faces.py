@@ -46,7 +46,8 @@ def parse_args(argv=None):
                    help="iterations between 10x10 sample grids (default: --display-interval)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, z, flips and shuffling (default 0)")
     p.add_argument("--resume", nargs="?", const="newest", default=None,
-                   help="resume from a trainer snapshot; with no value, the newest one in --out")
+                   help="resume from a trainer snapshot; with no value, the newest one in --out (give the same "
+                        "flags as the run that wrote it: extensions such as --fid-interval are part of it)")
     p.add_argument("--loss", choices=("softmax", "hinge"), default="softmax",
                    help="adversarial loss: softmax (faithful 2-class cross-entropy) or hinge")
     p.add_argument("--fid-interval", type=positive_int, default=None,
