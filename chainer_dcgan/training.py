@@ -16,6 +16,7 @@ from chainer_dcgan.datasets.iterators import ResumableIterator
 from chainer_dcgan.distributed import Context
 from chainer_dcgan.extensions import SampleGrid, StatisticsDistance, add_fid_evaluation
 from chainer_dcgan.models import Discriminator, Generator
+from chainer_dcgan.serialization import save_model
 from chainer_dcgan.updater import DCGANUpdater
 
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
@@ -68,6 +69,17 @@ def newest_snapshot(out):
     return best
 
 
+def model_snapshot(link, name):
+    """An extension writing ``link`` to ``{out}/{name}_iter_{iteration}.npz`` with
+    :func:`~chainer_dcgan.serialization.save_model` (weights plus the class/config record)."""
+
+    @training.make_extension(priority=training.PRIORITY_WRITER)
+    def write(trainer):
+        save_model(os.path.join(trainer.out, "{}_iter_{}.npz".format(name, trainer.updater.iteration)), link)
+
+    return write
+
+
 def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SIZE, seed=0,
                   snapshot_interval=1000, display_interval=100, preview_interval=None,
                   preview_shape=(hparams.GRID_ROWS, hparams.GRID_COLS), context=None, gen=None, dis=None,
@@ -116,8 +128,8 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     trainer.extend(extensions.snapshot(filename=SNAPSHOT_PATTERN),
                    trigger=EveryOrLast(snapshot_interval, stop_trigger))
     for link, name in ((gen, "gen"), (dis, "dis")):
-        trainer.extend(extensions.snapshot_object(link, name + "_iter_{.updater.iteration}.npz"),
-                       trigger=EveryOrLast(snapshot_interval, stop_trigger), name="snapshot_" + name)
+        trainer.extend(model_snapshot(link, name), trigger=EveryOrLast(snapshot_interval, stop_trigger),
+                       name="snapshot_" + name)
     rows, cols = preview_shape
     trainer.extend(SampleGrid(gen, rows, cols, fixed=rows * cols // 2, seed=seed),
                    trigger=(preview_interval or display_interval, "iteration"))

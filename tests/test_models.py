@@ -4,7 +4,7 @@ import numpy
 import pytest
 
 from chainer_dcgan import Discriminator, Generator, hparams, sample_z
-from chainer_dcgan.serialization import ModelFileError, load_generator, load_model, save_model
+from chainer_dcgan.serialization import ModelFileError, load_generator, load_model, read_meta, save_model
 
 
 def count(link):
@@ -136,3 +136,45 @@ def test_load_errors_name_the_file(tmp_path):
     save_model(str(tmp_path / "d.npz"), Discriminator())
     with pytest.raises(ModelFileError, match="d.npz"):
         load_model(str(tmp_path / "d.npz"), Generator())
+
+
+def test_npz_records_class_and_config_without_pickle(tmp_path):
+    numpy.random.seed(6)
+    gen = Generator(output_activation="tanh")
+    path = str(tmp_path / "g.npz")
+    save_model(path, gen)
+    with numpy.load(path) as npz:
+        assert all(npz[k].dtype != object for k in npz.files)
+        assert npz["_meta"].dtype == numpy.uint8
+    assert read_meta(path) == {"format": 1, "class": "Generator",
+                               "config": {"z_dim": 100, "output_activation": "tanh"}}
+    loaded = load_generator(path)  # rebuilt from the record: tanh without being asked
+    assert loaded.output_activation == "tanh"
+    z = sample_z(2, random_state=0)
+    with chainer.using_config("train", False):
+        assert numpy.array_equal(loaded(z).array, gen(z).array)
+    with pytest.raises(ModelFileError, match="output_activation"):
+        load_generator(path, output_activation="none")
+
+
+def test_files_without_a_record_load_as_the_faithful_generator(tmp_path):
+    numpy.random.seed(7)
+    gen = Generator()
+    path = str(tmp_path / "plain.npz")
+    chainer.serializers.save_npz(path, gen)  # what chainer's snapshot_object and older runs wrote
+    assert read_meta(path) is None
+    assert numpy.array_equal(load_generator(path).l0z.W.array, gen.l0z.W.array)
+
+
+def test_a_discriminator_file_is_not_a_generator(tmp_path):
+    path = str(tmp_path / "d.npz")
+    save_model(path, Discriminator())
+    with pytest.raises(ModelFileError, match="not a generator"):
+        load_generator(path)
+    bad = str(tmp_path / "bad.npz")
+    numpy.savez(bad, _meta=numpy.frombuffer(b'{"class": "Nope", "config": {}}', dtype=numpy.uint8))
+    with pytest.raises(ModelFileError, match="unknown model class 'Nope'"):
+        load_generator(bad)
+    numpy.savez(bad, _meta=numpy.frombuffer(b"\xff{", dtype=numpy.uint8))
+    with pytest.raises(ModelFileError, match="bad.npz"):
+        load_generator(bad)

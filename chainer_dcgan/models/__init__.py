@@ -1,7 +1,14 @@
 """The model family. ``faithful`` holds the 2015 Chains (the defaults); variants live beside it.
 
 ``from chainer_dcgan.models import Generator, Discriminator, sample_z`` gives the faithful ones.
+
+Every Chain here has a ``config`` dict: the JSON-able constructor arguments that rebuild it, so
+``MODEL_CLASSES[type(link).__name__](**link.config)`` makes an empty twin. Model files carry that
+pair (see :mod:`chainer_dcgan.serialization`).
 """
 from chainer_dcgan.models.faithful import Discriminator, Generator, sample_z
 
-__all__ = ["Generator", "Discriminator", "sample_z"]
+#: Class name -> class, for every Chain a model file may name.
+MODEL_CLASSES = {cls.__name__: cls for cls in (Generator, Discriminator)}
+
+__all__ = ["Generator", "Discriminator", "sample_z", "MODEL_CLASSES"]

@@ -65,6 +65,7 @@ class Generator(chainer.Chain):
             raise ValueError("output_activation must be 'none' or 'tanh', got {!r}".format(output_activation))
         self.z_dim = z_dim
         self.output_activation = output_activation
+        self.config = {"z_dim": z_dim, "output_activation": output_activation}
         c = hparams.GEN_CHANNELS
         s = hparams.BASE_SIZE
         k, st, p = hparams.KSIZE, hparams.STRIDE, hparams.PAD
@@ -109,6 +110,7 @@ class Discriminator(chainer.Chain):
         if activation not in ("elu", "leaky_relu"):
             raise ValueError("activation must be 'elu' or 'leaky_relu', got {!r}".format(activation))
         self.activation = activation
+        self.config = {"activation": activation}
         c = hparams.DIS_CHANNELS
         s = hparams.BASE_SIZE
         k, st, p = hparams.KSIZE, hparams.STRIDE, hparams.PAD
