@@ -10,6 +10,8 @@ setup(
     license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["chainer_dcgan", "chainer_dcgan.*"]),
+    # The shipped generator(s): weights, tag vectors, classifier and model card, addressed by name.
+    package_data={"chainer_dcgan.pretrained": ["*/*.npz", "*/*.json", "*/*.md"]},
     install_requires=[
         "chainer==7.8.1",
         "numpy>=1.26",

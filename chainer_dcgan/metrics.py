@@ -236,7 +236,24 @@ def select_examples(size, n, seed=0):
     return numpy.sort(numpy.random.RandomState(seed).choice(size, n, replace=False))
 
 
+def held_out(dataset, n, seed=0):
+    """The examples of ``dataset`` that :func:`dataset_features` with the same ``n`` and ``seed`` does
+    not select: a disjoint real sample, for the real-vs-real baseline of FID/KID at a sample count.
+
+    Raises:
+        ValueError: fewer than ``n`` examples are left.
+    """
+    chosen = select_examples(len(dataset), n, seed)
+    rest = numpy.setdiff1d(numpy.arange(len(dataset)), chosen)
+    if len(rest) < n:
+        raise ValueError("a real-vs-real baseline of n={} needs {} examples; the dataset has {}".format(
+            n, 2 * n, len(dataset)))
+    return _Subset(dataset, rest, name="{}-heldout".format(_dataset_name(dataset)))
+
+
 def _dataset_name(dataset):
+    if isinstance(dataset, _Subset) and dataset.name:
+        return dataset.name
     root = getattr(dataset, "root", None)
     if root:
         return os.path.basename(os.path.normpath(root)) or "dataset"
@@ -324,8 +341,8 @@ def _load_cached(path, key):
 
 
 class _Subset:
-    def __init__(self, dataset, indices):
-        self.dataset, self.indices = dataset, indices
+    def __init__(self, dataset, indices, name=None):
+        self.dataset, self.indices, self.name = dataset, indices, name
 
     def __len__(self):
         return len(self.indices)

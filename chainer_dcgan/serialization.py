@@ -105,17 +105,19 @@ def build_from_meta(meta, path="model"):
 
 
 def load_generator(path, **kwargs):
-    """The generator stored in ``path``, with its weights.
+    """The generator stored in ``path`` (or shipped under that name, see :mod:`chainer_dcgan.pretrained`).
 
     The Chain is rebuilt from the file's ``_meta`` record when it has one; otherwise it is a faithful
     :class:`~chainer_dcgan.models.Generator` built with ``kwargs``. ``kwargs`` given for a file with
     a record must agree with it (a 96 px file asked for as 128 px is an error, not a silent reshape).
     """
+    from chainer_dcgan import pretrained
     from chainer_dcgan.models import Generator
 
-    path = os.fspath(path)
+    path = pretrained.resolve(path)
     if not os.path.isfile(path):
-        raise ModelFileError("{}: no such model file".format(path))
+        raise ModelFileError("{}: no such model file (shipped models, by name: {})".format(
+            path, ", ".join(pretrained.names()) or "none"))
     meta = read_meta(path)
     if meta is None:
         return load_model(path, Generator(**kwargs))
@@ -131,23 +133,29 @@ def load_generator(path, **kwargs):
     return load_model(path, link)
 
 
-def _save_npz(f, link):
+def _save_npz(f, link, dtype=None):
     arrays = chainer.serializers.DictionarySerializer()
     arrays.save(link)
     target = dict(arrays.target)
+    if dtype is not None:
+        target = {k: v.astype(dtype) if numpy.issubdtype(v.dtype, numpy.floating) else v for k, v in target.items()}
     record = json.dumps(model_meta(link), sort_keys=True).encode("utf-8")
     target[META_KEY] = numpy.frombuffer(record, dtype=numpy.uint8)
     numpy.savez_compressed(f, **target)  # a file object: numpy appends no ".npz" to its name
 
 
-def save_model(path, link):
+def save_model(path, link, dtype=None):
     """Save ``link`` atomically: HDF5 when ``path`` ends in ``.h5/.hdf5``, npz otherwise.
 
     npz files carry the ``_meta`` record (class and config) that :func:`load_generator` reads.
+    ``dtype`` (npz only), e.g. ``numpy.float16``, stores the floating-point arrays in that type
+    (half the size); loading casts them back to the Chain's float32.
     """
     path = os.fspath(path)
+    if dtype is not None and path.lower().endswith(HDF5_EXTENSIONS):
+        raise ValueError("{}: dtype is for npz files".format(path))
     if path.lower().endswith(HDF5_EXTENSIONS):
         atomic_save(path, lambda tmp: chainer.serializers.save_hdf5(tmp, link))
     else:
         with atomic_write(path) as f:
-            _save_npz(f, link)
+            _save_npz(f, link, dtype)

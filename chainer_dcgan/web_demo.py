@@ -20,7 +20,7 @@ import urllib.parse
 from chainer_dcgan.export import ExportError, read_demo_manifest
 
 __all__ = ["WebDemoError", "find_web_dir", "DemoServer", "ORT_DIST", "CHROMIUM_ARGS", "find_chromium",
-           "launch_chromium"]
+           "launch_chromium", "screenshot"]
 
 #: Where the page imports onnxruntime-web from, relative to the web folder.
 ORT_DIST = os.path.join("node_modules", "onnxruntime-web", "dist")
@@ -181,3 +181,35 @@ class DemoServer:
     def __exit__(self, *exc):
         self.stop()
 
+
+
+def screenshot(url, path, width=900, height=640, timeout_ms=60000):
+    """Load the demo page at ``url`` in headless Chromium, wait until it has drawn, save a PNG to ``path``.
+
+    Raises:
+        WebDemoError: no Chromium or Playwright, or the page reports an error or does not get ready.
+    """
+    from chainer_dcgan.atomic import atomic_write
+
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise WebDemoError("screenshots need playwright (pip install playwright)") from None
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            page.wait_for_function("window.dcganDemo && dcganDemo.drawn > 0", timeout=timeout_ms)
+            if errors:
+                raise WebDemoError("the page reported: {}".format(errors[0]))
+            png = page.screenshot(full_page=True)
+        except PlaywrightError as e:
+            raise WebDemoError("the page did not get ready: {}".format(str(e).splitlines()[0])) from None
+        finally:
+            browser.close()
+    with atomic_write(path) as f:
+        f.write(png)

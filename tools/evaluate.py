@@ -35,6 +35,9 @@ def parse_args(argv=None):
     model.add_argument("--untrained", action="store_true",
                        help="evaluate a freshly initialised faithful generator (seeded by --seed): "
                             "a baseline")
+    model.add_argument("--real-baseline", action="store_true",
+                       help="compare --n real faces with --n other real faces of the same data (the floor a "
+                            "model can reach at this sample count: FID is biased upwards at small n)")
     p.add_argument("--dataset", default=None,
                    help="folder of real images (with or without manifest.jsonl); default: the embedded "
                         "synthetic faces, as examples/train_faces.py uses them")
@@ -70,25 +73,34 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         device = resolve_device(args.gpu, args.device)
+        gen = None  # --real-baseline: a second real sample instead
         if args.untrained:
             from chainer_dcgan.training import seeded_models
 
             gen = seeded_models(args.seed)[0]
-        else:
+        elif args.model is not None:
             gen = load_generator(args.model)
-        gen.to_device(device)
+        if gen is not None:
+            gen.to_device(device)
         if args.dataset is None:
             from chainer_dcgan.datasets import SyntheticFaces
 
             dataset = SyntheticFaces(args.synthetic_size, seed=args.synthetic_seed)
         else:
-            dataset = args.dataset
+            from chainer_dcgan.datasets.images import ImageDataset
+
+            dataset = ImageDataset(args.dataset, verify=False)
         extractor = inception.FeatureExtractor(device, args.weights, args.batchsize)
         real, cache_path = metrics.dataset_features(dataset, extractor, args.n, seed=args.seed,
                                                     cache=not args.no_cache, cache_dir=args.cache_dir,
                                                     progress=not args.no_progress)
-        fake = metrics.generator_features(gen, extractor, args.n, seed=args.seed + 1,
-                                          progress=not args.no_progress)
+        if gen is None:
+            fake, _ = metrics.dataset_features(metrics.held_out(dataset, args.n, args.seed), extractor, args.n,
+                                               seed=args.seed + 1, cache=not args.no_cache,
+                                               cache_dir=args.cache_dir, progress=not args.no_progress)
+        else:
+            fake = metrics.generator_features(gen, extractor, args.n, seed=args.seed + 1,
+                                              progress=not args.no_progress)
         result = metrics.evaluate(real, fake)
     except inception.InceptionWeightsNotFound as e:
         print("error: {}".format(e), file=sys.stderr)

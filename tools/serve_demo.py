@@ -5,7 +5,12 @@ Open the printed URL in a browser. The page generates faces itself (onnxruntime-
 this server only hands out files, and needs nothing from the network. The page's JavaScript
 dependencies come from `npm ci` in web/ (run by `make venv`). Stop with Ctrl-C.
 
+Without --export it serves the model shipped with the package (chainer_dcgan/pretrained/default,
+exported once into ~/.cache/chainer-dcgan/demo). --screenshot PATH loads the page in headless
+Chromium, saves a PNG of it and exits instead of serving.
+
 Example:
+  python tools/serve_demo.py                                  # the shipped model, with its tag sliders
   python tools/export_weights.py --model result/gen_iter_10000.npz --tags tags.json --out demo_export
   python tools/serve_demo.py --export demo_export --port 8000
 """
@@ -15,12 +20,20 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan.web_demo import DemoServer, WebDemoError  # noqa: E402
+from chainer_dcgan import pretrained  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.export import ExportError  # noqa: E402
+from chainer_dcgan.serialization import ModelFileError  # noqa: E402
+from chainer_dcgan.tagging import TagVectorFileError  # noqa: E402
+from chainer_dcgan.web_demo import DemoServer, WebDemoError, screenshot  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--export", required=True, help="export folder written by tools/export_weights.py")
+    p.add_argument("--export", default=None,
+                   help="export folder written by tools/export_weights.py (default: the shipped model {!r}, "
+                        "exported on first use)".format(pretrained.DEFAULT))
+    p.add_argument("--screenshot", default=None, metavar="PNG",
+                   help="save a screenshot of the loaded page (headless Chromium) to this PNG file and exit")
     p.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 picks a free one)")
     p.add_argument("--web", default=None, help="the page's folder (default: web/ of this checkout)")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
@@ -34,10 +47,20 @@ def main(argv=None):
     args = parse_args(argv)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        server = DemoServer(args.export, web_dir=args.web, port=args.port, log=log)
-    except WebDemoError as e:
+        export_dir = args.export if args.export is not None else pretrained.demo_export(pretrained.DEFAULT)
+        server = DemoServer(export_dir, web_dir=args.web, port=args.port, log=log)
+    except (WebDemoError, pretrained.PretrainedError, ModelFileError, TagVectorFileError, ExportError) as e:
         print("serve_demo: error: {}".format(e), file=sys.stderr)
         return 1
+    if args.screenshot:
+        with server:
+            try:
+                screenshot(server.url, args.screenshot)
+            except WebDemoError as e:
+                print("serve_demo: error: {}".format(e), file=sys.stderr)
+                return 1
+        print("wrote {}".format(args.screenshot))
+        return 0
     print("serving the demo at {} (Ctrl-C stops)".format(server.url), flush=True)
     try:
         server.serve_forever()

@@ -1,0 +1,109 @@
+"""Generators shipped with the package, addressed by name (``--model default``).
+
+Each lives in a folder of its own beside this file:
+
+* ``generator.npz``: float16 weights with the ``_meta`` record (:mod:`chainer_dcgan.serialization`);
+* ``tags.json``: its tag vectors (the format of ``tools/tag_vectors.py``);
+* ``classifier.npz``: the tag classifier those vectors were measured with;
+* ``MODEL_CARD.md``: what it is, how it was trained, and how good it is.
+
+:func:`resolve` turns a name into the generator's path (an existing path always wins), so every
+tool that takes ``--model`` takes a name too. :func:`demo_export` makes (once, cached) the browser
+demo's export of a shipped model.
+"""
+import hashlib
+import os
+import shutil
+import tempfile
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+GENERATOR = "generator.npz"
+TAGS = "tags.json"
+CLASSIFIER = "classifier.npz"
+CARD = "MODEL_CARD.md"
+DEFAULT = "default"
+
+__all__ = ["ROOT", "DEFAULT", "PretrainedError", "names", "file_of", "resolve", "demo_export"]
+
+
+class PretrainedError(ValueError):
+    """A shipped model that is not there (unknown name, or its file is missing)."""
+
+
+def names():
+    """The shipped models' names, sorted (folders beside this file holding a ``generator.npz``)."""
+    return sorted(entry for entry in os.listdir(ROOT)
+                  if os.path.isfile(os.path.join(ROOT, entry, GENERATOR)))
+
+
+def file_of(name, what=GENERATOR):
+    """Path of ``what`` (``GENERATOR``, ``TAGS``, ``CLASSIFIER``, ``CARD``) of the shipped model ``name``.
+
+    Raises:
+        PretrainedError: no such model, or it has no such file.
+    """
+    if name not in names():
+        raise PretrainedError("no shipped model named {!r} (shipped: {})".format(name, ", ".join(names()) or "none"))
+    path = os.path.join(ROOT, name, what)
+    if not os.path.isfile(path):
+        raise PretrainedError("shipped model {!r} has no {}".format(name, what))
+    return path
+
+
+def resolve(spec):
+    """``spec`` itself when it is an existing path or no shipped model's name; else that model's generator."""
+    spec = os.fspath(spec)
+    if os.path.exists(spec) or os.sep in spec or spec not in names():
+        return spec
+    return file_of(spec)
+
+
+def _cache_root():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "chainer-dcgan", "demo")
+
+
+def demo_export(name=DEFAULT, cache_dir=None):
+    """The folder of the browser demo's export of shipped model ``name``, made on first use.
+
+    The export (ONNX checked against Chainer, with the model's tag vectors; see
+    :func:`chainer_dcgan.export.export_demo`) goes to ``cache_dir`` (default
+    ``$XDG_CACHE_HOME/chainer-dcgan/demo``) under a name holding the generator's sha256, so a
+    changed model gets a new export. It is built in a temporary folder and renamed into place.
+
+    Returns:
+        str: the export folder (holds ``demo.json``).
+    """
+    from chainer_dcgan import export
+    from chainer_dcgan.serialization import load_generator
+    from chainer_dcgan.tagging import read_tag_vectors
+
+    gen_path = file_of(name)
+    with open(gen_path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    root = cache_dir or _cache_root()
+    folder = os.path.join(root, "{}-{}".format(name, digest))
+    if os.path.isfile(os.path.join(folder, export.MANIFEST)):
+        return folder
+    gen = load_generator(gen_path)
+    tags_path = os.path.join(ROOT, name, TAGS)
+    tags = read_tag_vectors(tags_path, gen.z_dim) if os.path.isfile(tags_path) else []
+    os.makedirs(root, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".{}-".format(name), dir=root)
+    try:
+        export.export_demo(gen, tmp, tags=tags, check_n=2)
+        os.chmod(tmp, 0o777 & ~_umask())
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another process made it first
+            if not os.path.isfile(os.path.join(folder, export.MANIFEST)):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
