@@ -43,7 +43,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 #: PIL format -> the extension the stored file gets (never the server's name).
 _FORMAT_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp"}
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
-_RATING_LETTERS = {"g": "general", "s": "safe", "q": "questionable", "e": "explicit"}
+# The XML gives one letter, the JSON the word. Safebooru's ratings are general, sensitive,
+# questionable and explicit, so its "s" is sensitive (on older Gelbooru 0.2 sites it meant safe).
+_RATING_LETTERS = {"g": "general", "s": "sensitive", "q": "questionable", "e": "explicit"}
 
 
 def _user_agent():

@@ -78,7 +78,7 @@ def test_parse_reference_xml_and_json(shared_data):
         assert post.rating == "general" and "solo" in post.tags and "" not in post.tags
     with open(os.path.join(api, "rule34_gelbooru02_posts_xml_example.xml"), "rb") as f:
         (r,) = parse_posts(f.read()).posts
-    assert (r.id, r.md5, r.directory, r.rating) == (5823623, "0966b7bb5f64f30010d14d5e98bb81e4", "5109", "safe")
+    assert (r.id, r.md5, r.directory, r.rating) == (5823623, "0966b7bb5f64f30010d14d5e98bb81e4", "5109", "sensitive")
     assert r.tags == ["belt", "heart", "jeans", "redhead", "shirt", "smile", "solo"]
 
 
