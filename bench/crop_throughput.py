@@ -124,8 +124,8 @@ def main(argv=None):
             seconds, summary = run(src, os.path.join(tmp, "out"), cropper, workers, parallel)
             rate = summary.images_read / seconds
             results.append((when, rate))
-            print("{:>6} {:>26}: {:6.2f} s, {:6.2f} illustrations/s, {} faces".format(
-                when, label, seconds, rate, summary.faces_written))
+            print("{:>6} {:>26}: {:6.2f} s, {:6.2f} illustrations/s, {} faces (at least {} px)".format(
+                when, label, seconds, rate, summary.faces_written, cropper.min_face))
         cv2.setNumThreads(threads)
         best_before = max(r for when, r in results if when == "before")
         best_after = max(r for when, r in results if when == "after")

@@ -1,10 +1,12 @@
 """Anime-face detection and cropping with nagadomi's ``lbpcascade_animeface``.
 
 * :class:`FaceCropper` finds faces the way upstream recommends (grayscale, ``equalizeHist``,
-  ``detectMultiScale(scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))``) and cuts square crops
+  ``detectMultiScale(scaleFactor=1.1, minNeighbors=5)``) on a copy downscaled so that the
+  smallest face kept (``min_face``, default the crop size) fills the cascade's 24 px window,
+  refines each box at full resolution and cuts square crops from the full-resolution image,
   resized with area interpolation.
 * :func:`crop_folder` runs it over a folder (a scrape from ``tools/scrape_safebooru.py`` or any
-  images), in parallel processes, resumably, writing the project's dataset format
+  images), in parallel threads, resumably, writing the project's dataset format
   (``manifest.jsonl`` via :class:`chainer_dcgan.manifest.ManifestWriter`).
 * :func:`find_cascade` / :func:`fetch_cascade`: the cascade file, cached, checked by SHA-256.
 
