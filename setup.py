@@ -35,6 +35,7 @@ setup(
             "playwright>=1.40",
             "mpi4py>=3.1",
             "mpich>=4",
+            "gallery-dl>=1.32",
         ],
         # ChainerMN (inside chainer) needs mpi4py and an MPI: the cluster's, or `pip install mpich`.
         "mpi": ["mpi4py>=3.1"],

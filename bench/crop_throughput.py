@@ -2,9 +2,15 @@
 
 The inputs are ~1 MP (1024x1024) JPEG scenes made from the reference illustrations in
 ``../shared/data/anime_samples`` (each sprite pasted at a random place and scale on a random
-background, seeded). The same run measures one process with OpenCV's own threads (the
-reference; detectMultiScale is multi-threaded), one with a single thread, and ``--workers``
-processes of one thread each, including their start-up, and prints the ratio. Times are printed, never asserted.
+background, seeded). One run measures, on the same files:
+
+* before: ``--min-face 24`` (full-resolution detection, the old default) in one process with
+  OpenCV's own threads (the old fastest way) and in ``--workers`` spawned processes;
+* after: the default ``--min-face`` (the crop size; detection on a downscaled copy, refined at full
+  resolution) in one thread, in ``--workers`` threads (the default) and in ``--workers`` processes;
+
+all including start-up, with the ratio after/before, the time of each stage per image (decode,
+colour conversion, detection, crop and PNG write) and the load average. Times are printed, never asserted.
 
 Usage::
 
@@ -49,52 +55,82 @@ def make_scenes(folder, n, seed=0, side=1024):
         save_image(os.path.join(folder, "scene_{:04d}.jpg".format(i)), scene)
 
 
-def run(src, out, cropper, workers):
-    """``(total seconds, steady images/s, summary)``; steady: from the first result to the last,
-    leaving out the processes' start-up (each imports chainer_dcgan)."""
+def run(src, out, cropper, workers, parallel="threads"):
+    """``(seconds, summary)`` of one :func:`crop_folder` run from scratch, start-up included."""
     shutil.rmtree(out, ignore_errors=True)
-    stamps = []
     start = time.perf_counter()
-    summary = faces.crop_folder(src, out, cropper, workers=workers,
-                                on_image=lambda *_: stamps.append(time.perf_counter()))
-    total = time.perf_counter() - start
-    steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
-    return total, steady, summary
+    summary = faces.crop_folder(src, out, cropper, workers=workers, parallel=parallel)
+    return time.perf_counter() - start, summary
+
+
+def stages(src, cropper, out):
+    """Milliseconds per image of each stage, one thread: decode, RGB->gray, detection, crop + PNG write."""
+    names = sorted(os.listdir(src))
+    totals = dict(decode=0.0, gray=0.0, detect=0.0, crop_write=0.0)
+    for name in names:
+        t0 = time.perf_counter()
+        image = read_image(os.path.join(src, name))
+        t1 = time.perf_counter()
+        gray = cropper.grayscale(image)
+        t2 = time.perf_counter()
+        boxes = cropper.detect_gray(gray)
+        t3 = time.perf_counter()
+        for k, box in enumerate(boxes):
+            save_image(os.path.join(out, "{}_{}.png".format(name, k)), cropper.crop(image, box))
+        t4 = time.perf_counter()
+        for key, dt in zip(totals, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            totals[key] += dt
+    return {key: 1000.0 * value / len(names) for key, value in totals.items()}
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=int, default=40, help="number of ~1 MP scenes (default 40)")
-    p.add_argument("--workers", type=int, default=2, help="processes of the parallel run (default 2)")
+    p.add_argument("--workers", type=int, default=2, help="threads or processes of the parallel runs (default 2)")
     p.add_argument("--cascade", default=None,
                    help="lbpcascade_animeface.xml (default: ../shared/data's copy, else the cache)")
     args = p.parse_args(argv)
+    import cv2
     cascade = args.cascade or (os.path.join(SHARED, faces.CASCADE_NAME)
                                if os.path.exists(os.path.join(SHARED, faces.CASCADE_NAME)) else None)
-    cropper = faces.FaceCropper(cascade)
+    before = faces.FaceCropper(cascade, min_face=24)
+    after = faces.FaceCropper(cascade)
     tmp = tempfile.mkdtemp(prefix="crop_bench_")
     try:
         src = os.path.join(tmp, "in")
         make_scenes(src, args.images)
-        print("cores: {} (os.cpu_count), usable: {}".format(os.cpu_count(), len(os.sched_getaffinity(0))))
-        print("inputs: {} scenes of 1024x1024 (1.05 MP) JPEG".format(args.images))
-        import cv2
+        print("cores: {} (os.cpu_count), usable: {}; load average before: {:.2f} {:.2f} {:.2f}".format(
+            os.cpu_count(), len(os.sched_getaffinity(0)), *os.getloadavg()))
+        print("inputs: {} scenes of 1024x1024 (1.05 MP) JPEG; crops {} px; OpenCV {} with {} threads".format(
+            args.images, after.size, cv2.__version__, cv2.getNumThreads()))
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
-        one_t, one_steady, one = run(src, os.path.join(tmp, "out0"), cropper, 1)
+        for label, cropper in (("before (--min-face 24)", before), ("after (--min-face {})".format(after.min_face),
+                                                                     after)):
+            ms = stages(src, cropper, os.path.join(tmp, "stages"))
+            print("{:>24} per image, 1 thread: ".format(label) + ", ".join(
+                "{} {:.1f} ms".format(k, v) for k, v in ms.items()) + " (total {:.1f} ms)".format(sum(ms.values())))
         cv2.setNumThreads(threads)
-        base_t, base_steady, base = run(src, os.path.join(tmp, "out1"), cropper, 1)
-        par_t, par_steady, par = run(src, os.path.join(tmp, "out2"), cropper, args.workers)
-        assert par.faces_written == base.faces_written == one.faces_written
-        rows = (("1 process, 1 thread", one_t, one_steady, one),
-                ("1 process (reference)", base_t, base_steady, base),
-                ("{} processes".format(args.workers), par_t, par_steady, par))
-        print("OpenCV threads in one process: {} (workers use 1 each)".format(threads))
-        for label, t, steady, s in rows:
-            print("{:>22}: {:6.2f} s, {:6.2f} illustrations/s ({:6.2f} after start-up), {:6.2f} faces/s "
-                  "({} faces)".format(label, t, s.images_read / t, steady, s.faces_written / t, s.faces_written))
-        print("ratio {} processes / 1 process: {:.2f} overall, {:.2f} after start-up".format(
-            args.workers, base_t / par_t, par_steady / base_steady))
+        w = args.workers
+        # (when, label, cropper, workers, parallel, OpenCV threads in this process)
+        rows = [("before", "1 process, OpenCV threads", before, 1, "threads", threads),
+                ("before", "{} processes".format(w), before, w, "processes", threads),
+                ("after", "1 thread", after, 1, "threads", 1),
+                ("after", "{} threads".format(w), after, w, "threads", threads),
+                ("after", "{} processes".format(w), after, w, "processes", threads)]
+        results = []
+        for when, label, cropper, workers, parallel, cv_threads in rows:
+            cv2.setNumThreads(cv_threads)
+            seconds, summary = run(src, os.path.join(tmp, "out"), cropper, workers, parallel)
+            rate = summary.images_read / seconds
+            results.append((when, rate))
+            print("{:>6} {:>26}: {:6.2f} s, {:6.2f} illustrations/s, {} faces (at least {} px)".format(
+                when, label, seconds, rate, summary.faces_written, cropper.min_face))
+        cv2.setNumThreads(threads)
+        best_before = max(r for when, r in results if when == "before")
+        best_after = max(r for when, r in results if when == "after")
+        print("best before {:.1f}/s, best after {:.1f}/s: ratio {:.2f}; load average after: {:.2f} {:.2f} {:.2f}"
+              .format(best_before, best_after, best_after / best_before, *os.getloadavg()))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

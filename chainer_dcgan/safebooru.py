@@ -5,7 +5,8 @@ The public surface, smallest first:
 * :class:`SafebooruClient`: one ``requests.Session`` with a descriptive User-Agent, a delay between
   requests, and retries with exponential backoff on connection errors, 5xx and 429 (honouring
   ``Retry-After``). :meth:`SafebooruClient.get_posts` fetches one page; :meth:`SafebooruClient.iter_posts`
-  walks a whole search with ``id:<LAST_ID`` (the site refuses deep ``pid`` paging).
+  walks a whole search with ``id:<LAST_ID`` (the site refuses deep ``pid`` paging);
+  :meth:`SafebooruClient.get_tags` lists tags with their post counts (to pick a vocabulary).
 * :class:`Post`: one post, typed, parsed from the XML (every value a string) or the JSON shape.
 * :class:`PostStore`: ``DIR/images/ab/<md5>.<ext>`` plus ``DIR/posts.jsonl``; each image is streamed
   to a temporary file, checked against the post's MD5, decoded, then renamed into place, and only
@@ -43,7 +44,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 #: PIL format -> the extension the stored file gets (never the server's name).
 _FORMAT_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp"}
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
-_RATING_LETTERS = {"g": "general", "s": "safe", "q": "questionable", "e": "explicit"}
+# The XML gives one letter, the JSON the word. Safebooru's ratings are general, sensitive,
+# questionable and explicit, so its "s" is sensitive (on older Gelbooru 0.2 sites it meant safe).
+_RATING_LETTERS = {"g": "general", "s": "sensitive", "q": "questionable", "e": "explicit"}
 
 
 def _user_agent():
@@ -262,6 +265,47 @@ def parse_posts(body, url=None):
     return Page(posts, _int_or_none(root.get("count")), _int_or_none(root.get("offset")))
 
 
+@dataclasses.dataclass
+class Tag:
+    """One entry of the tag list: ``count`` posts carry it; ``type`` 0 general, 1 artist, 3
+    copyright, 4 character, 5 metadata."""
+
+    id: int
+    name: str
+    count: int
+    type: int = 0
+    ambiguous: bool = False
+
+
+def parse_tags(body, url=None):
+    """Parse a tag-list body (``<tags type="array"><tag .../></tags>``) into a list of :class:`Tag`.
+
+    Raises:
+        ApiError: the body is ``<response success="false" reason=...>``.
+        MalformedResponse: anything else that is not a tag list.
+    """
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    try:
+        root = ElementTree.fromstring(body.strip())
+    except ElementTree.ParseError as e:
+        raise MalformedResponse("tag list is not XML ({}): {!r}".format(e, body[:200]), url) from None
+    if root.tag == "response" and root.get("success", "").lower() == "false":
+        raise ApiError(root.get("reason") or root.text or "unknown reason", url)
+    if root.tag != "tags":
+        raise MalformedResponse("unexpected XML root <{}> for a tag list".format(root.tag), url)
+    tags = []
+    for child in root:
+        if child.tag != "tag":
+            continue
+        if _int_or_none(child.get("id")) is None or not child.get("name"):
+            raise MalformedResponse("tag without a numeric id or a name: {!r}".format(dict(child.attrib))[:200], url)
+        tags.append(Tag(id=int(child.get("id")), name=child.get("name"), count=_int_or_none(child.get("count")) or 0,
+                        type=_int_or_none(child.get("type")) or 0,
+                        ambiguous=child.get("ambiguous", "").lower() == "true"))
+    return tags
+
+
 def _parse_retry_after(value):
     if not value:
         return None
@@ -411,6 +455,39 @@ class SafebooruClient:
             return parse_posts(body, response.url)
 
         return self._with_retries("listing {!r} pid={}".format(tags, pid), once)
+
+    def get_tags(self, name_pattern=None, names=None, limit=100, pid=0, orderby="count", order="desc"):
+        """Fetch one page of the tag list (``page=dapi&s=tag&q=index``), retrying transient failures.
+
+        Args:
+            name_pattern (str): SQL LIKE pattern: ``%`` any run of characters, ``_`` one
+                (``%hair%``); ``*`` is taken for ``%``.
+            names (str or list): exact names instead (space separated).
+            limit (int): 1..1000 tags.
+            pid (int): page number from 0.
+            orderby (str): ``"count"``, ``"name"`` or ``"date"``; ``order``: ``"desc"`` or ``"asc"``.
+        Returns:
+            list of Tag
+        """
+        if not 1 <= int(limit) <= MAX_LIMIT:
+            raise ValueError("limit must be in 1..{}, got {}".format(MAX_LIMIT, limit))
+        params = {"page": "dapi", "s": "tag", "q": "index", "limit": int(limit), "pid": int(pid),
+                  "orderby": orderby, "order": order}
+        if name_pattern:
+            params["name_pattern"] = name_pattern.replace("*", "%")
+        if names:
+            params["names"] = names if isinstance(names, str) else " ".join(names)
+        url = self.base_url + "/index.php"
+
+        def once():
+            try:
+                response = self._get(url, params=params)
+                body = response.content
+            except requests.RequestException as e:
+                raise NetworkError("{}: {}".format(url, e), url) from e
+            return parse_tags(body, response.url)
+
+        return self._with_retries("tag list {!r}".format(name_pattern or names or ""), once)
 
     def iter_posts(self, tags="", page_size=100, json=False, empty_page_retries=2, start_before=None):
         """Yield every :class:`Post` of a search, newest first, paging with ``id:<LAST_ID``.

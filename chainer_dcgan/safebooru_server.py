@@ -2,9 +2,14 @@
 
 It answers ``GET /index.php?page=dapi&s=post&q=index`` with ``limit`` (capped at 1000), ``pid``,
 ``tags`` (AND, ``-tag``, ``id:<N``/``id:>N``/``id:N``, ``rating:X``, ``sort:id:asc``) and
-``json=1``, in the site's two shapes (XML ``<posts count offset>`` with string attributes; JSON a
-bare array with typed fields), refuses deep paging (``limit * pid`` past ``max_offset``) with the
-site's ``<response success="false" .../>`` and serves files at ``/images/{directory}/{image}``.
+``json=1``, in the site's two shapes (XML ``<posts count offset>`` with string attributes, served
+as ``text/xml; charset=utf-8``; JSON a bare array with typed fields), refuses deep paging
+(``limit * pid`` past ``max_offset``) with the site's ``<response success="false" .../>`` (XML
+even for ``json=1``), answers the tag list ``page=dapi&s=tag&q=index`` (XML ``<tags>`` with
+counts) and serves files at ``/images/{directory}/{image}``, JPEG thumbnails (at most 150 px) at
+``/thumbnails/{directory}/thumbnail_{stem}.jpg`` and samples (850 px wide, for wider images) at
+``/samples/{directory}/sample_{stem}.jpg``. Field values and layout follow the examples in
+``../shared/data/safebooru_api/`` (see ``docs/data.rst`` for each).
 
 Faults are injected on request (:class:`Fault`): 429 with Retry-After, 503, a connection reset
 mid-body, a truncated body, a wrong MD5 (corrupted bytes), an API-error answer and an empty page.
@@ -14,12 +19,15 @@ mid-body, a truncated body, a wrong MD5 (corrupted bytes), an API-error answer a
 
 ``tools/fake_safebooru.py`` is the command line.
 """
+import collections
 import dataclasses
+import datetime
 import hashlib
 import http.server
 import io
 import json
 import os
+import re
 import socket
 import struct
 import threading
@@ -33,6 +41,16 @@ from PIL import Image
 from chainer_dcgan.safebooru import MAX_LIMIT
 
 DEEP_PAGING_REASON = "Search error: API limited due to abuse."
+XML_TYPE = "text/xml; charset=utf-8"  # the declaration says UTF-8; so must the header, or clients guess Latin-1
+JSON_TYPE = "application/json"
+PREVIEW_SIDE = 150  # thumbnails fit in 150x150 (2048x1402 -> 150x103 in the reference)
+SAMPLE_WIDTH = 850  # images wider than this have an 850 px wide sample (2048x1402 -> 850x582)
+TAG_LIMIT = 100  # the tag list's default page size
+#: Tag types of the tag list: 0 general, 1 artist, 3 copyright, 4 character, 5 metadata.
+TAG_TYPES = {"general": 0, "artist": 1, "copyright": 3, "character": 4, "metadata": 5}
+_EPOCH = 1420070400  # 2015-01-01 UTC: posts without a date are dated an hour apart from here, by id
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
                   ".webp": "image/webp"}
 
@@ -109,13 +127,16 @@ class ServedPost:
     data: bytes = None
     rating: str = "general"
     source: str = ""
-    score: int = 0
+    score: int = None       # safebooru keeps no scores: JSON null, XML ""
     image: str = None       # the served file name; defaults to sha1(data) + extension, as the site
     directory: str = None   # defaults to id // 1000
     md5: str = None         # what the API reports; defaults to the real MD5
     width: int = None
     height: int = None
     boxes: list = None      # face boxes [x, y, w, h] where known (synthetic scenes); not served
+    created: int = None     # upload time, Unix seconds; defaults to _EPOCH + id hours
+    change: int = None      # last change, Unix seconds; defaults to created
+    owner: str = "danbooru"  # the uploader's name (safebooru's mirror bot in the reference)
 
     def __post_init__(self):
         if self.data is None:
@@ -134,7 +155,55 @@ class ServedPost:
             self.directory = str(self.id // 1000)
         if self.md5 is None:
             self.md5 = hashlib.md5(self.data).hexdigest()
+        if self.created is None:
+            self.created = _EPOCH + 3600 * self.id
+        if self.change is None:
+            self.change = self.created
         self.tags = list(self.tags)
+
+    @property
+    def stem(self):
+        return os.path.splitext(self.image)[0]
+
+    @property
+    def has_sample(self):
+        return self.width > SAMPLE_WIDTH
+
+    def preview_size(self):
+        """``(width, height)`` of the thumbnail: the image scaled to fit ``PREVIEW_SIDE`` (never up)."""
+        return _fit(self.width, self.height, PREVIEW_SIDE / float(max(self.width, self.height)))
+
+    def sample_size(self):
+        """``(width, height)`` of the sample (the image's own size when it has none)."""
+        if not self.has_sample:
+            return self.width, self.height
+        return _fit(self.width, self.height, SAMPLE_WIDTH / float(self.width))
+
+
+def _fit(width, height, scale):
+    scale = min(scale, 1.0)
+    return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+
+
+def created_at(seconds, utc_offset_minutes=0):
+    """``"Fri Mar 18 03:02:02 +0100 2022"``: the XML's date format (English names, whatever the locale)."""
+    tz = datetime.timezone(datetime.timedelta(minutes=utc_offset_minutes))
+    t = datetime.datetime.fromtimestamp(seconds, tz)
+    sign, minutes = ("-" if utc_offset_minutes < 0 else "+"), abs(utc_offset_minutes)
+    return "{} {} {:02d} {:02d}:{:02d}:{:02d} {}{:02d}{:02d} {}".format(
+        _DAYS[t.weekday()], _MONTHS[t.month - 1], t.day, t.hour, t.minute, t.second, sign, minutes // 60,
+        minutes % 60, t.year)
+
+
+@dataclasses.dataclass
+class ServedTag:
+    """One entry of the tag list: ``count`` is the number of posts carrying it."""
+
+    id: int
+    name: str
+    count: int
+    type: int = 0
+    ambiguous: bool = False
 
 
 @dataclasses.dataclass
@@ -171,7 +240,7 @@ def posts_from_folder(folder):
                     raise ValueError("{}:{}: file {!r} is outside the folder".format(posts_file, lineno, rec["file"]))
                 posts.append(ServedPost(id=int(rec["id"]), tags=rec.get("tags", []), path=path,
                                         rating=rec.get("rating") or "general", source=rec.get("source") or "",
-                                        score=rec.get("score") or 0))
+                                        score=rec.get("score")))
         return posts
     names = sorted(n for n in os.listdir(folder)
                    if n.lower().endswith(tuple(_CONTENT_TYPES)) and os.path.isfile(os.path.join(folder, n)))
@@ -264,7 +333,7 @@ def _xml_attr(value):
 
 
 class FakeSafebooru:
-    """A threaded HTTP server on ``host`` (127.0.0.1) imitating safebooru's post API.
+    """A threaded HTTP server on ``host`` (127.0.0.1) imitating safebooru's post and tag API.
 
     Args:
         posts (list of ServedPost)
@@ -272,11 +341,22 @@ class FakeSafebooru:
         faults (list of Fault or str): see :class:`Fault`; more can be added with :meth:`add_fault`.
         max_offset (int): ``limit * pid`` beyond this is refused as the site does (200,000).
         chunk_delay (float): seconds slept between 64 KiB chunks of an image (slow links, kill tests).
+        tag_types (dict): tag name -> type of the tag list (:data:`TAG_TYPES` values; default 0, general).
+        utc_offset_minutes (int): the time zone of ``created_at`` (the reference shows +0100 and +0000).
     """
 
-    def __init__(self, posts, host="127.0.0.1", port=0, faults=(), max_offset=200000, chunk_delay=0.0):
+    def __init__(self, posts, host="127.0.0.1", port=0, faults=(), max_offset=200000, chunk_delay=0.0,
+                 tag_types=None, utc_offset_minutes=0):
         self.posts = sorted(posts, key=lambda p: p.id)
-        self.by_path = {"/images/{}/{}".format(p.directory, p.image): p for p in self.posts}
+        self.by_path = {}  # URL path -> (post, "image" | "preview" | "sample")
+        for p in self.posts:
+            self.by_path["/images/{}/{}".format(p.directory, p.image)] = (p, "image")
+            self.by_path["/thumbnails/{}/thumbnail_{}.jpg".format(p.directory, p.stem)] = (p, "preview")
+            if p.has_sample:
+                self.by_path["/samples/{}/sample_{}.jpg".format(p.directory, p.stem)] = (p, "sample")
+        self._derived = {}  # (post id, kind) -> JPEG bytes, made on first request
+        self.tags = self._tag_table(tag_types or {})
+        self.utc_offset_minutes = int(utc_offset_minutes)
         self.faults = []
         self._lock = threading.Lock()
         for fault in faults:
@@ -288,6 +368,16 @@ class FakeSafebooru:
         self._httpd.site = self
         self._thread = None
         self._serving = False
+
+    def _tag_table(self, tag_types):
+        # Ids by first use (posts in id order), as a site that creates a tag with its first post.
+        counts, ids = collections.Counter(), {}
+        for post in self.posts:
+            for tag in dict.fromkeys(post.tags):
+                counts[tag] += 1
+                ids.setdefault(tag, len(ids) + 1)
+        return [ServedTag(id=ids[name], name=name, count=counts[name], type=int(tag_types.get(name, 0)))
+                for name in ids]
 
     @property
     def url(self):
@@ -349,22 +439,18 @@ class FakeSafebooru:
     # -- the API -------------------------------------------------------------------------------
 
     def listing(self, query):
-        """``(body, content_type)`` for a listing query dict (values are lists, as parse_qs gives)."""
+        """``(body, content_type)`` for an API query dict (values are lists, as parse_qs gives)."""
         def arg(name, default=""):
             return query.get(name, [default])[0]
 
+        if (arg("page"), arg("q")) == ("dapi", "index") and arg("s") == "tag":
+            return self.tag_listing(query)
         if (arg("page"), arg("s"), arg("q")) != ("dapi", "post", "index"):
-            return error_xml("unsupported request"), "text/xml"
-        try:
-            limit = min(max(int(arg("limit", "100")), 0), MAX_LIMIT)
-        except ValueError:
-            limit = 100
-        try:
-            pid = max(int(arg("pid", "0")), 0)
-        except ValueError:
-            pid = 0
+            return error_xml("unsupported request"), XML_TYPE
+        limit = min(max(_int_arg(arg("limit"), 100), 0), MAX_LIMIT)
+        pid = max(_int_arg(arg("pid"), 0), 0)
         if limit * pid > self.max_offset:
-            return error_xml(DEEP_PAGING_REASON), "text/xml"
+            return error_xml(DEEP_PAGING_REASON), XML_TYPE  # XML even when JSON was asked, as the site
         tags = arg("tags")
         if arg("id"):
             tags += " id:" + arg("id")
@@ -372,35 +458,112 @@ class FakeSafebooru:
         page = found[pid * limit:(pid + 1) * limit]
         return self.render(page, len(found), pid * limit, arg("json") == "1")
 
+    def tag_listing(self, query):
+        """``(body, content_type)`` of ``page=dapi&s=tag&q=index``: XML ``<tags type="array">`` (also for
+        ``json=1``, as safebooru does).
+
+        Filters: ``id``, ``after_id`` (ids above), ``name``, ``names`` (space separated),
+        ``name_pattern`` (SQL LIKE: ``%`` any run, ``_`` one character); ``orderby`` ``count`` (the
+        default), ``name`` or ``id``/``date``, ``order`` ``desc`` (the default) or ``asc``; ``limit``
+        (default 100, at most 1000) and ``pid``.
+        """
+        def arg(name, default=""):
+            return query.get(name, [default])[0]
+
+        tags = self.tags
+        if arg("id"):
+            tags = [t for t in tags if t.id == _int_arg(arg("id"), -1)]
+        if arg("after_id"):
+            tags = [t for t in tags if t.id > _int_arg(arg("after_id"), 0)]
+        if arg("name"):
+            tags = [t for t in tags if t.name == arg("name")]
+        if arg("names"):
+            wanted = set(arg("names").split())
+            tags = [t for t in tags if t.name in wanted]
+        if arg("name_pattern"):
+            pattern = like_pattern(arg("name_pattern"))
+            tags = [t for t in tags if pattern.fullmatch(t.name)]
+        orderby = arg("orderby", "count").lower()
+        key = {"count": lambda t: (t.count, -t.id), "name": lambda t: t.name}.get(orderby, lambda t: t.id)
+        tags = sorted(tags, key=key, reverse=arg("order", "desc").lower() != "asc")
+        limit = min(max(_int_arg(arg("limit"), TAG_LIMIT), 0), MAX_LIMIT)
+        pid = max(_int_arg(arg("pid"), 0), 0)
+        lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<tags type="array">']
+        lines += ['<tag type="{}" ambiguous="{}" count="{}" name={} id="{}"/>'.format(
+            t.type, "true" if t.ambiguous else "false", t.count, _xml_attr(t.name), t.id)
+            for t in tags[pid * limit:(pid + 1) * limit]]
+        lines.append("</tags>")
+        return "\n".join(lines), XML_TYPE
+
     def render(self, page, count, offset, as_json):
         if as_json:
-            return json.dumps([self._json_post(p) for p in page]), "application/json"
+            return json.dumps([self._json_post(p) for p in page]), JSON_TYPE
         lines = ['<?xml version="1.0" encoding="UTF-8"?>',
                  '<posts count="{}" offset="{}">'.format(count, offset)]
         lines += ["<post {}/>".format(" ".join("{}={}".format(k, _xml_attr(v)) for k, v in self._xml_post(p)))
                   for p in page]
         lines.append("</posts>")
-        return "\n".join(lines), "text/xml"
+        return "\n".join(lines), XML_TYPE
 
-    def _file_url(self, p):
-        return "{}/images/{}/{}".format(self.url, p.directory, p.image)
+    def _urls(self, p):
+        """``(file_url, sample_url, preview_url)``; without a sample, sample_url is the file's."""
+        file_url = "{}/images/{}/{}".format(self.url, p.directory, p.image)
+        sample_url = ("{}/samples/{}/sample_{}.jpg".format(self.url, p.directory, p.stem) if p.has_sample
+                      else file_url)
+        return file_url, sample_url, "{}/thumbnails/{}/thumbnail_{}.jpg".format(self.url, p.directory, p.stem)
 
     def _json_post(self, p):
-        return {"preview_url": self._file_url(p), "sample_url": self._file_url(p), "file_url": self._file_url(p),
+        file_url, sample_url, preview_url = self._urls(p)
+        sample_width, sample_height = p.sample_size()
+        return {"preview_url": preview_url, "sample_url": sample_url, "file_url": file_url,
                 "directory": int(p.directory) if p.directory.isdigit() else p.directory, "hash": p.md5,
-                "width": p.width, "height": p.height, "id": p.id, "image": p.image, "change": 0,
-                "owner": "fake", "parent_id": 0, "rating": p.rating, "sample": False, "sample_height": p.height,
-                "sample_width": p.width, "score": p.score, "tags": " ".join(p.tags), "source": p.source,
-                "status": "active", "has_notes": False, "comment_count": 0}
+                "width": p.width, "height": p.height, "id": p.id, "image": p.image, "change": p.change,
+                "owner": p.owner, "parent_id": 0, "rating": p.rating, "sample": p.has_sample,
+                "sample_height": sample_height, "sample_width": sample_width, "score": p.score,
+                "tags": " ".join(p.tags), "source": p.source, "status": "active", "has_notes": False,
+                "comment_count": 0}
 
     def _xml_post(self, p):
-        return [("height", p.height), ("score", p.score), ("file_url", self._file_url(p)), ("parent_id", ""),
-                ("sample_url", self._file_url(p)), ("sample_width", p.width), ("sample_height", p.height),
-                ("preview_url", self._file_url(p)), ("rating", p.rating),
-                ("tags", " {} ".format(" ".join(p.tags))), ("id", p.id), ("width", p.width), ("change", 0),
-                ("md5", p.md5), ("creator_id", 1), ("has_children", "false"), ("created_at", ""),
-                ("status", "active"), ("source", p.source), ("has_notes", "false"), ("has_comments", "false"),
-                ("preview_width", p.width), ("preview_height", p.height)]
+        file_url, sample_url, preview_url = self._urls(p)
+        sample_width, sample_height = p.sample_size()
+        preview_width, preview_height = p.preview_size()
+        return [("height", p.height), ("score", "" if p.score is None else p.score), ("file_url", file_url),
+                ("parent_id", ""), ("sample_url", sample_url), ("sample_width", sample_width),
+                ("sample_height", sample_height), ("preview_url", preview_url), ("rating", p.rating[:1]),
+                ("tags", " {} ".format(" ".join(p.tags))), ("id", p.id), ("width", p.width), ("change", p.change),
+                ("md5", p.md5), ("creator_id", 1), ("has_children", "false"),
+                ("created_at", created_at(p.created, self.utc_offset_minutes)), ("status", "active"),
+                ("source", p.source), ("has_notes", "false"), ("has_comments", "false"),
+                ("preview_width", preview_width), ("preview_height", preview_height)]
+
+    def file_bytes(self, post, kind):
+        """The bytes served for ``kind`` ``"image"`` (the post's own), ``"preview"`` or ``"sample"`` (JPEG)."""
+        if kind == "image":
+            return post.data
+        with self._lock:
+            cached = self._derived.get((post.id, kind))
+        if cached is None:
+            size = post.preview_size() if kind == "preview" else post.sample_size()
+            with Image.open(io.BytesIO(post.data)) as img:
+                small = img.convert("RGB").resize(size, Image.BILINEAR)
+            buf = io.BytesIO()
+            small.save(buf, "JPEG", quality=90)
+            cached = buf.getvalue()
+            with self._lock:
+                self._derived[(post.id, kind)] = cached
+        return cached
+
+
+def _int_arg(text, default):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return default
+
+
+def like_pattern(pattern):
+    """A compiled regex for an SQL LIKE pattern (``%``: any run of characters, ``_``: one)."""
+    return re.compile("".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern), re.S)
 
 
 def error_xml(reason):
@@ -434,23 +597,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if path in ("/index.php", "/"):
             fault = site._take_fault("api")
             if fault is not None and fault.kind == "api_error":
-                return self._send(200, error_xml(fault.reason).encode(), "text/xml")
+                return self._send(200, error_xml(fault.reason).encode("utf-8"), XML_TYPE)
             if fault is not None and fault.kind == "empty_page":
                 as_json = query.get("json", [""])[0] == "1"
                 body, ctype = site.render([], 0, 0, as_json)
                 return self._send(200, body.encode(), ctype)
             body, ctype = site.listing(query)
             return self._send(200, body.encode("utf-8"), ctype, fault)
-        post = site.by_path.get(path)
+        post, kind = site.by_path.get(path, (None, None))
         if post is None:
             return self._send(404, b"not found", "text/plain")
         fault = site._take_fault("image", post.id)
-        data = post.data
+        data = site.file_bytes(post, kind)
         if fault is not None and fault.kind == "bad_md5":
             data = bytearray(data)
             data[len(data) // 2] ^= 0xFF
             data, fault = bytes(data), None
-        ctype = _CONTENT_TYPES.get(os.path.splitext(post.image)[1].lower(), "application/octet-stream")
+        ctype = _CONTENT_TYPES.get(os.path.splitext(path)[1].lower(), "application/octet-stream")
         self._send(200, data, ctype, fault, site.chunk_delay)
 
     def _send(self, status, body, ctype, fault=None, chunk_delay=0.0):

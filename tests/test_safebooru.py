@@ -78,7 +78,7 @@ def test_parse_reference_xml_and_json(shared_data):
         assert post.rating == "general" and "solo" in post.tags and "" not in post.tags
     with open(os.path.join(api, "rule34_gelbooru02_posts_xml_example.xml"), "rb") as f:
         (r,) = parse_posts(f.read()).posts
-    assert (r.id, r.md5, r.directory, r.rating) == (5823623, "0966b7bb5f64f30010d14d5e98bb81e4", "5109", "safe")
+    assert (r.id, r.md5, r.directory, r.rating) == (5823623, "0966b7bb5f64f30010d14d5e98bb81e4", "5109", "sensitive")
     assert r.tags == ["belt", "heart", "jeans", "redhead", "shirt", "smile", "solo"]
 
 
@@ -415,3 +415,35 @@ def test_kill_9_then_rerun_completes_exactly(safebooru_site, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     check_store(str(tmp_path), [p.id for p in posts])
+
+
+def test_tag_list_through_the_client_and_the_cli(shared_data, safebooru_site):
+    posts = [ServedPost(id=i, tags=tags.split(), data=b"x", width=1, height=1, image="x.png")
+             for i, tags in [(1, "blue_hair solo"), (2, "blue_hair long_hair"), (3, "猫耳 blue_hair"),
+                             (4, "long_hair solo 猫耳"), (5, "silver_hair")]]
+    server = safebooru_site(posts)
+    with safebooru.SafebooruClient(server.url, delay=0) as client:
+        tags = client.get_tags(name_pattern="*_hair")
+        assert [(t.name, t.count, t.type) for t in tags] == [("blue_hair", 3, 0), ("long_hair", 2, 0),
+                                                             ("silver_hair", 1, 0)]
+        assert [t.name for t in client.get_tags(names=["猫耳", "solo"])] == ["solo", "猫耳"]
+        assert len(client.get_tags(limit=2)) == 2
+        with pytest.raises(ValueError):
+            client.get_tags(limit=0)
+    with open(os.path.join(shared_data, "safebooru_api", "tags_xml_example.xml"), "rb") as f:
+        ref = safebooru.parse_tags(f.read())
+    assert (ref[1].name, ref[1].count, ref[1].type, ref[1].id, ref[1].ambiguous) == ("angel_beats!", 335, 3, 26272,
+                                                                                    False)
+    with pytest.raises(ApiError):
+        safebooru.parse_tags(b'<response success="false" reason="search down"/>')
+    proc = run_script("tools/scrape_safebooru.py", "--base-url", server.url, "--delay", 0, "--list-tags", "%耳",
+                      env={"LC_ALL": "C"})
+    assert proc.stdout.splitlines() == ["        2 猫耳"]
+    proc = run_script("tools/scrape_safebooru.py", "--base-url", server.url, "--delay", 0, "--list-tags", "*hair*",
+                      "--tag-limit", 2)
+    assert [line.split() for line in proc.stdout.splitlines()] == [["3", "blue_hair"], ["2", "long_hair"]]
+    proc = run_script("tools/scrape_safebooru.py", "--base-url", server.url, "--list-tags", "x", "--tag-limit", 0,
+                      check=False)
+    assert proc.returncode == 2 and "--tag-limit" in proc.stderr
+    proc = run_script("tools/scrape_safebooru.py", "--base-url", server.url, check=False)
+    assert proc.returncode == 2 and "--out and --max-posts are required" in proc.stderr

@@ -183,3 +183,119 @@ def test_server_stops_cleanly():
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/index.php", timeout=2)
     FakeSafebooru(make_served_posts(1)).stop()  # never started: returns at once
+
+
+# -- fidelity to ../shared/data/safebooru_api/ ---------------------------------------------------
+
+
+def reference_post():
+    """Post 5979649 of the reference examples: 2048x1402, in directory 535."""
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", (2048, 1402), (40, 90, 160)).save(buf, "JPEG")
+    return ServedPost(id=5979649, tags=["1boy", "blue_hair", "solo"], data=buf.getvalue(), directory="535",
+                      image="ac081fb888bf3ce0a0c387ce028ca731c7522e0f.jpg", change=1754388019, created=1754388019,
+                      source="https://twitter.com/ruko220/status/1694335247796830682")
+
+
+def read_api_example(shared_data, name):
+    with open(os.path.join(shared_data, "safebooru_api", name), "rb") as f:
+        return f.read()
+
+
+def test_xml_post_as_the_reference(shared_data, safebooru_site):
+    server = safebooru_site([reference_post()])
+    response = listing(server)
+    assert response.headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert response.content.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<posts count="1" offset="0">')
+    (ours,) = xml_posts(response)[1]
+    (ref,) = [dict(p.attrib) for p in ElementTree.fromstring(
+        read_api_example(shared_data, "safebooru_posts_xml_example_RECONSTRUCTED.xml"))]
+    assert list(ours) == list(ref)  # the same attributes in the same order
+    same = ("height", "width", "sample_width", "sample_height", "preview_width", "preview_height", "rating", "change",
+            "id", "parent_id", "has_children", "status", "source", "has_notes", "score", "created_at")
+    assert {k: ours[k] for k in same} == {k: ref[k] for k in same}
+    for key in ("file_url", "sample_url", "preview_url"):  # the same layout under the server's root
+        assert ours[key] == server.url + ref[key][len("https://safebooru.org"):]
+    rule34 = ElementTree.fromstring(read_api_example(shared_data, "rule34_gelbooru02_posts_xml_example.xml"))[0]
+    assert set(rule34.attrib) == set(ours)
+
+
+def test_json_post_as_the_reference(shared_data, safebooru_site):
+    server = safebooru_site([reference_post()])
+    (ours,) = listing(server, json=1).json()
+    (ref,) = json.loads(read_api_example(shared_data, "safebooru_posts_json_example.json"))
+    assert list(ours) == list(ref)
+    assert {k: type(v) for k, v in ours.items()} == {k: type(v) for k, v in ref.items()}
+    differ = {"tags", "hash", "preview_url", "sample_url", "file_url"}
+    assert {k: v for k, v in ours.items() if k not in differ} == {k: v for k, v in ref.items() if k not in differ}
+    assert ours["sample_url"] == server.url + "/samples/535/sample_ac081fb888bf3ce0a0c387ce028ca731c7522e0f.jpg"
+
+
+def test_previews_and_samples_are_served(safebooru_site):
+    import io
+
+    from PIL import Image
+    small = make_served_posts(1, size=(120, 100))[0]  # 100x120: no sample
+    server = safebooru_site([reference_post(), small])
+    for post in listing(server, json=1).json():
+        for key, size in (("preview_url", "preview"), ("sample_url", "sample")):
+            response = requests.get(post[key], timeout=10)
+            assert response.status_code == 200, post[key]
+            with Image.open(io.BytesIO(response.content)) as img:
+                assert img.size == (post[size + "_width"], post[size + "_height"]) if size == "sample" else \
+                    max(img.size) <= 150
+    (big, little) = listing(server, json=1).json()
+    assert (big["sample"], little["sample"]) == (True, False) and little["sample_url"] == little["file_url"]
+    assert (little["sample_width"], little["sample_height"]) == (100, 120)
+    _, xml = xml_posts(listing(server, id=small.id))
+    assert (xml[0]["preview_width"], xml[0]["preview_height"]) == ("100", "120")  # never upscaled
+
+
+def test_created_at_format():
+    from chainer_dcgan.safebooru_server import created_at
+    # the rule34 example's date, 02:02:02 UTC, shown at +0100
+    assert created_at(1647568922, utc_offset_minutes=60) == "Fri Mar 18 03:02:02 +0100 2022"
+    assert created_at(1754388019) == "Tue Aug 05 10:00:19 +0000 2025"
+    assert created_at(0, utc_offset_minutes=-330) == "Wed Dec 31 18:30:00 -0530 1969"
+
+
+def test_deep_paging_answer_is_the_reference(shared_data, safebooru_site):
+    text = read_api_example(shared_data, "error_responses.txt").decode("utf-8")
+    reference = text[text.index("<?xml"):text.index("<!-- 2.")].strip().encode("utf-8")
+    server = safebooru_site(make_served_posts(3), max_offset=10)
+    for params in ({"limit": 100, "pid": 1}, {"limit": 100, "pid": 1, "json": 1}):
+        response = listing(server, **params)
+        assert (response.status_code, response.content) == (200, reference)
+        assert response.headers["Content-Type"] == "text/xml; charset=utf-8"
+
+
+def tag_list(server, **params):
+    response = requests.get(server.url + "/index.php", params={"page": "dapi", "s": "tag", "q": "index", **params},
+                            timeout=10)
+    assert response.headers["Content-Type"] == "text/xml; charset=utf-8"
+    root = ElementTree.fromstring(response.content)
+    assert root.tag == "tags" and root.attrib == {"type": "array"}, response.text[:200]
+    return [dict(t.attrib) for t in root]
+
+
+def test_tag_list_with_counts(shared_data, safebooru_site):
+    posts = [ServedPost(id=i, tags=tags.split(), data=b"x", width=1, height=1, image="x.png")
+             for i, tags in [(1, "blue_hair solo"), (2, "blue_hair long_hair"), (3, "猫耳 blue_hair"),
+                             (4, "long_hair solo 猫耳")]]
+    server = safebooru_site(posts, tag_types={"solo": 5})
+    ref = ElementTree.fromstring(read_api_example(shared_data, "tags_xml_example.xml"))
+    everything = tag_list(server)
+    assert [list(t) for t in everything] == [list(ref[0].attrib)] * 4  # type ambiguous count name id
+    counts = {t["name"]: (t["count"], t["id"], t["type"]) for t in everything}
+    assert counts == {"blue_hair": ("3", "1", "0"), "solo": ("2", "2", "5"), "long_hair": ("2", "3", "0"),
+                      "猫耳": ("2", "4", "0")}
+    assert [t["name"] for t in everything] == ["blue_hair", "solo", "long_hair", "猫耳"]  # count, then first use
+    assert [t["name"] for t in tag_list(server, name_pattern="%_hair")] == ["blue_hair", "long_hair"]
+    assert [t["name"] for t in tag_list(server, name_pattern="s_l_")] == ["solo"]
+    assert [t["name"] for t in tag_list(server, names="猫耳 solo nothing")] == ["solo", "猫耳"]
+    assert [t["name"] for t in tag_list(server, after_id=2, orderby="id", order="asc")] == ["long_hair", "猫耳"]
+    assert [t["name"] for t in tag_list(server, limit=2, pid=1)] == ["long_hair", "猫耳"]
+    assert [t["name"] for t in tag_list(server, name="solo", json=1)] == ["solo"]  # XML even for json=1

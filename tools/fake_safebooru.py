@@ -1,5 +1,10 @@
 #!/usr/bin/env python
-"""Serve a folder of images through safebooru's post API on 127.0.0.1, to try the pipeline offline.
+"""Serve a folder of images through safebooru's post and tag API on 127.0.0.1, to try the pipeline offline.
+
+It answers as the real site does (see docs/data.rst): XML and JSON listings, the tag list with
+counts (page=dapi&s=tag&q=index), thumbnails and samples, the deep-paging refusal. Real clients
+such as gallery-dl read it as a Gelbooru 0.2 site:
+  gallery-dl "gelbooru_v02:http://127.0.0.1:8080/index.php?page=post&s=list&tags=renpy"
 
 The folder is either a scrape (OUT of tools/scrape_safebooru.py: its posts.jsonl gives ids, tags,
 ratings and sources) or plain images, which get ids 1, 2, ... by name and their file-name words as

@@ -9,6 +9,7 @@ tools/crop_faces.py --input OUT --out FACES.
 
 Example:
   python tools/scrape_safebooru.py --tags "1girl solo -comic" --out data/safebooru --max-posts 1000
+  python tools/scrape_safebooru.py --list-tags "*_hair"    # tags with their post counts, most used first
 
 Exit status: 0 when done (also when the search had fewer posts), 1 when the server kept failing
 (everything stored so far is kept; rerun to resume), 2 for bad arguments.
@@ -28,9 +29,16 @@ def parse_args(argv=None):
     p.add_argument("--tags", default="",
                    help='search, space separated; "-tag" excludes, meta-tags such as rating:general pass '
                         'through, id:<N starts below post N, sort: is ignored (newest first) (default: every post)')
-    p.add_argument("--out", required=True, help="folder for images/ and posts.jsonl (created; reused to resume)")
-    p.add_argument("--max-posts", type=non_negative_int, required=True,
-                   help="stop when the folder holds this many posts of the search (those already there count)")
+    p.add_argument("--out", help="folder for images/ and posts.jsonl (created; reused to resume); required "
+                                 "unless --list-tags")
+    p.add_argument("--max-posts", type=non_negative_int,
+                   help="stop when the folder holds this many posts of the search (those already there count); "
+                        "required unless --list-tags")
+    p.add_argument("--list-tags", metavar="PATTERN", default=None,
+                   help="print the tags matching PATTERN (* or %% any run of characters, _ one) with their post "
+                        "counts, most used first, one 'COUNT NAME' a line, and download nothing: the way to pick "
+                        "a vocabulary for tag-conditional training")
+    p.add_argument("--tag-limit", type=int, default=100, help="tags printed by --list-tags, 1..1000 (default 100)")
     p.add_argument("--base-url", default=safebooru.DEFAULT_BASE_URL,
                    help="site root (default {}; e.g. a tools/fake_safebooru.py URL)".format(safebooru.DEFAULT_BASE_URL))
     p.add_argument("--delay", type=non_negative_float, default=1.0,
@@ -51,11 +59,30 @@ def parse_args(argv=None):
                    help="skip images larger than this many MiB (default 50)")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     args = p.parse_args(argv)
+    if args.list_tags is None and (args.out is None or args.max_posts is None):
+        p.error("--out and --max-posts are required (unless --list-tags)")
+    if not 1 <= args.tag_limit <= safebooru.MAX_LIMIT:
+        p.error("--tag-limit must be in 1..{}".format(safebooru.MAX_LIMIT))
     if not 1 <= args.page_size <= safebooru.MAX_LIMIT:
         p.error("--page-size must be in 1..{}".format(safebooru.MAX_LIMIT))
     if args.rating:
         args.rating = [r for item in args.rating for r in item.split(",") if r.strip()]
     return args
+
+
+def list_tags(client, pattern, limit):
+    try:
+        with client:
+            tags = client.get_tags(name_pattern=pattern, limit=limit)
+    except safebooru.SafebooruError as e:
+        print("error: {}".format(e), file=sys.stderr)
+        return 1
+    sys.stdout.reconfigure(encoding="utf-8")  # tag names are UTF-8, whatever the locale
+    for tag in tags:
+        print("{:>9} {}".format(tag.count, tag.name))
+    if not tags:
+        print("no tag matches {!r}".format(pattern), file=sys.stderr)
+    return 0
 
 
 def main(argv=None):
@@ -65,6 +92,8 @@ def main(argv=None):
     client = safebooru.SafebooruClient(
         args.base_url, delay=args.delay, retries=args.retries, backoff=args.backoff, timeout=args.timeout,
         max_file_bytes=int(args.max_file_mb * 2 ** 20))
+    if args.list_tags is not None:
+        return list_tags(client, args.list_tags, args.tag_limit)
     try:
         store = safebooru.PostStore(args.out)
     except (safebooru.SafebooruError, OSError) as e:
