@@ -1,0 +1,189 @@
+"""Shipped models (chainer_dcgan.pretrained): addressing by name, the demo's cached export, serve_demo's
+default; and, once one is shipped, the default model itself and its page."""
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import numpy
+import pytest
+from conftest import REPO, run_script
+from PIL import Image
+
+from chainer_dcgan import Generator, pretrained, zspace
+from chainer_dcgan.serialization import ModelFileError, load_generator, read_meta, save_model
+from chainer_dcgan.tagging import TagVector, load_classifier, read_tag_vectors, write_tag_vectors
+
+MAX_BYTES = 10 * 1000 * 1000
+SHIPPED = os.path.isfile(os.path.join(pretrained.ROOT, pretrained.DEFAULT, pretrained.GENERATOR))
+needs_default = pytest.mark.skipif(not SHIPPED, reason="no default model shipped in chainer_dcgan/pretrained yet")
+
+
+@pytest.fixture
+def shipped_root(tmp_path, monkeypatch):
+    """A pretrained folder holding one model, "default": a seeded untrained G in float16 and 3 tag vectors."""
+    folder = tmp_path / "pretrained" / pretrained.DEFAULT
+    folder.mkdir(parents=True)
+    numpy.random.seed(3)
+    gen = Generator()
+    save_model(str(folder / pretrained.GENERATOR), gen, dtype=numpy.float16)
+    rs = numpy.random.RandomState(0)
+    write_tag_vectors(str(folder / pretrained.TAGS),
+                      [TagVector("tag{}".format(i), rs.uniform(-1, 1, 100), 10) for i in range(3)])
+    monkeypatch.setattr(pretrained, "ROOT", str(tmp_path / "pretrained"))
+    return folder, gen
+
+
+def test_names_resolve_and_a_path_wins(shipped_root, tmp_path, monkeypatch):
+    folder, gen = shipped_root
+    assert pretrained.names() == [pretrained.DEFAULT]
+    assert pretrained.resolve(pretrained.DEFAULT) == str(folder / pretrained.GENERATOR)
+    loaded = load_generator(pretrained.DEFAULT)
+    assert numpy.array_equal(loaded.dc1.W.array, gen.dc1.W.array.astype(numpy.float16).astype(numpy.float32))
+    assert loaded.dc1.W.dtype == numpy.float32
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / pretrained.DEFAULT).write_bytes(b"")  # a file called "default" in the working folder wins
+    assert pretrained.resolve(pretrained.DEFAULT) == pretrained.DEFAULT
+    with pytest.raises(ModelFileError, match="shipped models, by name: default"):
+        load_generator("nosuchmodel")
+    with pytest.raises(pretrained.PretrainedError, match="no shipped model named 'x'"):
+        pretrained.file_of("x")
+    with pytest.raises(pretrained.PretrainedError, match="has no classifier.npz"):
+        pretrained.file_of(pretrained.DEFAULT, pretrained.CLASSIFIER)
+
+
+def test_float16_files_are_half_the_size_and_keep_their_record(shipped_root, tmp_path):
+    folder, gen = shipped_root
+    save_model(str(tmp_path / "f32.npz"), gen)
+    assert os.path.getsize(folder / pretrained.GENERATOR) < 0.6 * os.path.getsize(tmp_path / "f32.npz")
+    with numpy.load(str(folder / pretrained.GENERATOR)) as npz:
+        assert {npz[k].dtype for k in npz.files if npz[k].dtype.kind == "f"} == {numpy.dtype(numpy.float16)}
+    assert read_meta(str(folder / pretrained.GENERATOR))["class"] == "Generator"
+    with pytest.raises(ValueError, match="npz"):
+        save_model(str(tmp_path / "g.h5"), gen, dtype=numpy.float16)
+
+
+def test_demo_export_is_made_once_and_cached(shipped_root, tmp_path):
+    cache = tmp_path / "cache"
+    first = pretrained.demo_export(pretrained.DEFAULT, cache_dir=str(cache))
+    manifest = json.load(open(os.path.join(first, "demo.json")))
+    assert manifest["tag_count"] == 3 and manifest["z_dim"] == 100
+    stamp = os.stat(os.path.join(first, "demo.json")).st_mtime_ns
+    assert pretrained.demo_export(pretrained.DEFAULT, cache_dir=str(cache)) == first
+    assert os.stat(os.path.join(first, "demo.json")).st_mtime_ns == stamp
+    assert [p for p in os.listdir(cache) if p.startswith(".")] == []  # no temporary folder left
+    # Another model file, another export.
+    numpy.random.seed(4)
+    save_model(str(shipped_root[0] / pretrained.GENERATOR), Generator(), dtype=numpy.float16)
+    assert pretrained.demo_export(pretrained.DEFAULT, cache_dir=str(cache)) != first
+
+
+def test_serve_demo_without_a_shipped_model_says_so(tmp_path):
+    empty = tmp_path / "none"
+    empty.mkdir()
+    code = ("import sys; from chainer_dcgan import pretrained; pretrained.ROOT = sys.argv[1]; "
+            "sys.argv = sys.argv[:1] + ['--port', '0']; import runpy; "
+            "runpy.run_path({!r}, run_name='__main__')".format(os.path.join(REPO, "tools", "serve_demo.py")))
+    proc = subprocess.run([sys.executable, "-c", code, str(empty)], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache")))
+    assert proc.returncode != 0
+    assert "no shipped model named 'default'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# The default model itself, once shipped.
+
+@needs_default
+def test_default_model_is_small_float16_and_documented():
+    files = [pretrained.file_of(pretrained.DEFAULT, what)
+             for what in (pretrained.GENERATOR, pretrained.TAGS, pretrained.CLASSIFIER, pretrained.CARD)]
+    assert sum(os.path.getsize(f) for f in files[:2]) < MAX_BYTES
+    with numpy.load(files[0]) as npz:
+        assert {npz[k].dtype for k in npz.files if npz[k].dtype.kind == "f"} == {numpy.dtype(numpy.float16)}
+    card = open(files[3], encoding="utf-8").read()
+    for fact in ("examples/train_faces.py", "FID", "procedural"):
+        assert fact in card
+
+
+@needs_default
+def test_default_model_draws_varied_faces_and_generate_takes_its_name(tmp_path):
+    gen = load_generator(pretrained.DEFAULT)
+    x = zspace.generate(gen, gen.make_hidden(8, random_state=0))
+    assert x.shape == (8, 3, 96, 96) and numpy.isfinite(x).all()
+    assert x.std(axis=0).mean() > 0.05  # different z, different faces
+    run_script("examples/generate.py", pretrained.DEFAULT, "--out", tmp_path / "grid.png")
+    assert numpy.asarray(Image.open(tmp_path / "grid.png").convert("RGB")).std() > 20
+
+
+@needs_default
+def test_default_tag_vectors_fit_and_at_least_ten_rise():
+    gen = load_generator(pretrained.DEFAULT)
+    tags = read_tag_vectors(pretrained.file_of(pretrained.DEFAULT, pretrained.TAGS), gen.z_dim)
+    rising = [tv.name for tv in tags if tv.extra["effect"]["shifted"]["1"] > tv.extra["effect"]["base"]]
+    assert len(tags) >= 10 and len(rising) >= 10, rising
+    clf = load_classifier(pretrained.file_of(pretrained.DEFAULT, pretrained.CLASSIFIER))
+    assert {tv.name for tv in tags} <= set(clf.tags)
+
+
+@pytest.fixture(scope="module")
+def default_page(tmp_path_factory):
+    from chainer_dcgan.web_demo import DemoServer, find_chromium, launch_chromium
+
+    if not SHIPPED:
+        pytest.skip("no default model shipped yet")
+    if find_chromium() is None:
+        pytest.skip("Chromium is not installed (.ci/install-system-deps runs apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    export_dir = pretrained.demo_export(pretrained.DEFAULT, cache_dir=str(tmp_path_factory.mktemp("cache")))
+    with DemoServer(export_dir) as server, sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page()
+        page.goto(server.url)
+        page.evaluate("window.dcganDemo.ready")
+        yield page
+        browser.close()
+
+
+def _page_faces(page, z0s, sliders):
+    """The canvas for each z0 with ``sliders``, as float32 (N, 3, 96, 96) in the training data's scale."""
+    faces = []
+    for z0 in z0s:
+        page.evaluate("a => { dcganDemo.setZ0(a[0]); dcganDemo.setStrength(1); dcganDemo.setSliders(a[1]); "
+                      "return dcganDemo.draw(); }", [z0.tolist(), sliders])
+        rgba = numpy.array(page.evaluate("dcganDemo.pixels()"), numpy.uint8).reshape(96, 96, 4)
+        faces.append((rgba[..., :3].transpose(2, 0, 1).astype(numpy.float32) - 128) / 128)
+    return numpy.stack(faces)
+
+
+def test_a_default_slider_moves_the_face_towards_its_tag(default_page):
+    page = default_page
+    tags = page.evaluate("dcganDemo.tags")
+    assert len(tags) >= 10 and page.locator("#sliders input[type=range]").count() == len(tags)
+    vectors = read_tag_vectors(pretrained.file_of(pretrained.DEFAULT, pretrained.TAGS))
+    gain = {tv.name: tv.extra["effect"]["shifted"]["1"] - tv.extra["effect"]["base"] for tv in vectors}
+    name = max(gain, key=gain.get)  # the tag whose vector the tool measured to work best
+    clf = load_classifier(pretrained.file_of(pretrained.DEFAULT, pretrained.CLASSIFIER))
+    k, column = tags.index(name), clf.tags.index(name)
+    z0s = numpy.random.RandomState(0).uniform(-1, 1, (8, 100)).astype(numpy.float32)
+    off = [0.0] * len(tags)
+    on = list(off)
+    on[k] = 1.0
+    before = clf.predict_proba(_page_faces(page, z0s, off))[:, column]
+    after = clf.predict_proba(_page_faces(page, z0s, on))[:, column]
+    assert after.mean() > before.mean() + 0.2, (name, before, after)
+    assert (after > before).mean() >= 0.75
+
+
+@needs_default
+def test_serve_demo_without_export_serves_the_default(tmp_path):
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "tools", "serve_demo.py"), "--port", "0", "--quiet"],
+                            stdout=subprocess.PIPE, text=True, env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path)))
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving the demo at http://127.0.0.1:"), line
+        with urllib.request.urlopen(line.split()[4] + "export/tags.json", timeout=30) as r:
+            assert len(json.load(r)["tags"]) >= 10
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
