@@ -10,7 +10,7 @@ pair (see :mod:`chainer_dcgan.serialization`).
 """
 from chainer_dcgan.models.faithful import Discriminator, Generator, sample_z
 from chainer_dcgan.models.conditional import (  # noqa: I100  (after the faithful ones it builds on)
-    ConditionalGenerator, ProjectionDiscriminator, UnknownTagError, encode_tags, parse_tag_spec)
+    ConditionalGenerator, ProjectionDiscriminator, UnknownTagError, encode_tags, parse_tag_spec, resolve_tags)
 
 #: Class name -> class, for every Chain a model file may name.
 MODEL_CLASSES = {cls.__name__: cls for cls in (Generator, Discriminator, ConditionalGenerator,
@@ -23,4 +23,5 @@ def is_conditional(link):
 
 
 __all__ = ["Generator", "Discriminator", "sample_z", "MODEL_CLASSES", "ConditionalGenerator",
-           "ProjectionDiscriminator", "UnknownTagError", "encode_tags", "parse_tag_spec", "is_conditional"]
+           "ProjectionDiscriminator", "UnknownTagError", "encode_tags", "parse_tag_spec", "resolve_tags",
+           "is_conditional"]

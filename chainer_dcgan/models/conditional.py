@@ -80,6 +80,26 @@ def encode_tags(vocabulary, tags):
     return y
 
 
+def resolve_tags(generator, spec):
+    """The y a command line's ``--tags spec`` asks of ``generator``: ``float32 (K,)``, or None.
+
+    None when ``generator`` is unconditional and no spec is given; a conditional generator needs a
+    spec (an empty one, ``""``, asks for no tag).
+
+    Raises:
+        ValueError: tags given to an unconditional model, none given to a conditional one, or a
+            malformed spec; :class:`UnknownTagError` for a tag the model does not know.
+    """
+    tags = getattr(generator, "tags", None)
+    if tags is None:
+        if spec:
+            raise ValueError("--tags: this model is not conditional (it was not trained with --conditional)")
+        return None
+    if spec is None:
+        raise ValueError("--tags is needed: this model is conditional on {} tags: {}".format(len(tags), ", ".join(tags)))
+    return encode_tags(tags, spec)
+
+
 def _check_tags(tags):
     tags = [str(t) for t in tags]
     if not tags:
@@ -225,4 +245,4 @@ class ProjectionDiscriminator(Discriminator):
 
 
 __all__ = ["ConditionalGenerator", "ProjectionDiscriminator", "ConditionalBatchNormalization",
-           "UnknownTagError", "encode_tags", "parse_tag_spec"]
+           "UnknownTagError", "encode_tags", "parse_tag_spec", "resolve_tags"]
