@@ -143,6 +143,28 @@ def steering_share(generator, classifier, vectors, n=200, seed=1, strength=1.0, 
     return result
 
 
+def classifier_accuracy(classifier, dataset, n=500, seed=0):
+    """The classifier's own balanced accuracy per tag on ``n`` real images of a tagged ``dataset``.
+
+    Args:
+        dataset: a dataset with ``tags(i)`` whose examples are ``float32 (3, 96, 96)`` arrays.
+        n (int): images (all when the dataset is smaller), picked with ``seed``.
+
+    Returns:
+        dict ``tag -> balanced accuracy`` (chance 0.5) for the classifier's tags found in the sample
+        both present and absent.
+    """
+    from chainer_dcgan.datasets.tagged import tag_matrix
+    from chainer_dcgan.tagging import evaluate_classifier
+
+    index = numpy.random.RandomState(seed).permutation(len(dataset))[:n]
+    images = numpy.stack([dataset[int(i)] for i in index])
+    labels = tag_matrix([list(dataset.tags(int(i))) for i in index], classifier.tags).astype(numpy.int32)
+    balanced = evaluate_classifier(classifier, images, labels)["balanced"]
+    varies = (labels.min(0) == 0) & (labels.max(0) == 1)
+    return {t: float(b) for t, b, v in zip(classifier.tags, balanced, varies) if v}
+
+
 def format_agreement_table(agreements, control=None, accuracy=None):
     """A plain-text table, one tag a line, and a summary line with the means and chance (0.5).
 
@@ -183,5 +205,5 @@ def format_agreement_table(agreements, control=None, accuracy=None):
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["TagAgreement", "conditional_agreement", "mean_balanced", "mean_auc", "roc_auc", "steering_share",
+__all__ = ["TagAgreement", "conditional_agreement", "classifier_accuracy", "mean_balanced", "mean_auc", "roc_auc", "steering_share",
            "format_agreement_table"]
