@@ -351,11 +351,13 @@ class _Subset:
         return self.dataset[int(self.indices[i])]
 
 
-def generated_batches(gen, n, batchsize=50, seed=0):
+def generated_batches(gen, n, batchsize=50, seed=0, tag_sets=None):
     """Yield ``n`` faces of ``gen`` in test mode, as arrays ``(b, 3, 96, 96)`` on ``gen``'s device.
 
     z comes from :func:`chainer_dcgan.models.sample_z` with ``seed``, so the same seed gives the
     same faces on CPU and GPU, and repeated evaluations during training see the same z.
+    ``tag_sets`` (``float (M, K)``, the data's tag rows), for a conditional generator: each face's
+    y is a row drawn from it with the same random source.
     """
     from chainer_dcgan.models import sample_z
 
@@ -364,10 +366,14 @@ def generated_batches(gen, n, batchsize=50, seed=0):
     with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
         for i in range(0, n, batchsize):
             z = device.send(sample_z(min(batchsize, n - i), gen.z_dim, random_state))
-            yield gen(z).array
+            if tag_sets is None:
+                yield gen(z).array
+            else:
+                rows = random_state.randint(0, len(tag_sets), size=len(z))
+                yield gen(z, device.send(numpy.asarray(tag_sets, numpy.float32)[rows])).array
 
 
-def generator_features(gen, extractor, n, seed=0, batchsize=None, progress=False):
+def generator_features(gen, extractor, n, seed=0, batchsize=None, progress=False, tag_sets=None):
     """Features of ``n`` generated faces (see :func:`generated_batches`): ``float32 (n, 2048)``."""
-    batches = generated_batches(gen, n, batchsize or extractor.batchsize, seed)
+    batches = generated_batches(gen, n, batchsize or extractor.batchsize, seed, tag_sets)
     return extractor(batches, progress=progress, total=n, desc="generated features")

@@ -15,9 +15,10 @@ from chainer_dcgan import hparams
 from chainer_dcgan.datasets.iterators import ResumableIterator
 from chainer_dcgan.distributed import Context
 from chainer_dcgan.extensions import SampleGrid, StatisticsDistance, add_fid_evaluation
-from chainer_dcgan.models import Discriminator, Generator
+from chainer_dcgan.extensions.conditional_grid import ConditionalSampleGrid, grid_tag_sets
+from chainer_dcgan.models import ConditionalGenerator, Discriminator, Generator, ProjectionDiscriminator
 from chainer_dcgan.serialization import save_model
-from chainer_dcgan.updater import DCGANUpdater
+from chainer_dcgan.updater import ConditionalUpdater, DCGANUpdater
 
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
 
@@ -49,11 +50,17 @@ class EveryOrLast:
         self.last.serialize(serializer["last"])
 
 
-def seeded_models(seed):
-    """A new faithful (Generator, Discriminator) pair whose initial weights depend on ``seed`` alone."""
+def seeded_models(seed, tags=None):
+    """A new (Generator, Discriminator) pair whose initial weights depend on ``seed`` alone.
+
+    Faithful ones, or with ``tags`` (list of K names) a conditional pair
+    (:class:`~chainer_dcgan.models.ConditionalGenerator`, :class:`~chainer_dcgan.models.ProjectionDiscriminator`).
+    """
     state = numpy.random.get_state()
     numpy.random.seed(seed)  # chainer's initializers draw from NumPy's global random state
     try:
+        if tags is not None:
+            return ConditionalGenerator(tags), ProjectionDiscriminator(tags)
         return Generator(), Discriminator()
     finally:
         numpy.random.set_state(state)
@@ -83,7 +90,8 @@ def model_snapshot(link, name):
 def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SIZE, seed=0,
                   snapshot_interval=1000, display_interval=100, preview_interval=None,
                   preview_shape=(hparams.GRID_ROWS, hparams.GRID_COLS), context=None, gen=None, dis=None,
-                  progress=True, statistics=True, loss="softmax", fid_interval=None, fid_samples=1000):
+                  progress=True, statistics=True, loss="softmax", fid_interval=None, fid_samples=1000,
+                  tags=None):
     """A ``chainer.training.Trainer`` for the faithful DCGAN.
 
     Args:
@@ -106,10 +114,20 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
             (:class:`~chainer_dcgan.extensions.fid.FIDEvaluation`; needs the Inception weights,
             ``python tools/fetch_inception.py``); None: none.
         fid_samples (int): generated and real faces per evaluation.
+        tags (list of str or None): train tag-conditional models on these K tags: ``dataset`` then
+            yields ``(x, y)`` pairs (:class:`~chainer_dcgan.datasets.TaggedDataset`; on the root its
+            ``labels`` pick the grid's rows), the updater is
+            :class:`~chainer_dcgan.updater.ConditionalUpdater` and the sample grids have one tag set
+            per row (``preview/legend.txt`` names them). The statistics and FID extensions are for
+            unconditional models: ``statistics`` is ignored, ``fid_interval`` refused.
     """
     context = context or Context()
+    conditional = tags is not None
+    if conditional and fid_interval:
+        raise ValueError("--fid-interval is not available with --conditional (evaluate a gen_iter_N.npz with "
+                         "tools/evaluate.py instead)")
     if gen is None or dis is None:
-        gen, dis = seeded_models(seed)
+        gen, dis = seeded_models(seed, tags)
     gen, dis = context.model(gen), context.model(dis)
     gen.to_device(device)
     dis.to_device(device)
@@ -117,7 +135,8 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     shard = context.scatter(dataset, seed)
     iterator = ResumableIterator(shard, batchsize, seed=seed + context.rank)
     optimizers = {"gen": make_optimizer(gen, context), "dis": make_optimizer(dis, context)}
-    updater = DCGANUpdater(iterator, optimizers, device=device, seed=seed + 7919 * context.rank, loss=loss)
+    updater_class = ConditionalUpdater if conditional else DCGANUpdater
+    updater = updater_class(iterator, optimizers, device=device, seed=seed + 7919 * context.rank, loss=loss)
     trainer = training.Trainer(updater, stop_trigger, out=out)
     context.extend(trainer, EveryOrLast(snapshot_interval, stop_trigger))  # every rank, before the writers
     if not context.is_root:
@@ -131,10 +150,13 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         trainer.extend(model_snapshot(link, name), trigger=EveryOrLast(snapshot_interval, stop_trigger),
                        name="snapshot_" + name)
     rows, cols = preview_shape
-    trainer.extend(SampleGrid(gen, rows, cols, fixed=rows * cols // 2, seed=seed),
-                   trigger=(preview_interval or display_interval, "iteration"))
+    if conditional:
+        grid = ConditionalSampleGrid(gen, grid_tag_sets(dataset.labels, rows, seed), cols, seed=seed)
+    else:
+        grid = SampleGrid(gen, rows, cols, fixed=rows * cols // 2, seed=seed)
+    trainer.extend(grid, trigger=(preview_interval or display_interval, "iteration"))
     entries = ["epoch", "iteration", "gen/loss", "dis/loss"]
-    if statistics:
+    if statistics and not conditional:
         trainer.extend(StatisticsDistance(gen, dataset, n=min(100, len(dataset)), seed=seed), trigger=display)
         entries.append("stats/distance")
     if fid_interval:
@@ -145,7 +167,7 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     if extensions.PlotReport.available():
         trainer.extend(extensions.PlotReport(["gen/loss", "dis/loss"], "iteration", trigger=display,
                                              file_name="loss.png"))
-        if statistics:
+        if statistics and not conditional:
             trainer.extend(extensions.PlotReport(["stats/distance"], "iteration", trigger=display,
                                                  file_name="stats.png"))
     if progress:

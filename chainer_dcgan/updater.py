@@ -125,3 +125,59 @@ class DCGANUpdater(training.updaters.StandardUpdater):
     def serialize(self, serializer):
         super().serialize(serializer)
         serialize_random_state(serializer["random_state"], self.random_state)
+
+
+class ConditionalUpdater(DCGANUpdater):
+    """One iteration of tag-conditional training (same losses and update order as :class:`DCGANUpdater`).
+
+    The real batch comes with its tags: ``(x, y)`` pairs (a
+    :class:`~chainer_dcgan.datasets.TaggedDataset`). Fakes are conditioned on the same batch's tag
+    sets in a random order: rows of the training data itself, so the joint distribution of tags
+    (one hair colour at a time, ...) is the data's, on every ChainerMN rank without shared state.
+    D sees each image with the tags it was made for (fakes) or has (reals):
+    ``dis(G(z, y_f), y_f)`` and ``dis(x, y)``.
+
+    Args:
+        iterator: yields batches of ``(float32 (3, 96, 96), float32 (K,))`` pairs.
+        optimizer (dict): ``{"gen": ..., "dis": ...}`` set up on a
+            :class:`~chainer_dcgan.models.ConditionalGenerator` and a
+            :class:`~chainer_dcgan.models.ProjectionDiscriminator`.
+        **kwargs: as for :class:`DCGANUpdater` (``device``, ``seed``, ``loss``, ``flip``).
+    """
+
+    def real_batch(self):
+        """The next real batch and its tags on the device: ``(float32 (N, 3, H, W), float32 (N, K))``."""
+        batch = self.get_iterator("main").next()
+        n = len(batch)
+        flips = self.random_state.uniform(size=n) < hparams.FLIP_PROBABILITY if self.flip else None
+        x, y = self.converter(batch, self.device)
+        if flips is not None and flips.any():
+            xp = self.device.xp
+            x = xp.where(xp.asarray(flips.reshape(n, 1, 1, 1)), x[..., ::-1], x)
+        return x, y
+
+    def fake_tags(self, tags_real):
+        """The tag sets for the fakes: the rows of ``tags_real`` ``(N, K)`` permuted by the updater's random source."""
+        order = self.random_state.permutation(len(tags_real))
+        return tags_real[self.device.xp.asarray(order)]
+
+    def update_core(self):
+        gen_opt, dis_opt = self.get_optimizer("gen"), self.get_optimizer("dis")
+        gen, dis = self.generator, self.discriminator
+
+        x_real, tags_real = self.real_batch()
+        tags_fake = self.fake_tags(tags_real)
+        z = gen.make_hidden(len(x_real), self.random_state)
+        x_fake = gen(z, tags_fake)
+        y_fake = dis(x_fake, tags_fake)
+        y_real = dis(x_real, tags_real)
+
+        gen.cleargrads()
+        dis.cleargrads()
+        self.loss_gen(y_fake).backward()
+        gen_opt.update()
+
+        x_fake.unchain_backward()  # as in DCGANUpdater: D's loss does not reach G
+        dis.cleargrads()
+        self.loss_dis(y_fake, y_real).backward()
+        dis_opt.update()

@@ -2,17 +2,20 @@
 """Write a grid of faces from a trained generator (the original's visualizer.py), on the CPU.
 
 Loads npz weights (gen_iter_N.npz, or a trainer snapshot) or an HDF5 file saved by the 2015
-original, draws z uniform in [-1, 1] with --seed and writes a --rows x --cols PNG grid.
+original, draws z uniform in [-1, 1] with --seed and writes a --rows x --cols PNG grid. A
+conditional model (train_faces.py --conditional) makes every face with the tags of --tags.
 """
 import argparse
 import os
 import sys
 
+import numpy
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan.extensions.sample_grid import generate  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
-from chainer_dcgan.models import sample_z  # noqa: E402
+from chainer_dcgan.models import resolve_tags, sample_z  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 
 
@@ -23,6 +26,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of the z drawn (default 0)")
     p.add_argument("--rows", type=int, default=10, help="grid rows (default 10)")
     p.add_argument("--cols", type=int, default=10, help="grid columns (default 10)")
+    p.add_argument("--tags", default=None,
+                   help="for a conditional model (train_faces.py --conditional): the tags every face is asked for, "
+                        "comma-separated, each optionally with a weight in [0, 1], e.g. \"long_hair,blue_eyes=0.5\"")
     args = p.parse_args(argv)
     if args.rows <= 0 or args.cols <= 0:
         p.error("--rows and --cols must be positive")
@@ -33,11 +39,13 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         gen = load_generator(args.model)
-    except ModelFileError as e:
+        y = resolve_tags(gen, args.tags)
+    except (ModelFileError, ValueError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
     z = sample_z(args.rows * args.cols, gen.z_dim, args.seed)
-    save_image(args.out, tile(generate(gen, z), args.rows, args.cols))
+    y = None if y is None else numpy.tile(y, (len(z), 1))
+    save_image(args.out, tile(generate(gen, z, y=y), args.rows, args.cols))
     print("wrote {} ({}x{} faces)".format(args.out, args.rows, args.cols))
     return 0
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python
-"""Train the faithful 2015 anime-face DCGAN (CPU, GPU through CuPy, or ChainerMN).
+"""Train the faithful 2015 anime-face DCGAN (CPU, GPU through CuPy, or ChainerMN), or with
+--conditional a tag-conditional one (ask for tags at generation time).
 
 Without --dataset it trains on the embedded procedural anime faces. Outputs in --out: trainer
 snapshots (snapshot_iter_N), generator/discriminator weights (gen_iter_N.npz, dis_iter_N.npz),
-log, loss.png, stats.png and sample grids in preview/.
+log, loss.png, stats.png and sample grids in preview/ (with --conditional: one tag set per grid
+row, named in preview/legend.txt).
 """
 import argparse
 import os
@@ -13,7 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from chainer_dcgan import hparams  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import positive_int  # noqa: E402
-from chainer_dcgan.datasets import ImageDataset, SyntheticFaces  # noqa: E402
+from chainer_dcgan.datasets import ImageDataset, SyntheticFaces, TaggedDataset  # noqa: E402
 from chainer_dcgan.distributed import create_context  # noqa: E402
 from chainer_dcgan.training import build_trainer, newest_snapshot, resume  # noqa: E402
 
@@ -62,13 +64,32 @@ def parse_args(argv=None):
                         "rank its own GPU (its index on the node) and --batchsize is per rank")
     p.add_argument("--mn-batchnorm", action="store_true",
                    help="with --communicator: batch statistics over all ranks (MultiNodeBatchNormalization)")
-    return p.parse_args(argv)
+    p.add_argument("--conditional", action="store_true",
+                   help="train tag-conditional models (conditional-BatchNorm G, projection D) on the data's tags; "
+                        "needs tags: the embedded data has them, a --dataset needs a manifest.jsonl")
+    vocabulary = p.add_mutually_exclusive_group()
+    vocabulary.add_argument("--tags", default=None,
+                            help="with --conditional: comma-separated tags to condition on, in this order "
+                                 "(e.g. blonde_hair,blue_hair,long_hair); default: see --min-tag-count")
+    vocabulary.add_argument("--min-tag-count", type=positive_int, default=None,
+                            help="with --conditional: condition on every tag found on at least N training images "
+                                 "and missing from as many (default 1: every tag that varies)")
+    args = p.parse_args(argv)
+    if (args.tags is not None or args.min_tag_count is not None) and not args.conditional:
+        p.error("--tags and --min-tag-count need --conditional")
+    if args.tags is not None:
+        args.tags = [t.strip() for t in args.tags.split(",") if t.strip()]
+        if not args.tags:
+            p.error("--tags: no tag names given")
+    return args
 
 
 def load_dataset(args):
     if args.dataset is None:
-        return SyntheticFaces(args.synthetic_size, seed=args.seed, cache=True)
-    return ImageDataset(args.dataset, in_memory=args.in_memory)
+        dataset = SyntheticFaces(args.synthetic_size, seed=args.seed, cache=True)
+    else:
+        dataset = ImageDataset(args.dataset, in_memory=args.in_memory)
+    return TaggedDataset(dataset, args.tags, args.min_tag_count) if args.conditional else dataset
 
 
 def main(argv=None):
@@ -77,13 +98,15 @@ def main(argv=None):
     try:
         context = create_context(args.communicator, args.mn_batchnorm)
         device = context.device(args.gpu, args.device)
-        dataset = load_dataset(args) if context.is_root or args.communicator is None else None
+        # every rank needs the conditional vocabulary, which comes from the data
+        dataset = load_dataset(args) if context.is_root or args.communicator is None or args.conditional else None
         stop = (args.epoch, "epoch") if args.epoch else (args.iteration or 1000, "iteration")
         trainer = build_trainer(
             dataset, args.out, stop, device, batchsize=args.batchsize, seed=args.seed,
             snapshot_interval=args.snapshot_interval, display_interval=args.display_interval,
             preview_interval=args.preview_interval, context=context, progress=not args.no_progress,
-            loss=args.loss, fid_interval=args.fid_interval, fid_samples=args.fid_samples)
+            loss=args.loss, fid_interval=args.fid_interval, fid_samples=args.fid_samples,
+            tags=dataset.tags if args.conditional else None)
         if args.resume:
             snapshot = newest_snapshot(args.out) if args.resume == "newest" else args.resume
             snapshot = context.broadcast_file(snapshot)  # the root's snapshot, read by every rank
@@ -94,6 +117,8 @@ def main(argv=None):
         if context.is_root:
             print("device {}, {} examples, batch {} x {} process(es), out {}".format(
                 device, len(dataset), args.batchsize, context.size, args.out), flush=True)
+            if args.conditional:
+                print("conditional on {} tags: {}".format(len(dataset.tags), ", ".join(dataset.tags)), flush=True)
     except (ValueError, FileNotFoundError) as e:
         print("error: {}".format(e), file=sys.stderr)
         if context is not None and context.size > 1:

@@ -6,6 +6,12 @@ Real images are read like training data (96x96 arrays); their features are cache
 ~/.cache/chainer_dcgan/fid_stats/ keyed by the data's content and --n, so the second run only
 extracts the generated side. FID falls as n grows: compare numbers measured with the same --n.
 The InceptionV3 weights come from `python tools/fetch_inception.py` (see --weights).
+
+A conditional model (train_faces.py --conditional) makes each face from a tag set drawn from the
+data's own. With --classifier (a tag classifier saved by tools/tag_vectors.py --save-classifier) it
+also reports agreement: per tag P(classifier says it | asked for it), P(... | not asked), their
+balanced accuracy and ROC AUC (chance 0.5), beside a control generated from shuffled tag sets and
+the classifier's own balanced accuracy on real images. --no-fid skips the Inception metrics.
 On this project's 2-core CPU InceptionV3 takes roughly a second per image: use --n 1000 or a GPU.
 
 Examples:
@@ -20,10 +26,11 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import inception, metrics  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan import agreement, inception, metrics  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import positive_int  # noqa: E402
 from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
+from chainer_dcgan.tagging import TaggedDatasetError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -61,6 +68,13 @@ def parse_args(argv=None):
     p.add_argument("--no-cache", action="store_true", help="do not read or write the real-feature cache")
     p.add_argument("--cache-dir", default=None,
                    help="real-feature cache folder (default: {})".format(metrics.stats_cache_dir()))
+    p.add_argument("--classifier", default=None,
+                   help="conditional models: a tag classifier (tools/tag_vectors.py --save-classifier) to measure "
+                        "agreement with the tags asked for")
+    p.add_argument("--agreement-n", type=positive_int, default=500,
+                   help="faces generated for the agreement (and real images for the classifier's accuracy; "
+                        "default 500)")
+    p.add_argument("--no-fid", action="store_true", help="skip FID/KID/precision/recall (no Inception needed)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of aligned lines")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
@@ -90,22 +104,49 @@ def main(argv=None):
             from chainer_dcgan.datasets.images import ImageDataset
 
             dataset = ImageDataset(args.dataset, verify=False)
-        extractor = inception.FeatureExtractor(device, args.weights, args.batchsize)
-        real, cache_path = metrics.dataset_features(dataset, extractor, args.n, seed=args.seed,
-                                                    cache=not args.no_cache, cache_dir=args.cache_dir,
-                                                    progress=not args.no_progress)
-        if gen is None:
-            fake, _ = metrics.dataset_features(metrics.held_out(dataset, args.n, args.seed), extractor, args.n,
-                                               seed=args.seed + 1, cache=not args.no_cache,
-                                               cache_dir=args.cache_dir, progress=not args.no_progress)
-        else:
-            fake = metrics.generator_features(gen, extractor, args.n, seed=args.seed + 1,
-                                              progress=not args.no_progress)
-        result = metrics.evaluate(real, fake)
+        tag_sets, result, cache_path = None, {}, None
+        if getattr(gen, "tags", None) is not None:
+            from chainer_dcgan.datasets import TaggedDataset
+
+            tag_sets = TaggedDataset(dataset, gen.tags).labels
+        elif args.classifier:
+            raise ValueError("--classifier: agreement is for conditional models; {} is not one".format(args.model))
+        if not args.no_fid:
+            extractor = inception.FeatureExtractor(device, args.weights, args.batchsize)
+            real, cache_path = metrics.dataset_features(dataset, extractor, args.n, seed=args.seed,
+                                                        cache=not args.no_cache, cache_dir=args.cache_dir,
+                                                        progress=not args.no_progress)
+            if gen is None:
+                fake, _ = metrics.dataset_features(metrics.held_out(dataset, args.n, args.seed), extractor,
+                                                   args.n, seed=args.seed + 1, cache=not args.no_cache,
+                                                   cache_dir=args.cache_dir, progress=not args.no_progress)
+            else:
+                fake = metrics.generator_features(gen, extractor, args.n, seed=args.seed + 1,
+                                                  progress=not args.no_progress, tag_sets=tag_sets)
+            result = metrics.evaluate(real, fake)
+        table = None
+        if args.classifier:
+            from chainer_dcgan.tagging import load_classifier
+
+            clf = load_classifier(args.classifier)
+            clf.to_device(device)
+            agree = agreement.conditional_agreement(gen, clf, tag_sets, args.agreement_n, seed=args.seed + 2)
+            control = agreement.conditional_agreement(gen, clf, tag_sets, args.agreement_n, seed=args.seed + 2,
+                                                      shuffle=True)
+            accuracy = agreement.classifier_accuracy(clf, dataset, args.agreement_n, seed=args.seed + 3)
+            table = agreement.format_agreement_table(agree, control, accuracy)
+            result["agreement"] = {
+                "tags": {a.name: {"p_on": a.p_on, "p_off": a.p_off, "balanced": a.balanced, "auc": a.auc,
+                                  "n_on": a.n_on, "shuffled_balanced": c.balanced, "shuffled_auc": c.auc}
+                         for a, c in zip(agree, control)},
+                "mean_balanced": agreement.mean_balanced(agree), "mean_auc": agreement.mean_auc(agree),
+                "shuffled_mean_balanced": agreement.mean_balanced(control),
+                "shuffled_mean_auc": agreement.mean_auc(control), "chance": 0.5,
+                "classifier_balanced_accuracy": accuracy}
     except inception.InceptionWeightsNotFound as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
-    except (ModelFileError, inception.InceptionWeightsError, ValueError, OSError) as e:
+    except (ModelFileError, inception.InceptionWeightsError, TaggedDatasetError, ValueError, OSError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 1
     if args.json:
@@ -113,10 +154,14 @@ def main(argv=None):
     else:
         for key in ("fid", "kid", "kid_stderr", "precision", "recall", "density", "coverage",
                     "n_real", "n_fake"):
+            if key not in result:
+                continue
             value = result[key]
             print("{:<11} {}".format(key, value if isinstance(value, int) else "{:.6g}".format(value)))
         if cache_path:
             print("{:<11} {}".format("real cache", cache_path))
+        if table:
+            print(table, end="")
     return 0
 
 

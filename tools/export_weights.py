@@ -8,6 +8,9 @@ is run with onnxruntime and compared with Chainer's test-mode output for the sam
 above --tolerance aborts the export with exit status 1. --tags copies the tag vectors of
 tools/tag_vectors.py (one slider each); without it the page has no tag sliders.
 
+A conditional model (train_faces.py --conditional) is exported with two inputs, z and the tags y,
+checked against Chainer for random z and y; demo.json then lists its tags under "conditional".
+
 Example:
   python tools/export_weights.py --model result/gen_iter_10000.npz --tags tags.json --out demo_export
   python tools/serve_demo.py --export demo_export
@@ -19,6 +22,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import export  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.export_conditional import export_conditional_demo  # noqa: E402
+from chainer_dcgan.models import is_conditional  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 from chainer_dcgan.tagging import TagVectorFileError, read_tag_vectors  # noqa: E402
 
@@ -51,9 +56,16 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         gen = load_generator(args.model)
-        tags = read_tag_vectors(args.tags, gen.z_dim) if args.tags else []
-        manifest = export.export_demo(gen, args.out, tags=tags, float16=args.float16, check_n=args.check_n,
-                                      seed=args.seed, tolerance=args.tolerance)
+        if is_conditional(gen):
+            if args.tags or args.float16:
+                raise export.ExportError("--tags and --float16 are for unconditional models; {} is conditional on "
+                                         "{} tags (the page shows one control per tag)".format(args.model, len(gen.tags)))
+            manifest = export_conditional_demo(gen, args.out, check_n=args.check_n, seed=args.seed,
+                                               tolerance=args.tolerance)
+        else:
+            tags = read_tag_vectors(args.tags, gen.z_dim) if args.tags else []
+            manifest = export.export_demo(gen, args.out, tags=tags, float16=args.float16, check_n=args.check_n,
+                                          seed=args.seed, tolerance=args.tolerance)
     except (ModelFileError, TagVectorFileError, export.ExportError, OSError) as e:
         print("export_weights: error: {}".format(e), file=sys.stderr)
         return 1

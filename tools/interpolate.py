@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import positive_int  # noqa: E402
 from chainer_dcgan.images import save_animation, save_image, tile  # noqa: E402
+from chainer_dcgan.models import resolve_tags  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 
 import chainer  # noqa: E402,I100  (after the shims)
@@ -55,6 +56,9 @@ def parse_args(argv=None):
     p.add_argument("--device", default="@numpy",
                    help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
     p.add_argument("--batch-size", type=positive_int, default=100, help="faces per forward pass (default 100)")
+    p.add_argument("--tags", default=None,
+                   help="for a conditional model (train_faces.py --conditional): the tags every face is asked for, "
+                        "comma-separated, each optionally with a weight in [0, 1], e.g. \"long_hair,blue_eyes=0.5\"")
     args = p.parse_args(argv)
     if args.steps < 2:
         p.error("--steps must be >= 2")
@@ -72,6 +76,7 @@ def main(argv=None):
     try:
         gen = load_generator(args.model)
         gen.to_device(chainer.get_device(args.device))
+        y = resolve_tags(gen, args.tags)
         if args.z:
             z = zspace.read_z(args.z, gen.z_dim)
             if len(z) < 2:
@@ -81,14 +86,14 @@ def main(argv=None):
             z = zspace.sample_z(max(args.rows + 1, args.keys), gen.z_dim, args.seed)
             rows = args.rows
         sheet_z = [zspace.interpolate(z[i], z[i + 1], args.steps, args.method) for i in range(rows)]
-        faces = zspace.generate(gen, numpy.concatenate(sheet_z), args.batch_size)
+        faces = zspace.generate(gen, numpy.concatenate(sheet_z), args.batch_size, y=y)
         save_image(args.out, tile(faces, rows, args.steps, pad=args.pad))
         print("wrote {} ({} rows x {} faces, {})".format(args.out, rows, args.steps, args.method))
         if args.animation:
             keys = z[:args.keys]
             path = zspace.loop_path(keys, args.frames_per_key, args.method)
             frames = [enlarge(tile(face[None], 1, 1), args.scale)
-                      for face in zspace.generate(gen, path, args.batch_size)]
+                      for face in zspace.generate(gen, path, args.batch_size, y=y)]
             save_animation(args.animation, frames, args.frame_ms)
             print("wrote {} ({} frames looping through {} z's)".format(args.animation, len(frames), len(keys)))
         if args.save_z:

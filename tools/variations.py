@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import non_negative_float, positive_int  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
+from chainer_dcgan.models import resolve_tags  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 
 import chainer  # noqa: E402,I100  (after the shims)
@@ -42,6 +43,9 @@ def parse_args(argv=None):
                    help="also save the grid's z's (.npy or .json), row by row, for reuse with --z/--index")
     p.add_argument("--device", default="@numpy", help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
     p.add_argument("--batch-size", type=positive_int, default=100, help="faces per forward pass (default 100)")
+    p.add_argument("--tags", default=None,
+                   help="for a conditional model (train_faces.py --conditional): the tags every face is asked for, "
+                        "comma-separated, each optionally with a weight in [0, 1], e.g. \"long_hair,blue_eyes=0.5\"")
     return p.parse_args(argv)
 
 
@@ -50,6 +54,7 @@ def main(argv=None):
     try:
         gen = load_generator(args.model)
         gen.to_device(chainer.get_device(args.device))
+        y = resolve_tags(gen, args.tags)
         if args.z:
             zs = zspace.read_z(args.z, gen.z_dim)
             if not -len(zs) <= args.index < len(zs):
@@ -62,7 +67,7 @@ def main(argv=None):
         noise_rs = numpy.random.RandomState(args.seed + 1)  # not the stream z came from
         grid = zspace.variations(z, n, args.strength, noise_rs)
         grid[centre] = z
-        faces = zspace.generate(gen, grid, args.batch_size)
+        faces = zspace.generate(gen, grid, args.batch_size, y=y)
         save_image(args.out, tile(faces, args.rows, args.cols, pad=args.pad))
         print("wrote {} (z in cell {} and {} neighbours at strength {:g})".format(
             args.out, centre, n - 1, args.strength))

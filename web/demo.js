@@ -5,6 +5,8 @@
 // URL parameters: export=<folder URL> (default "export/"), model=f32|f16 (default: the export's
 // default_model), threads=N (default: onnxruntime's, half the cores up to 4 when the page is
 // cross-origin isolated, else 1).
+// A conditional export (demo.json has "conditional": {"tags": [...]}) gets one control per tag, in
+// [0, 1], that sets that tag's entry of the model's second input y.
 // Test hook: window.dcganDemo (see the object at the end).
 import * as ort from './node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 import { compose, sampleZ, toRGBA } from './zspace.js';
@@ -20,7 +22,7 @@ const ctx = canvas.getContext('2d');
 
 const state = {
   manifest: null, session: null, tags: [], vectors: [], z0: null, z: null,
-  loadMs: null, lastMs: null, queue: Promise.resolve(), marks: {}, drawn: 0,
+  loadMs: null, lastMs: null, queue: Promise.resolve(), marks: {}, drawn: 0, conditional: [],
 };
 
 function setStatus(text, kind) {
@@ -71,6 +73,8 @@ async function load() {
   state.tags = tagDoc.tags.map((t) => t.name);
   state.vectors = tagDoc.tags.map((t) => Float64Array.from(t.v));
   buildSliders(tagDoc.tags);
+  state.conditional = (manifest.conditional && manifest.conditional.tags) || [];
+  buildTagControls(state.conditional);
   state.model = model.file;
   state.marks.session = performance.now();
 }
@@ -95,7 +99,31 @@ function buildSliders(tags) {
   });
 }
 
-function sliderInputs() { return Array.from(document.querySelectorAll('#sliders input')); }
+function buildTagControls(names) {
+  if (!names.length) return;
+  $('no-tags').hidden = true;
+  const box = $('sliders');
+  names.forEach((name, i) => {
+    const label = document.createElement('label');
+    label.className = 'slider conditional';
+    label.title = `ask the model for ${name} (0: not asked, 1: asked)`;
+    const span = document.createElement('span');
+    span.textContent = name;
+    const input = document.createElement('input');
+    Object.assign(input, { type: 'range', min: '0', max: '1', step: '0.01', value: '0', id: `cond-${i}` });
+    input.dataset.tag = name;
+    const out = document.createElement('output');
+    out.textContent = '0.00';
+    input.addEventListener('input', () => { out.textContent = Number(input.value).toFixed(2); });
+    label.append(span, input, out);
+    box.append(label);
+  });
+}
+
+function tagInputs() { return Array.from(document.querySelectorAll('#sliders input[id^="cond-"]')); }
+function tagWeights() { return tagInputs().map((el) => Number(el.value)); }
+
+function sliderInputs() { return Array.from(document.querySelectorAll('#sliders input[id^="tag-"]')); }
 function sliderValues() { return sliderInputs().map((el) => Number(el.value)); }
 function strength() { return Number($('strength').value); }
 
@@ -103,6 +131,10 @@ function strength() { return Number($('strength').value); }
 async function generate(z) {
   const t0 = performance.now();
   const feeds = { z: new ort.Tensor('float32', Float32Array.from(z), [1, z.length]) };
+  if (state.conditional.length) {
+    const y = Float32Array.from(tagWeights());
+    feeds.y = new ort.Tensor('float32', y, [1, y.length]);
+  }
   const result = await state.session.run(feeds);
   state.lastMs = performance.now() - t0;
   return result.x.data;
@@ -142,7 +174,7 @@ function shuffle() {
 }
 
 function reset() {
-  for (const el of sliderInputs()) {
+  for (const el of sliderInputs().concat(tagInputs())) {
     el.value = '0';
     el.dispatchEvent(new Event('input'));
   }
@@ -209,6 +241,12 @@ window.dcganDemo = {
     sliderInputs().forEach((el, i) => { el.value = String(values[i]); el.dispatchEvent(new Event('input')); });
   },
   sliderValues,
+  /** A conditional export's tag names (y's order) and the controls' values; [] otherwise. */
+  get conditionalTags() { return state.conditional.slice(); },
+  tagWeights,
+  setTagWeights(values) {
+    tagInputs().forEach((el, i) => { el.value = String(values[i]); el.dispatchEvent(new Event('input')); });
+  },
   draw, shuffle, reset,
   /** The canvas as RGBA bytes, row-major (S * S * 4). */
   pixels: () => Array.from(ctx.getImageData(0, 0, canvas.width, canvas.height).data),

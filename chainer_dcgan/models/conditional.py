@@ -1,0 +1,248 @@
+"""Tag-conditional Chains on the faithful architecture: ask for tags, get a face that has them.
+
+:class:`ConditionalGenerator` maps z ``float32 (N, D)`` and tags y ``float32 (N, K)`` in [0, 1]
+(multi-hot; fractions set a tag's strength) to faces. Its BatchNormalizations are *conditional*
+(de Vries et al. 2017, Dumoulin et al. 2017): each normalises as the faithful one does, then scales
+and shifts by ``gamma + y @ gamma_y`` and ``beta + y @ beta_y``, so each tag owns one gamma and one
+beta offset per channel. The offsets start at zero: an untrained conditional G is a faithful G.
+
+:class:`ProjectionDiscriminator` is the faithful D whose REAL logit gains the projection term of
+Miyato & Koyama (2018): ``<y @ embed, mean over positions of D's last features>``. Its output keeps
+the faithful shape ``(N, 2)``, so the updater's 2-class softmax loss (default) and hinge loss apply
+unchanged. The embedding starts at zero: an untrained projection D is a faithful D.
+
+Both record their tag vocabulary (``config["tags"]``, names in order), which
+:func:`chainer_dcgan.serialization.save_model` writes into the npz; :meth:`ConditionalGenerator.encode_tags`
+turns ``{"long_hair": 1, "smile": 0.5}`` into y and refuses a tag the model does not know.
+"""
+import chainer
+import chainer.functions as F
+import numpy
+
+from chainer_dcgan import functions, hparams, links
+from chainer_dcgan.models.faithful import Discriminator, Generator
+
+
+class UnknownTagError(ValueError):
+    """A tag asked of a conditional model that is not in its vocabulary (the message lists the known ones)."""
+
+
+def parse_tag_spec(text):
+    """``"long_hair,blue_eyes=0.5"`` -> ``{"long_hair": 1.0, "blue_eyes": 0.5}`` (weights in [0, 1]).
+
+    Raises:
+        ValueError: an empty name, a weight that is not a number in [0, 1], or a tag given twice.
+    """
+    result = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, weight = part.partition("=")
+        name = name.strip()
+        if not name:
+            raise ValueError("tag spec {!r}: empty tag name".format(text))
+        value = 1.0
+        if sep:
+            try:
+                value = float(weight)
+            except ValueError:
+                raise ValueError("tag spec {!r}: weight of {} is not a number: {!r}".format(text, name, weight)) from None
+            if not 0.0 <= value <= 1.0:
+                raise ValueError("tag spec {!r}: weight of {} must lie in [0, 1], got {}".format(text, name, weight))
+        if name in result:
+            raise ValueError("tag spec {!r}: {} given twice".format(text, name))
+        result[name] = value
+    return result
+
+
+def encode_tags(vocabulary, tags):
+    """y ``float32 (K,)`` for ``tags`` over ``vocabulary`` (K names).
+
+    Args:
+        tags: a dict ``name -> weight in [0, 1]``, an iterable of names (weight 1), or a spec string
+            for :func:`parse_tag_spec`.
+
+    Raises:
+        UnknownTagError: a name not in ``vocabulary``.
+    """
+    if isinstance(tags, str):
+        tags = parse_tag_spec(tags)
+    elif not isinstance(tags, dict):
+        tags = {t: 1.0 for t in tags}
+    index = {t: k for k, t in enumerate(vocabulary)}
+    unknown = [t for t in tags if t not in index]
+    if unknown:
+        raise UnknownTagError("unknown tag{} {} (this model knows: {})".format(
+            "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(vocabulary)))
+    y = numpy.zeros(len(vocabulary), dtype=numpy.float32)
+    for t, w in tags.items():
+        y[index[t]] = w
+    return y
+
+
+def resolve_tags(generator, spec):
+    """The y a command line's ``--tags spec`` asks of ``generator``: ``float32 (K,)``, or None.
+
+    None when ``generator`` is unconditional and no spec is given; a conditional generator needs a
+    spec (an empty one, ``""``, asks for no tag).
+
+    Raises:
+        ValueError: tags given to an unconditional model, none given to a conditional one, or a
+            malformed spec; :class:`UnknownTagError` for a tag the model does not know.
+    """
+    tags = getattr(generator, "tags", None)
+    if tags is None:
+        if spec:
+            raise ValueError("--tags: this model is not conditional (it was not trained with --conditional)")
+        return None
+    if spec is None:
+        raise ValueError("--tags is needed: this model is conditional on {} tags: {}".format(len(tags), ", ".join(tags)))
+    return encode_tags(tags, spec)
+
+
+def _check_tags(tags):
+    tags = [str(t) for t in tags]
+    if not tags:
+        raise ValueError("tags: a conditional model needs at least one tag")
+    if len(set(tags)) != len(tags):
+        raise ValueError("tags: names must be distinct, got {}".format(tags))
+    return tags
+
+
+class ConditionalBatchNormalization(chainer.Chain):
+    """BatchNorm whose scale and shift depend on tags: ``(gamma + y W_g) * x_hat + (beta + y W_b)``.
+
+    ``x_hat`` is the faithful normalisation (batch statistics in training, running ones in test
+    mode; ``eps`` and ``decay`` from :mod:`chainer_dcgan.hparams`), computed by the child ``bn``.
+
+    Args:
+        size (int): C, the channels (or features, for ``(N, C)`` inputs).
+        n_tags (int): K.
+
+    Parameters: ``gamma``, ``beta`` ``(C,)`` (1 and 0), ``gamma_y``, ``beta_y`` ``(K, C)`` (zeros).
+    """
+
+    def __init__(self, size, n_tags):
+        super().__init__()
+        with self.init_scope():
+            self.bn = links.BatchNormalization(size, decay=hparams.BN_DECAY, eps=hparams.BN_EPS,
+                                               use_gamma=False, use_beta=False)
+            self.gamma = chainer.Parameter(chainer.initializers.One(), (size,))
+            self.beta = chainer.Parameter(chainer.initializers.Zero(), (size,))
+            self.gamma_y = chainer.Parameter(chainer.initializers.Zero(), (n_tags, size))
+            self.beta_y = chainer.Parameter(chainer.initializers.Zero(), (n_tags, size))
+
+    def scale_shift(self, y):
+        """Per-example ``(gamma, beta)``, each ``(N, C)``, for tags ``y`` ``(N, K)``."""
+        gamma = F.broadcast_to(self.gamma, (len(y), self.gamma.shape[0])) + F.matmul(y, self.gamma_y)
+        beta = F.broadcast_to(self.beta, (len(y), self.beta.shape[0])) + F.matmul(y, self.beta_y)
+        return gamma, beta
+
+    def forward(self, x, y, activation=None):
+        """``x`` ``(N, C)`` or ``(N, C, H, W)``, ``y`` ``(N, K)`` -> like ``x``, after ``activation``."""
+        gamma, beta = self.scale_shift(y)
+        if x.ndim == 4:
+            gamma = F.reshape(gamma, gamma.shape + (1, 1))
+            beta = F.reshape(beta, beta.shape + (1, 1))
+        h = F.broadcast_to(gamma, x.shape) * self.bn(x) + F.broadcast_to(beta, x.shape)
+        return functions.activation(h, activation)
+
+
+def _as_tags(y, n, k, xp):
+    if y is None:
+        raise ValueError("a conditional model needs tags y of shape ({}, {}); got None".format(n, k))
+    y = y if isinstance(y, chainer.Variable) else chainer.Variable(xp.asarray(y, dtype=numpy.float32))
+    if y.shape != (n, k):
+        raise ValueError("y must have shape ({}, {}) (one row of {} tag weights per z), got {}".format(
+            n, k, k, y.shape))
+    return y
+
+
+class ConditionalGenerator(Generator):
+    """z ``float32 (N, D)`` in [-1, 1] and y ``float32 (N, K)`` in [0, 1] -> ``float32 (N, 3, 96, 96)``.
+
+    The faithful :class:`~chainer_dcgan.models.Generator` (same link names and shapes: ``l0z``,
+    ``dc1..dc4``) whose ``bn0l, bn1..bn3`` are :class:`ConditionalBatchNormalization`. It has
+    ``2 K (18432 + 256 + 128 + 64) = 37,760 K`` parameters more than the faithful G.
+
+    Args:
+        tags (list of str): the K tag names, in the order of y's columns.
+        z_dim (int), output_activation (str): as for the faithful Generator.
+    """
+
+    def __init__(self, tags, z_dim=hparams.Z_DIM, output_activation="none"):
+        tags = _check_tags(tags)
+        super().__init__(z_dim=z_dim, output_activation=output_activation)
+        self.tags = tags
+        self.config = {"tags": list(tags), "z_dim": z_dim, "output_activation": output_activation}
+        c, s = hparams.GEN_CHANNELS, hparams.BASE_SIZE
+        for name in ("bn0l", "bn1", "bn2", "bn3"):  # replace the faithful BatchNorms
+            delattr(self, name)
+        with self.init_scope():
+            self.bn0l = ConditionalBatchNormalization(s * s * c[0], len(tags))
+            self.bn1 = ConditionalBatchNormalization(c[1], len(tags))
+            self.bn2 = ConditionalBatchNormalization(c[2], len(tags))
+            self.bn3 = ConditionalBatchNormalization(c[3], len(tags))
+
+    @property
+    def n_tags(self):
+        return len(self.tags)
+
+    def encode_tags(self, tags):
+        """y ``float32 (K,)`` for a dict/list/spec of tags (see :func:`encode_tags`); raises UnknownTagError."""
+        return encode_tags(self.tags, tags)
+
+    def forward(self, z, y=None):
+        y = _as_tags(y, len(z), self.n_tags, self.xp)
+        s, c0 = hparams.BASE_SIZE, hparams.GEN_CHANNELS[0]
+        h = self.bn0l(self.l0z(z), y, activation="relu")
+        h = F.reshape(h, (h.shape[0], c0, s, s))
+        h = self.bn1(self.dc1(h), y, activation="relu")
+        h = self.bn2(self.dc2(h), y, activation="relu")
+        h = self.bn3(self.dc3(h), y, activation="relu")
+        x = self.dc4(h)
+        return F.tanh(x) if self.output_activation == "tanh" else x
+
+
+class ProjectionDiscriminator(Discriminator):
+    """Image ``float32 (N, 3, 96, 96)`` and tags y ``float32 (N, K)`` -> logits ``float32 (N, 2)``.
+
+    The faithful :class:`~chainer_dcgan.models.Discriminator` (class 0 real, 1 fake) plus ``embed``,
+    a ``(K, 512)`` matrix: the REAL logit gains ``sum_c (y @ embed)_c * phi_c`` where ``phi`` is
+    the mean over the 6x6 positions of the last convolution's activated features. That adds
+    ``512 K`` parameters.
+
+    Args:
+        tags (list of str): the K tag names, in the order of y's columns.
+        activation (str): as for the faithful Discriminator.
+    """
+
+    def __init__(self, tags, activation="elu"):
+        tags = _check_tags(tags)
+        super().__init__(activation=activation)
+        self.tags = tags
+        self.config = {"tags": list(tags), "activation": activation}
+        with self.init_scope():
+            self.embed = chainer.Parameter(chainer.initializers.Zero(), (len(tags), hparams.DIS_CHANNELS[-1]))
+
+    @property
+    def n_tags(self):
+        return len(self.tags)
+
+    def forward(self, x, y=None):
+        y = _as_tags(y, len(x), self.n_tags, self.xp)
+        h = self.c0(x)
+        h = functions.elu(h) if self.activation == "elu" else F.leaky_relu(h, 0.2)
+        h = self.bn1(self.c1(h), activation=self.activation)
+        h = self.bn2(self.c2(h), activation=self.activation)
+        h = self.bn3(self.c3(h), activation=self.activation)
+        logits = self.l4l(h)
+        phi = F.mean(h, axis=(2, 3))  # (N, 512)
+        projection = F.sum(F.matmul(y, self.embed) * phi, axis=1, keepdims=True)  # (N, 1)
+        real = self.xp.zeros((1, 2), dtype=numpy.float32)
+        real[0, hparams.REAL_LABEL] = 1.0
+        return logits + F.matmul(projection, real)
+
+
+__all__ = ["ConditionalGenerator", "ProjectionDiscriminator", "ConditionalBatchNormalization",
+           "UnknownTagError", "encode_tags", "parse_tag_spec", "resolve_tags"]

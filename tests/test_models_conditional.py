@@ -1,0 +1,118 @@
+import chainer
+import numpy
+import pytest
+
+from chainer_dcgan import Discriminator, Generator
+from chainer_dcgan.models import (MODEL_CLASSES, ConditionalGenerator, ProjectionDiscriminator, UnknownTagError,
+                                  is_conditional, parse_tag_spec)
+from chainer_dcgan.serialization import load_generator, read_meta, save_model
+
+TAGS = ["blonde_hair", "blue_hair", "long_hair", "smile"]
+
+
+def count(link):
+    return sum(p.size for p in link.params())
+
+
+def _seeded(build, seed=0):
+    state = numpy.random.get_state()
+    numpy.random.seed(seed)
+    try:
+        return build()
+    finally:
+        numpy.random.set_state(state)
+
+
+def _y(n, k, seed=0):
+    return (numpy.random.RandomState(seed).uniform(size=(n, k)) < 0.5).astype(numpy.float32)
+
+
+@pytest.mark.parametrize("k", [1, 4, 35])
+def test_shapes_and_parameter_counts_for_k_tags(k):
+    tags = ["t{}".format(i) for i in range(k)]
+    gen, dis = ConditionalGenerator(tags), ProjectionDiscriminator(tags)
+    # per conditional BatchNorm: a gamma and a beta offset per tag and channel
+    assert count(gen) == count(Generator()) + 2 * k * (6 * 6 * 512 + 256 + 128 + 64)
+    assert count(dis) == count(Discriminator()) + 512 * k
+    z = gen.make_hidden(3, 0)
+    x = gen(z, _y(3, k))
+    assert x.shape == (3, 3, 96, 96) and x.dtype == numpy.float32
+    logits = dis(x, _y(3, k, 1))
+    assert logits.shape == (3, 2) and logits.dtype == numpy.float32
+
+
+def test_untrained_conditional_models_equal_the_faithful_ones():
+    """Offsets and embedding start at zero, so y changes nothing until training moves them."""
+    gen, cgen = _seeded(Generator), _seeded(lambda: ConditionalGenerator(TAGS))
+    dis, cdis = _seeded(Discriminator, 1), _seeded(lambda: ProjectionDiscriminator(TAGS), 1)
+    z = gen.make_hidden(4, 0)
+    with chainer.using_config("train", True):
+        x = gen(z).array
+        numpy.testing.assert_allclose(cgen(z, _y(4, 4)).array, x, atol=1e-5)
+        numpy.testing.assert_allclose(cdis(x, _y(4, 4)).array, dis(x).array, atol=1e-5)
+
+
+def test_tags_change_the_output_once_offsets_are_set():
+    gen = ConditionalGenerator(TAGS)
+    rs = numpy.random.RandomState(0)
+    for bn in (gen.bn0l, gen.bn1, gen.bn2, gen.bn3):
+        bn.gamma_y.array[:] = rs.normal(0, 0.5, bn.gamma_y.shape)
+        bn.beta_y.array[:] = rs.normal(0, 0.5, bn.beta_y.shape)
+    z = numpy.repeat(gen.make_hidden(1, 0), 3, axis=0)
+    y = numpy.array([[0, 0, 0, 0], [1, 0, 0, 0], [0.5, 0, 0, 0]], numpy.float32)
+    with chainer.using_config("train", False):
+        x = gen(z, y).array
+    assert numpy.abs(x[1] - x[0]).mean() > 1e-3
+    # a fractional weight lies between no tag and the full tag
+    assert 0 < numpy.abs(x[2] - x[0]).mean() < numpy.abs(x[1] - x[0]).mean()
+
+    dis = ProjectionDiscriminator(TAGS)
+    dis.embed.array[:] = rs.normal(0, 1, dis.embed.shape)
+    xs = numpy.repeat(x[:1], 2, axis=0)
+    with chainer.using_config("train", False):
+        logits = dis(xs, numpy.array([[0, 0, 0, 0], [1, 0, 1, 0]], numpy.float32)).array
+    assert logits[0, 1] == pytest.approx(logits[1, 1], abs=1e-5)  # only the REAL logit moves
+    assert abs(logits[0, 0] - logits[1, 0]) > 1e-4
+
+
+def test_tags_are_required_with_the_right_shape():
+    gen = ConditionalGenerator(TAGS)
+    z = gen.make_hidden(2, 0)
+    with pytest.raises(ValueError, match="needs tags"):
+        gen(z)
+    with pytest.raises(ValueError, match=r"shape \(2, 4\)"):
+        gen(z, numpy.zeros((2, 3), numpy.float32))
+    with pytest.raises(ValueError, match="distinct"):
+        ConditionalGenerator(["a", "a"])
+    with pytest.raises(ValueError, match="at least one tag"):
+        ProjectionDiscriminator([])
+
+
+def test_save_load_round_trip_keeps_the_vocabulary(tmp_path):
+    gen = _seeded(lambda: ConditionalGenerator(TAGS), 3)
+    gen.bn1.gamma_y.array[:] = numpy.random.RandomState(0).normal(size=gen.bn1.gamma_y.shape)
+    path = str(tmp_path / "gen.npz")
+    save_model(path, gen)
+    meta = read_meta(path)
+    assert meta["class"] == "ConditionalGenerator" and meta["config"]["tags"] == TAGS
+    with numpy.load(path) as npz:  # no pickled member: every array loads with allow_pickle=False
+        assert all(npz[name].dtype != object for name in npz.files)
+    loaded = load_generator(path)
+    assert isinstance(loaded, ConditionalGenerator) and loaded.tags == TAGS
+    z, y = gen.make_hidden(3, 1), _y(3, 4, 2)
+    with chainer.using_config("train", False):
+        numpy.testing.assert_array_equal(loaded(z, y).array, gen(z, y).array)
+    assert "ProjectionDiscriminator" in MODEL_CLASSES and is_conditional(loaded)
+    assert not is_conditional(Generator())
+
+
+def test_tag_specs_and_unknown_tags():
+    assert parse_tag_spec("long_hair, smile=0.5,") == {"long_hair": 1.0, "smile": 0.5}
+    for bad, message in (("a=x", "not a number"), ("a=1.5", r"\[0, 1\]"), ("a,a", "twice"), ("=1", "empty")):
+        with pytest.raises(ValueError, match=message):
+            parse_tag_spec(bad)
+    gen = ConditionalGenerator(TAGS)
+    numpy.testing.assert_array_equal(gen.encode_tags("blue_hair,smile=0.25"), [0, 1, 0, 0.25])
+    numpy.testing.assert_array_equal(gen.encode_tags(["long_hair"]), [0, 0, 1, 0])
+    with pytest.raises(UnknownTagError, match="unknown tag red_hair .*knows: blonde_hair, blue_hair"):
+        gen.encode_tags("red_hair")
