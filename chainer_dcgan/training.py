@@ -14,7 +14,7 @@ from chainer.training import extensions
 from chainer_dcgan import hparams
 from chainer_dcgan.datasets.iterators import ResumableIterator
 from chainer_dcgan.distributed import Context
-from chainer_dcgan.extensions import SampleGrid, StatisticsDistance, add_fid_evaluation
+from chainer_dcgan.extensions import GeneratorAverage, SampleGrid, StatisticsDistance, add_fid_evaluation
 from chainer_dcgan.models import Discriminator, Generator
 from chainer_dcgan.serialization import save_model
 from chainer_dcgan.updater import DCGANUpdater
@@ -22,9 +22,12 @@ from chainer_dcgan.updater import DCGANUpdater
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
 
 
-def make_optimizer(link, context=None):
-    """The original's optimizer on ``link``: Adam(alpha 2e-4, beta1 0.5) + WeightDecay(1e-5)."""
-    optimizer = chainer.optimizers.Adam(alpha=hparams.ADAM_ALPHA, beta1=hparams.ADAM_BETA1,
+def make_optimizer(link, context=None, alpha=hparams.ADAM_ALPHA):
+    """The original's optimizer on ``link``: Adam(alpha 2e-4, beta1 0.5) + WeightDecay(1e-5).
+
+    ``alpha`` (Adam's learning rate) may differ per model (two time-scale updates, Heusel et al. 2017).
+    """
+    optimizer = chainer.optimizers.Adam(alpha=alpha, beta1=hparams.ADAM_BETA1,
                                         beta2=hparams.ADAM_BETA2, eps=hparams.ADAM_EPS)
     if context is not None:
         optimizer = context.optimizer(optimizer)
@@ -49,12 +52,13 @@ class EveryOrLast:
         self.last.serialize(serializer["last"])
 
 
-def seeded_models(seed):
-    """A new faithful (Generator, Discriminator) pair whose initial weights depend on ``seed`` alone."""
+def seeded_models(seed, size=hparams.IMAGE_SIZE, spectral_norm=False):
+    """A new (Generator, Discriminator) pair for ``size`` px whose initial weights depend on ``seed`` alone
+    (faithful by default; ``spectral_norm`` as :class:`~chainer_dcgan.models.Discriminator`)."""
     state = numpy.random.get_state()
     numpy.random.seed(seed)  # chainer's initializers draw from NumPy's global random state
     try:
-        return Generator(), Discriminator()
+        return Generator(size=size), Discriminator(size=size, spectral_norm=spectral_norm)
     finally:
         numpy.random.set_state(state)
 
@@ -83,11 +87,13 @@ def model_snapshot(link, name):
 def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SIZE, seed=0,
                   snapshot_interval=1000, display_interval=100, preview_interval=None,
                   preview_shape=(hparams.GRID_ROWS, hparams.GRID_COLS), context=None, gen=None, dis=None,
-                  progress=True, statistics=True, loss="softmax", fid_interval=None, fid_samples=1000):
-    """A ``chainer.training.Trainer`` for the faithful DCGAN.
+                  progress=True, statistics=True, loss="softmax", fid_interval=None, fid_samples=1000,
+                  size=hparams.IMAGE_SIZE, spectral_norm=False, lr_gen=hparams.ADAM_ALPHA,
+                  lr_dis=hparams.ADAM_ALPHA, ema=None):
+    """A ``chainer.training.Trainer`` for the DCGAN (faithful with the defaults).
 
     Args:
-        dataset: real examples, ``float32 (3, 96, 96)`` in ``[-1, 1]``.
+        dataset: real examples, ``float32 (3, size, size)`` in ``[-1, 1]``.
         out (str): output folder (snapshots, ``log``, ``loss.png``, ``preview/``).
         stop_trigger: e.g. ``(1000, "iteration")`` or ``(10, "epoch")``.
         device: a ``chainer.backend.Device``.
@@ -106,17 +112,28 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
             (:class:`~chainer_dcgan.extensions.fid.FIDEvaluation`; needs the Inception weights,
             ``python tools/fetch_inception.py``); None: none.
         fid_samples (int): generated and real faces per evaluation.
+        size (int): image side of the new models (64, 96, 128 or 256); ignored with ``gen``/``dis``.
+        spectral_norm (bool): the new Discriminator uses spectral normalization (and no BatchNorm).
+        lr_gen, lr_dis (float): Adam's learning rates of G and D (faithful: both 2e-4).
+        ema (float or None): decay of a moving average of G's weights
+            (:class:`~chainer_dcgan.extensions.GeneratorAverage`), which then draws the sample grids,
+            the statistics and FID, and is written as ``gen_ema_iter_N.npz``; None: none (faithful).
     """
     context = context or Context()
     if gen is None or dis is None:
-        gen, dis = seeded_models(seed)
+        gen, dis = seeded_models(seed, size, spectral_norm)
+    if dataset is not None and len(dataset) and getattr(gen, "size", None) is not None:
+        shape = numpy.shape(dataset[0])
+        if shape[-2:] != (gen.size, gen.size):
+            raise ValueError("the examples are {}x{} px but the models are built for {} px".format(
+                shape[-1], shape[-2], gen.size))
     gen, dis = context.model(gen), context.model(dis)
     gen.to_device(device)
     dis.to_device(device)
 
     shard = context.scatter(dataset, seed)
     iterator = ResumableIterator(shard, batchsize, seed=seed + context.rank)
-    optimizers = {"gen": make_optimizer(gen, context), "dis": make_optimizer(dis, context)}
+    optimizers = {"gen": make_optimizer(gen, context, lr_gen), "dis": make_optimizer(dis, context, lr_dis)}
     updater = DCGANUpdater(iterator, optimizers, device=device, seed=seed + 7919 * context.rank, loss=loss)
     trainer = training.Trainer(updater, stop_trigger, out=out)
     context.extend(trainer, EveryOrLast(snapshot_interval, stop_trigger))  # every rank, before the writers
@@ -124,21 +141,28 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         return trainer
 
     display = (display_interval, "iteration")
+    sampled = gen  # the generator that the grids, statistics and FID see
+    written = [(gen, "gen"), (dis, "dis")]
+    if ema is not None:
+        average = GeneratorAverage(gen, ema)
+        trainer.extend(average)
+        sampled = average.model
+        written.append((sampled, "gen_ema"))
     # triggers keep state: one instance per extension
     trainer.extend(extensions.snapshot(filename=SNAPSHOT_PATTERN),
                    trigger=EveryOrLast(snapshot_interval, stop_trigger))
-    for link, name in ((gen, "gen"), (dis, "dis")):
+    for link, name in written:
         trainer.extend(model_snapshot(link, name), trigger=EveryOrLast(snapshot_interval, stop_trigger),
                        name="snapshot_" + name)
     rows, cols = preview_shape
-    trainer.extend(SampleGrid(gen, rows, cols, fixed=rows * cols // 2, seed=seed),
+    trainer.extend(SampleGrid(sampled, rows, cols, fixed=rows * cols // 2, seed=seed),
                    trigger=(preview_interval or display_interval, "iteration"))
     entries = ["epoch", "iteration", "gen/loss", "dis/loss"]
     if statistics:
-        trainer.extend(StatisticsDistance(gen, dataset, n=min(100, len(dataset)), seed=seed), trigger=display)
+        trainer.extend(StatisticsDistance(sampled, dataset, n=min(100, len(dataset)), seed=seed), trigger=display)
         entries.append("stats/distance")
     if fid_interval:
-        add_fid_evaluation(trainer, gen, dataset, fid_interval, n=fid_samples, device=device, seed=seed)
+        add_fid_evaluation(trainer, sampled, dataset, fid_interval, n=fid_samples, device=device, seed=seed)
         entries += ["fid", "kid"]
     trainer.extend(extensions.LogReport(trigger=display))
     trainer.extend(extensions.PrintReport(entries + ["elapsed_time"]), trigger=display)
