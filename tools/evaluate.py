@@ -2,8 +2,8 @@
 """Measure a generator against real faces: FID, KID (with standard error), precision/recall and
 density/coverage, from InceptionV3 pool3 features of --n generated and --n real images.
 
-Real images are read like training data (96x96 arrays); their features are cached in
-~/.cache/chainer_dcgan/fid_stats/ keyed by the data's content and --n, so the second run only
+Real images are read like training data, at the model's size (96x96 for the original); their
+features are cached in ~/.cache/chainer_dcgan/fid_stats/ keyed by the data's content and --n, so the second run only
 extracts the generated side. FID falls as n grows: compare numbers measured with the same --n.
 The InceptionV3 weights come from `python tools/fetch_inception.py` (see --weights).
 On this project's 2-core CPU InceptionV3 takes roughly a second per image: use --n 1000 or a GPU.
@@ -80,9 +80,11 @@ def main(argv=None):
         if args.dataset is None:
             from chainer_dcgan.datasets import SyntheticFaces
 
-            dataset = SyntheticFaces(args.synthetic_size, seed=args.synthetic_seed)
+            dataset = SyntheticFaces(args.synthetic_size, seed=args.synthetic_seed, size=gen.size)
         else:
-            dataset = args.dataset
+            from chainer_dcgan.datasets import ImageDataset
+
+            dataset = ImageDataset(args.dataset, size=gen.size, verify=False)  # real at the model's size
         extractor = inception.FeatureExtractor(device, args.weights, args.batchsize)
         real, cache_path = metrics.dataset_features(dataset, extractor, args.n, seed=args.seed,
                                                     cache=not args.no_cache, cache_dir=args.cache_dir,
