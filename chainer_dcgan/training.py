@@ -123,7 +123,8 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     if gen is None or dis is None:
         gen, dis = seeded_models(seed, size, spectral_norm)
     if dataset is not None and len(dataset) and getattr(gen, "size", None) is not None:
-        shape = numpy.shape(dataset[0])
+        example = dataset[0]
+        shape = numpy.shape(example[0] if isinstance(example, tuple) else example)  # (image, label) pairs too
         if shape[-2:] != (gen.size, gen.size):
             raise ValueError("the examples are {}x{} px but the models are built for {} px".format(
                 shape[-1], shape[-2], gen.size))
