@@ -269,9 +269,13 @@ def test_spectral_norm_bounds_the_effective_weights():
     for name in names:
         getattr(dis, name).W.array *= 10.0  # raw largest singular values now well above 1
     x = numpy.random.RandomState(0).uniform(-1, 1, (1, 3, 96, 96)).astype(numpy.float32)
-    with chainer.using_config("train", True):
-        for _ in range(200):
-            dis(x)
+    with chainer.using_config("train", True), chainer.no_backprop_mode():
+        for _ in range(3):
+            dis(x)  # the hooks run in forward passes
+        for _ in range(200):  # more power iterations, each what a training pass does, without the convolutions
+            for name in names:
+                link = getattr(dis, name)
+                link.local_link_hooks["SpectralNormalization"].normalize_weight(link)
     for name in names:
         link = getattr(dis, name)
         hook = link.local_link_hooks["SpectralNormalization"]
