@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from chainer_dcgan import hparams
+from chainer_dcgan.models.faithful import architecture
 
 
 def _init(module):
@@ -28,36 +29,40 @@ def _bn(n, dims=2):
 
 
 class TorchGenerator(nn.Module):
-    """z ``(N, 100)`` -> ``(N, 3, 96, 96)``, no output activation (as the faithful Generator)."""
+    """z ``(N, 100)`` -> ``(N, 3, size, size)``, no output activation (as the faithful Generator).
 
-    def __init__(self, z_dim=hparams.Z_DIM):
+    The layout of :func:`chainer_dcgan.models.faithful.architecture` at every size.
+    """
+
+    def __init__(self, z_dim=hparams.Z_DIM, size=hparams.IMAGE_SIZE):
         super().__init__()
-        c, s = hparams.GEN_CHANNELS, hparams.BASE_SIZE
+        self.base, c, _ = architecture(size)
+        s = self.base
         k, st, p = hparams.KSIZE, hparams.STRIDE, hparams.PAD
         self.l0z = nn.Linear(z_dim, s * s * c[0])
         self.bn0l = _bn(s * s * c[0], dims=1)
-        self.dc = nn.ModuleList(nn.ConvTranspose2d(c[i], c[i + 1], k, st, p) for i in range(4))
-        self.bn = nn.ModuleList(_bn(c[i + 1]) for i in range(3))
+        self.dc = nn.ModuleList(nn.ConvTranspose2d(c[i], c[i + 1], k, st, p) for i in range(len(c) - 1))
+        self.bn = nn.ModuleList(_bn(c[i + 1]) for i in range(len(c) - 2))
         _init(self)
 
     def forward(self, z):
-        s, c0 = hparams.BASE_SIZE, hparams.GEN_CHANNELS[0]
-        h = F.relu(self.bn0l(self.l0z(z))).view(z.shape[0], c0, s, s)
-        for dc, bn in zip(self.dc[:3], self.bn):
+        s = self.base
+        h = F.relu(self.bn0l(self.l0z(z))).view(z.shape[0], -1, s, s)
+        for dc, bn in zip(self.dc[:-1], self.bn):
             h = F.relu(bn(dc(h)))
-        return self.dc[3](h)
+        return self.dc[-1](h)
 
 
 class TorchDiscriminator(nn.Module):
-    """``(N, 3, 96, 96)`` -> logits ``(N, 2)``, ELU after every convolution."""
+    """``(N, 3, size, size)`` -> logits ``(N, 2)``, ELU after every convolution."""
 
-    def __init__(self):
+    def __init__(self, size=hparams.IMAGE_SIZE):
         super().__init__()
-        c, s = hparams.DIS_CHANNELS, hparams.BASE_SIZE
+        s, _, c = architecture(size)
         k, st, p = hparams.KSIZE, hparams.STRIDE, hparams.PAD
-        self.c = nn.ModuleList(nn.Conv2d(c[i], c[i + 1], k, st, p) for i in range(4))
-        self.bn = nn.ModuleList(_bn(c[i + 1]) for i in range(1, 4))
-        self.l4l = nn.Linear(s * s * c[4], 2)
+        self.c = nn.ModuleList(nn.Conv2d(c[i], c[i + 1], k, st, p) for i in range(len(c) - 1))
+        self.bn = nn.ModuleList(_bn(c[i + 1]) for i in range(1, len(c) - 1))
+        self.l4l = nn.Linear(s * s * c[-1], 2)  # the faithful name at every size
         _init(self)
 
     def forward(self, x):
@@ -77,7 +82,8 @@ class TorchStep:
     """One faithful training iteration on a fixed real batch, like ``DCGANUpdater.update_core``.
 
     Args:
-        batch (numpy.ndarray): float32 ``(N, 3, 96, 96)`` real images in [-1, 1].
+        batch (numpy.ndarray): float32 ``(N, 3, S, S)`` real images in [-1, 1]; ``S`` (64, 96, 128 or
+            256) is the models' size.
         device (str): ``"cpu"`` or ``"cuda:0"``.
         seed (int): seeds the weights, z and the flips.
     """
@@ -85,8 +91,9 @@ class TorchStep:
     def __init__(self, batch, device="cpu", seed=0):
         torch.manual_seed(seed)
         self.device = torch.device(device)
-        self.gen = TorchGenerator().to(self.device)
-        self.dis = TorchDiscriminator().to(self.device)
+        size = batch.shape[-1]
+        self.gen = TorchGenerator(size=size).to(self.device)
+        self.dis = TorchDiscriminator(size=size).to(self.device)
         self.opt_gen = make_optimizer(self.gen)
         self.opt_dis = make_optimizer(self.dis)
         self.real = torch.from_numpy(batch).to(self.device)

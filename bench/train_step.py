@@ -14,7 +14,10 @@ Figures are medians over ``--repeats`` rounds after ``--warmup`` rounds. The las
 
 Usage::
 
-    python bench/train_step.py [--batchsize 100] [--gpu -1] [--threads 2] [--repeats 5] [--tf32]
+    python bench/train_step.py [--batchsize 100] [--gpu -1] [--threads 2] [--repeats 5] [--tf32] [--size 96]
+
+``--size 128`` or ``256`` times the larger models (:func:`chainer_dcgan.models.faithful.architecture`),
+the same in both frameworks; the GFLOP/s column is then left out (its constant is the 96 px one).
 """
 import argparse
 import os
@@ -45,6 +48,8 @@ def parse_args(argv=None):
     p.add_argument("--skip-own", action="store_true",
                    help="do not time Chainer's own functions (fast path off); it is the slowest part on CPU")
     p.add_argument("--skip-torch", action="store_true", help="do not time the PyTorch reference")
+    p.add_argument("--size", type=int, choices=(64, 96, 128, 256), default=96,
+                   help="image side of the models (default 96, the faithful one)")
     p.add_argument("--seed", type=int, default=0, help="seeds weights, data, z and flips (default 0)")
     return p.parse_args(argv)
 
@@ -145,12 +150,12 @@ def main(argv=None):
 
     n = args.batchsize
     rng = numpy.random.RandomState(args.seed)
-    batch = rng.uniform(-1, 1, (n, 3, 96, 96)).astype(numpy.float32)
+    batch = rng.uniform(-1, 1, (n, 3, args.size, args.size)).astype(numpy.float32)
     dataset = list(batch)
 
     def chainer_step(fast):
         numpy.random.seed(args.seed)
-        gen, dis = Generator(), Discriminator()
+        gen, dis = Generator(size=args.size), Discriminator(size=args.size)
         gen.to_device(device)
         dis.to_device(device)
         opts = {"gen": make_optimizer(gen), "dis": make_optimizer(dis)}
@@ -168,7 +173,8 @@ def main(argv=None):
 
         return step, infer, gen
 
-    print("# DCGAN train step, batch {}, {}".format(n, "GPU {}".format(args.gpu) if on_gpu else "CPU"))
+    print("# DCGAN train step, {} px, batch {}, {}".format(
+        args.size, n, "GPU {}".format(args.gpu) if on_gpu else "CPU"))
     print("# date {}  commit {}".format(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), git_commit()))
     print("# python {}  numpy {}  chainer {}".format(platform.python_version(), numpy.__version__,
                                                      chainer.__version__))
@@ -231,7 +237,8 @@ def main(argv=None):
     for label, *_ in candidates:
         rates[label] = median_rate(train[label], n)
         print("{:<22}{:>12.2f}{:>12.3f}{:>14.1f}{:>14.2f}".format(
-            label, rates[label], statistics.median(train[label]), rates[label] * GFLOP_PER_TRAIN_IMAGE,
+            label, rates[label], statistics.median(train[label]),
+            rates[label] * GFLOP_PER_TRAIN_IMAGE if args.size == 96 else float("nan"),
             statistics.median(cpu[label])))
     print("# each round's s/iter: " + "; ".join(
         "{} {}".format(label, " ".join("{:.2f}".format(t) for t in train[label])) for label, *_ in candidates))

@@ -43,3 +43,11 @@ def fraction(text):
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError("must be in [0, 1), got {}".format(text))
     return value
+
+
+def positive_float(text):
+    """A number > 0 (NaN and infinity are refused)."""
+    value = _number(text, float)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("must be > 0, got {}".format(text))
+    return value

@@ -6,7 +6,8 @@ statistics (test mode), into the layer before it, so the exported network is onl
     Gemm (the Linear ``l0z``) -> Relu -> Reshape (N, 512, 6, 6)
     -> 3 x [ConvTranspose 4x4 stride 2 pad 1 -> Relu] -> ConvTranspose (-> Tanh for that variant)
 
-mapping z ``float32 (N, D)`` in ``[-1, 1]`` to ``float32 (N, 3, 96, 96)``, unclipped, roughly
+(at 96 px; other sizes reshape to 4x4 and have one block more per doubling), mapping z
+``float32 (N, D)`` in ``[-1, 1]`` to ``float32 (N, 3, S, S)`` (S = the generator's ``size``), unclipped, roughly
 ``(pixel - 128) / 128``. It is written as ONNX (opset 11), which ``onnxruntime-web`` runs in the
 page; the graph is built directly with ``onnx.helper`` because after folding it is this short.
 Weights are float32, and optionally float16 too (a second file of half the size whose initializers
@@ -45,7 +46,21 @@ MODEL_F32 = "generator.onnx"
 MODEL_F16 = "generator.f16.onnx"
 TAGS = "tags.json"
 FORMAT_VERSION = 1
-_DECONVS = (("dc1", "bn1"), ("dc2", "bn2"), ("dc3", "bn3"), ("dc4", None))
+
+
+def _deconvs(blocks):
+    """``(deconvolution, BatchNorm after it or None)`` link names of a generator with ``blocks`` blocks."""
+    return tuple(("dc{}".format(i), "bn{}".format(i) if i < blocks else None) for i in range(1, blocks + 1))
+
+
+def _blocks(params):
+    """Number of deconvolutions in folded ``params``."""
+    return sum(1 for name in params if name.startswith("dc") and name.endswith("_W"))
+
+
+def _base(params):
+    """Side of the first feature map of folded ``params`` (6 at 96 px, else 4)."""
+    return int(round((params["l0z_W"].shape[0] / params["dc1_W"].shape[0]) ** 0.5))
 
 
 class ExportError(ValueError):
@@ -83,7 +98,7 @@ def fold_generator(generator):
 
     Returns:
         dict ``name -> float32 array``: ``l0z_W (18432, D)``, ``l0z_b (18432,)``, and for ``k`` in
-        ``dc1..dc4`` ``k_W (C_in, C_out, 4, 4)``, ``k_b (C_out,)``; with the Chainer layouts, which
+        ``dc1..dcK`` ``k_W (C_in, C_out, 4, 4)``, ``k_b (C_out,)``; with the Chainer layouts, which
         are also ONNX's (Gemm with ``transB=1``, ConvTranspose).
     """
     if not isinstance(generator, Generator):
@@ -96,7 +111,7 @@ def fold_generator(generator):
         return None if link.b is None else link.b.array
 
     params["l0z_W"], params["l0z_b"] = _fold(generator.l0z.W.array, bias(generator.l0z), generator.bn0l, 0)
-    for dc, bn in _DECONVS:
+    for dc, bn in _deconvs(generator.blocks):
         link = getattr(generator, dc)
         params[dc + "_W"], params[dc + "_b"] = _fold(link.W.array, bias(link), bn and getattr(generator, bn), 1)
     for name, value in params.items():
@@ -110,7 +125,7 @@ class FoldedGenerator(chainer.Chain):
     BatchNorm. It is Chainer's reading of the exported weights (``params`` from :func:`fold_generator`,
     possibly rounded to float16), the reference the float16 file is checked against.
 
-    z ``float32 (N, D)`` -> ``float32 (N, 3, 96, 96)``.
+    z ``float32 (N, D)`` -> ``float32 (N, 3, S, S)``.
     """
 
     def __init__(self, params, output_activation="none"):
@@ -123,7 +138,7 @@ class FoldedGenerator(chainer.Chain):
             W = numpy.asarray(params["l0z_W"], dtype=numpy.float32)
             self.l0z = L.Linear(W.shape[1], W.shape[0], initialW=W,
                                 initial_bias=numpy.asarray(params["l0z_b"], dtype=numpy.float32))
-            for dc, _ in _DECONVS:
+            for dc, _ in _deconvs(_blocks(params)):
                 W = numpy.asarray(params[dc + "_W"], dtype=numpy.float32)
                 setattr(self, dc, L.Deconvolution2D(W.shape[0], W.shape[1], k, s, p, initialW=W,
                                                     initial_bias=numpy.asarray(params[dc + "_b"], numpy.float32)))
@@ -132,12 +147,13 @@ class FoldedGenerator(chainer.Chain):
         import chainer.functions as F
 
         c0 = self.dc1.W.shape[0]
+        base = int(round((self.l0z.W.shape[0] / c0) ** 0.5))
         h = F.relu(self.l0z(z))
-        h = F.reshape(h, (h.shape[0], c0, hparams.BASE_SIZE, hparams.BASE_SIZE))
-        h = F.relu(self.dc1(h))
-        h = F.relu(self.dc2(h))
-        h = F.relu(self.dc3(h))
-        x = self.dc4(h)
+        h = F.reshape(h, (h.shape[0], c0, base, base))
+        blocks = sum(1 for name, _ in self.namedlinks(skipself=True) if name.startswith("/dc"))
+        for i in range(1, blocks):
+            h = F.relu(getattr(self, "dc{}".format(i))(h))
+        x = getattr(self, "dc{}".format(blocks))(h)
         return F.tanh(x) if self.output_activation == "tanh" else x
 
 
@@ -150,7 +166,7 @@ def build_onnx(params, output_activation="none", float16=False):
         float16 (bool): store the weights as float16, each followed by a Cast to float32.
 
     Returns:
-        ``onnx.ModelProto`` with input ``z`` ``float32 (N, D)`` and output ``x`` ``float32 (N, 3, 96, 96)``
+        ``onnx.ModelProto`` with input ``z`` ``float32 (N, D)`` and output ``x`` ``float32 (N, 3, S, S)``
         (N symbolic).
     """
     import onnx
@@ -158,8 +174,10 @@ def build_onnx(params, output_activation="none", float16=False):
 
     z_dim = params["l0z_W"].shape[1]
     c0 = params["dc1_W"].shape[0]
-    out_c = params["dc4_W"].shape[1]
-    size = hparams.BASE_SIZE * hparams.STRIDE ** len(_DECONVS)
+    deconvs = _deconvs(_blocks(params))
+    base = _base(params)
+    out_c = params[deconvs[-1][0] + "_W"].shape[1]
+    size = base * hparams.STRIDE ** len(deconvs)
     nodes, inits = [], []
 
     def weight(name):
@@ -174,11 +192,11 @@ def build_onnx(params, output_activation="none", float16=False):
     nodes.append(helper.make_node("Gemm", ["z", weight("l0z_W"), weight("l0z_b")], ["l0z"], transB=1, name="l0z"))
     nodes.append(helper.make_node("Relu", ["l0z"], ["h0"], name="relu0"))
     inits.append(numpy_helper.from_array(
-        numpy.array([-1, c0, hparams.BASE_SIZE, hparams.BASE_SIZE], dtype=numpy.int64), "shape0"))
+        numpy.array([-1, c0, base, base], dtype=numpy.int64), "shape0"))
     nodes.append(helper.make_node("Reshape", ["h0", "shape0"], ["r0"], name="reshape0"))
     h = "r0"
-    for i, (dc, _) in enumerate(_DECONVS, 1):
-        last = i == len(_DECONVS)
+    for i, (dc, _) in enumerate(deconvs, 1):
+        last = i == len(deconvs)
         out = "x" if last and output_activation == "none" else dc
         nodes.append(helper.make_node(
             "ConvTranspose", [h, weight(dc + "_W"), weight(dc + "_b")], [out], name=dc,

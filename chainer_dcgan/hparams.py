@@ -16,6 +16,13 @@ BASE_SIZE = 6
 GEN_CHANNELS = (512, 256, 128, 64, 3)
 #: Channels of the discriminator's convolutions, input first.
 DIS_CHANNELS = (3, 64, 128, 256, 512)
+#: Image sides the models are built for (:func:`chainer_dcgan.models.faithful.architecture`); 96 is faithful.
+SIZES = (64, 96, 128, 256)
+#: Channels of the widest and narrowest hidden layers at other sizes: the layer next to the image
+#: has SIZE_MIN_CHANNELS, each halving of the resolution doubles it, up to SIZE_MAX_CHANNELS.
+SIZE_MIN_CHANNELS, SIZE_MAX_CHANNELS = 64, 512
+#: Side of the generator's first feature map at the sizes other than 96.
+SIZE_BASE = 4
 #: Kernel, stride and padding of every (de)convolution.
 KSIZE, STRIDE, PAD = 4, 2, 1
 #: Standard deviation of the normal initial weights.

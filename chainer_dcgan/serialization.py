@@ -54,12 +54,25 @@ def load_model(path, link):
         if path.lower().endswith(HDF5_EXTENSIONS) or h5py.is_hdf5(path):
             chainer.serializers.load_hdf5(path, link)
         else:
-            chainer.serializers.load_npz(path, link, path=_npz_prefix(path, link))
+            prefix = _npz_prefix(path, link)
+            _check_size(path, read_meta(path, prefix), link)
+            chainer.serializers.load_npz(path, link, path=prefix)
     except ModelFileError:
         raise
     except (KeyError, ValueError, OSError) as e:
         raise ModelFileError("{}: cannot be loaded into a {}: {}".format(path, type(link).__name__, e)) from e
     return link
+
+
+def _check_size(path, meta, link):
+    """Refuse a file whose record gives another image size than ``link``'s (older files say none: 96 px)."""
+    want = getattr(link, "size", None)
+    if meta is None or want is None:
+        return
+    have = meta.get("config", {}).get("size", 96)
+    if have != want:
+        raise ModelFileError("{}: holds a {} px {}, not the {} px one it is loaded into".format(
+            path, have, meta.get("class"), want))
 
 
 def model_meta(link):

@@ -14,7 +14,7 @@ from chainer.training import extensions
 from chainer_dcgan import hparams
 from chainer_dcgan.datasets.iterators import ResumableIterator
 from chainer_dcgan.distributed import Context
-from chainer_dcgan.extensions import SampleGrid, StatisticsDistance, add_fid_evaluation
+from chainer_dcgan.extensions import GeneratorAverage, SampleGrid, StatisticsDistance, add_fid_evaluation
 from chainer_dcgan.extensions.conditional_grid import ConditionalSampleGrid, grid_tag_sets
 from chainer_dcgan.models import ConditionalGenerator, Discriminator, Generator, ProjectionDiscriminator
 from chainer_dcgan.serialization import save_model
@@ -23,9 +23,12 @@ from chainer_dcgan.updater import ConditionalUpdater, DCGANUpdater
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
 
 
-def make_optimizer(link, context=None):
-    """The original's optimizer on ``link``: Adam(alpha 2e-4, beta1 0.5) + WeightDecay(1e-5)."""
-    optimizer = chainer.optimizers.Adam(alpha=hparams.ADAM_ALPHA, beta1=hparams.ADAM_BETA1,
+def make_optimizer(link, context=None, alpha=hparams.ADAM_ALPHA):
+    """The original's optimizer on ``link``: Adam(alpha 2e-4, beta1 0.5) + WeightDecay(1e-5).
+
+    ``alpha`` (Adam's learning rate) may differ per model (two time-scale updates, Heusel et al. 2017).
+    """
+    optimizer = chainer.optimizers.Adam(alpha=alpha, beta1=hparams.ADAM_BETA1,
                                         beta2=hparams.ADAM_BETA2, eps=hparams.ADAM_EPS)
     if context is not None:
         optimizer = context.optimizer(optimizer)
@@ -50,18 +53,21 @@ class EveryOrLast:
         self.last.serialize(serializer["last"])
 
 
-def seeded_models(seed, tags=None):
-    """A new (Generator, Discriminator) pair whose initial weights depend on ``seed`` alone.
+def seeded_models(seed, tags=None, size=hparams.IMAGE_SIZE, spectral_norm=False):
+    """A new (Generator, Discriminator) pair for ``size`` px whose initial weights depend on ``seed`` alone.
 
-    Faithful ones, or with ``tags`` (list of K names) a conditional pair
+    Faithful ones by default (``spectral_norm`` as :class:`~chainer_dcgan.models.Discriminator`), or
+    with ``tags`` (list of K names) a conditional 96 px pair
     (:class:`~chainer_dcgan.models.ConditionalGenerator`, :class:`~chainer_dcgan.models.ProjectionDiscriminator`).
     """
+    if tags is not None and (size != hparams.IMAGE_SIZE or spectral_norm):
+        raise ValueError("conditional models are {} px without spectral norm".format(hparams.IMAGE_SIZE))
     state = numpy.random.get_state()
     numpy.random.seed(seed)  # chainer's initializers draw from NumPy's global random state
     try:
         if tags is not None:
             return ConditionalGenerator(tags), ProjectionDiscriminator(tags)
-        return Generator(), Discriminator()
+        return Generator(size=size), Discriminator(size=size, spectral_norm=spectral_norm)
     finally:
         numpy.random.set_state(state)
 
@@ -91,11 +97,12 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
                   snapshot_interval=1000, display_interval=100, preview_interval=None,
                   preview_shape=(hparams.GRID_ROWS, hparams.GRID_COLS), context=None, gen=None, dis=None,
                   progress=True, statistics=True, loss="softmax", fid_interval=None, fid_samples=1000,
-                  tags=None):
-    """A ``chainer.training.Trainer`` for the faithful DCGAN.
+                  tags=None, size=hparams.IMAGE_SIZE, spectral_norm=False, lr_gen=hparams.ADAM_ALPHA,
+                  lr_dis=hparams.ADAM_ALPHA, ema=None):
+    """A ``chainer.training.Trainer`` for the DCGAN (faithful with the defaults).
 
     Args:
-        dataset: real examples, ``float32 (3, 96, 96)`` in ``[-1, 1]``.
+        dataset: real examples, ``float32 (3, size, size)`` in ``[-1, 1]``.
         out (str): output folder (snapshots, ``log``, ``loss.png``, ``preview/``).
         stop_trigger: e.g. ``(1000, "iteration")`` or ``(10, "epoch")``.
         device: a ``chainer.backend.Device``.
@@ -120,6 +127,12 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
             :class:`~chainer_dcgan.updater.ConditionalUpdater` and the sample grids have one tag set
             per row (``preview/legend.txt`` names them). The statistics and FID extensions are for
             unconditional models: ``statistics`` is ignored, ``fid_interval`` refused.
+        size (int): image side of the new models (64, 96, 128 or 256); ignored with ``gen``/``dis``.
+        spectral_norm (bool): the new Discriminator uses spectral normalization (and no BatchNorm).
+        lr_gen, lr_dis (float): Adam's learning rates of G and D (faithful: both 2e-4).
+        ema (float or None): decay of a moving average of G's weights
+            (:class:`~chainer_dcgan.extensions.GeneratorAverage`), which then draws the sample grids,
+            the statistics and FID, and is written as ``gen_ema_iter_N.npz``; None: none (faithful).
     """
     context = context or Context()
     conditional = tags is not None
@@ -127,14 +140,20 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         raise ValueError("--fid-interval is not available with --conditional (evaluate a gen_iter_N.npz with "
                          "tools/evaluate.py instead)")
     if gen is None or dis is None:
-        gen, dis = seeded_models(seed, tags)
+        gen, dis = seeded_models(seed, tags, size=size, spectral_norm=spectral_norm)
+    if dataset is not None and len(dataset) and getattr(gen, "size", None) is not None:
+        example = dataset[0]
+        shape = numpy.shape(example[0] if isinstance(example, tuple) else example)  # (image, label) pairs too
+        if shape[-2:] != (gen.size, gen.size):
+            raise ValueError("the examples are {}x{} px but the models are built for {} px".format(
+                shape[-1], shape[-2], gen.size))
     gen, dis = context.model(gen), context.model(dis)
     gen.to_device(device)
     dis.to_device(device)
 
     shard = context.scatter(dataset, seed)
     iterator = ResumableIterator(shard, batchsize, seed=seed + context.rank)
-    optimizers = {"gen": make_optimizer(gen, context), "dis": make_optimizer(dis, context)}
+    optimizers = {"gen": make_optimizer(gen, context, lr_gen), "dis": make_optimizer(dis, context, lr_dis)}
     updater_class = ConditionalUpdater if conditional else DCGANUpdater
     updater = updater_class(iterator, optimizers, device=device, seed=seed + 7919 * context.rank, loss=loss)
     trainer = training.Trainer(updater, stop_trigger, out=out)
@@ -143,24 +162,31 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         return trainer
 
     display = (display_interval, "iteration")
+    sampled = gen  # the generator that the grids, statistics and FID see
+    written = [(gen, "gen"), (dis, "dis")]
+    if ema is not None:
+        average = GeneratorAverage(gen, ema)
+        trainer.extend(average)
+        sampled = average.model
+        written.append((sampled, "gen_ema"))
     # triggers keep state: one instance per extension
     trainer.extend(extensions.snapshot(filename=SNAPSHOT_PATTERN),
                    trigger=EveryOrLast(snapshot_interval, stop_trigger))
-    for link, name in ((gen, "gen"), (dis, "dis")):
+    for link, name in written:
         trainer.extend(model_snapshot(link, name), trigger=EveryOrLast(snapshot_interval, stop_trigger),
                        name="snapshot_" + name)
     rows, cols = preview_shape
     if conditional:
-        grid = ConditionalSampleGrid(gen, grid_tag_sets(dataset.labels, rows, seed), cols, seed=seed)
+        grid = ConditionalSampleGrid(sampled, grid_tag_sets(dataset.labels, rows, seed), cols, seed=seed)
     else:
-        grid = SampleGrid(gen, rows, cols, fixed=rows * cols // 2, seed=seed)
+        grid = SampleGrid(sampled, rows, cols, fixed=rows * cols // 2, seed=seed)
     trainer.extend(grid, trigger=(preview_interval or display_interval, "iteration"))
     entries = ["epoch", "iteration", "gen/loss", "dis/loss"]
     if statistics and not conditional:
-        trainer.extend(StatisticsDistance(gen, dataset, n=min(100, len(dataset)), seed=seed), trigger=display)
+        trainer.extend(StatisticsDistance(sampled, dataset, n=min(100, len(dataset)), seed=seed), trigger=display)
         entries.append("stats/distance")
     if fid_interval:
-        add_fid_evaluation(trainer, gen, dataset, fid_interval, n=fid_samples, device=device, seed=seed)
+        add_fid_evaluation(trainer, sampled, dataset, fid_interval, n=fid_samples, device=device, seed=seed)
         entries += ["fid", "kid"]
     trainer.extend(extensions.LogReport(trigger=display))
     trainer.extend(extensions.PrintReport(entries + ["elapsed_time"]), trigger=display)

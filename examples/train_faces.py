@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train the faithful 2015 anime-face DCGAN (CPU, GPU through CuPy, or ChainerMN), or with
+"""Train the 2015 anime-face DCGAN, faithful by default (CPU, GPU through CuPy, or ChainerMN), or with
 --conditional a tag-conditional one (ask for tags at generation time).
 
 Without --dataset it trains on the embedded procedural anime faces. Outputs in --out: trainer
@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import hparams  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import positive_int  # noqa: E402
+from chainer_dcgan.cli import fraction, positive_float, positive_int  # noqa: E402
 from chainer_dcgan.datasets import ImageDataset, SyntheticFaces, TaggedDataset  # noqa: E402
 from chainer_dcgan.distributed import create_context  # noqa: E402
 from chainer_dcgan.training import build_trainer, newest_snapshot, resume  # noqa: E402
@@ -52,6 +52,21 @@ def parse_args(argv=None):
                         "flags as the run that wrote it: extensions such as --fid-interval are part of it)")
     p.add_argument("--loss", choices=("softmax", "hinge"), default="softmax",
                    help="adversarial loss: softmax (faithful 2-class cross-entropy) or hinge")
+    p.add_argument("--size", type=int, choices=hparams.SIZES, default=hparams.IMAGE_SIZE,
+                   help="image side in pixels of the models and the data, one of {} (default {}, the original's); "
+                        "images of --dataset are resized to it, the embedded faces are drawn at it".format(
+                            ", ".join(map(str, hparams.SIZES)), hparams.IMAGE_SIZE))
+    p.add_argument("--spectral-norm", action="store_true",
+                   help="spectral normalization on every layer of the discriminator, which then has no BatchNorm")
+    p.add_argument("--lr-gen", type=positive_float, default=hparams.ADAM_ALPHA,
+                   help="Adam learning rate of the generator (default {:g})".format(hparams.ADAM_ALPHA))
+    p.add_argument("--lr-dis", type=positive_float, default=hparams.ADAM_ALPHA,
+                   help="Adam learning rate of the discriminator (default {:g}); e.g. 4e-4 with --lr-gen 1e-4 "
+                        "for two time-scale updates".format(hparams.ADAM_ALPHA))
+    p.add_argument("--ema", type=fraction, default=None, metavar="DECAY",
+                   help="keep a moving average of the generator's weights with this decay (e.g. 0.999): it "
+                        "draws the sample grids, statistics and FID and is saved as gen_ema_iter_N.npz "
+                        "(default: none)")
     p.add_argument("--fid-interval", type=positive_int, default=None,
                    help="iterations between FID/KID/precision-recall evaluations (default: none); needs the "
                         "Inception weights once: python tools/fetch_inception.py")
@@ -86,9 +101,9 @@ def parse_args(argv=None):
 
 def load_dataset(args):
     if args.dataset is None:
-        dataset = SyntheticFaces(args.synthetic_size, seed=args.seed, cache=True)
+        dataset = SyntheticFaces(args.synthetic_size, seed=args.seed, cache=True, size=args.size)
     else:
-        dataset = ImageDataset(args.dataset, in_memory=args.in_memory)
+        dataset = ImageDataset(args.dataset, size=args.size, in_memory=args.in_memory)
     return TaggedDataset(dataset, args.tags, args.min_tag_count) if args.conditional else dataset
 
 
@@ -106,7 +121,8 @@ def main(argv=None):
             snapshot_interval=args.snapshot_interval, display_interval=args.display_interval,
             preview_interval=args.preview_interval, context=context, progress=not args.no_progress,
             loss=args.loss, fid_interval=args.fid_interval, fid_samples=args.fid_samples,
-            tags=dataset.tags if args.conditional else None)
+            tags=dataset.tags if args.conditional else None, size=args.size,
+            spectral_norm=args.spectral_norm, lr_gen=args.lr_gen, lr_dis=args.lr_dis, ema=args.ema)
         if args.resume:
             snapshot = newest_snapshot(args.out) if args.resume == "newest" else args.resume
             snapshot = context.broadcast_file(snapshot)  # the root's snapshot, read by every rank
@@ -117,6 +133,9 @@ def main(argv=None):
         if context.is_root:
             print("device {}, {} examples, batch {} x {} process(es), out {}".format(
                 device, len(dataset), args.batchsize, context.size, args.out), flush=True)
+            print("recipe: size {} px, loss {}, spectral norm {}, lr gen {:g} dis {:g}, ema {}".format(
+                args.size, args.loss, "on" if args.spectral_norm else "off", args.lr_gen, args.lr_dis,
+                "off" if args.ema is None else "{:g}".format(args.ema)), flush=True)
             if args.conditional:
                 print("conditional on {} tags: {}".format(len(dataset.tags), ", ".join(dataset.tags)), flush=True)
     except (ValueError, FileNotFoundError) as e:

@@ -101,8 +101,8 @@ def inception_extractor(inception_weights):
     return FeatureExtractor("@numpy", inception_weights, batchsize=16)
 
 
-def make_demo_generator(seed=0):
-    """An untrained faithful Generator whose BatchNorm running statistics are those of a batch of
+def make_demo_generator(seed=0, size=96):
+    """An untrained faithful Generator (of ``size`` px) whose BatchNorm running statistics are those of a batch of
     random z, then perturbed, and whose last layer is scaled so its outputs have a standard
     deviation of about 0.6 (some beyond [-1, 1]): exported-model and pixel comparisons on it are
     not trivial. Seeded; CPU."""
@@ -111,9 +111,9 @@ def make_demo_generator(seed=0):
     from chainer_dcgan.models import Generator, sample_z
 
     numpy.random.seed(seed)
-    gen = Generator()
+    gen = Generator(size=size)
     rs = numpy.random.RandomState(seed + 1)
-    bns = (gen.bn0l, gen.bn1, gen.bn2, gen.bn3)
+    bns = [gen.bn0l] + [getattr(gen, "bn{}".format(i)) for i in range(1, gen.blocks)]
     for bn in bns:
         bn.decay = 0.0  # one train-mode pass leaves exactly that batch's statistics
     with chainer.using_config("train", True), chainer.using_config("enable_backprop", False):
@@ -123,7 +123,7 @@ def make_demo_generator(seed=0):
         bn.avg_var *= rs.uniform(0.5, 2.0, bn.avg_var.shape).astype(numpy.float32)
         bn.gamma.array[...] = rs.uniform(0.7, 1.3, bn.gamma.shape)
         bn.beta.array[...] = rs.normal(0.0, 0.1, bn.beta.shape)
-    gen.dc4.W.array *= 3.0
+    getattr(gen, "dc{}".format(gen.blocks)).W.array *= 3.0
     return gen
 
 

@@ -5,7 +5,7 @@ import os
 
 import numpy
 import pytest
-from conftest import REPO, run_script
+from conftest import REPO, make_demo_generator, run_script
 
 from chainer_dcgan import export
 from chainer_dcgan.models import Generator, sample_z
@@ -133,3 +133,14 @@ def test_cli_errors_name_the_culprit(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "tags.json" in err and "'v'" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_export_at_128_px_matches_chainer(tmp_path):
+    gen = make_demo_generator(seed=3, size=128)
+    manifest = export.export_demo(gen, str(tmp_path))
+    assert manifest["image_size"] == 128
+    z = sample_z(3, random_state=5)
+    want = export.chainer_output(gen, z)
+    got = export.run_onnx((tmp_path / export.MODEL_F32).read_bytes(), z)
+    assert got.shape == (3, 3, 128, 128) and numpy.abs(want).max() > 1
+    assert numpy.abs(got - want).max() <= export.TOLERANCE

@@ -62,3 +62,14 @@ def test_missing_or_empty_folder_is_named(tmp_path):
         ImageDataset(str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="no readable images"):
         ImageDataset(str(tmp_path))
+
+
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_images_are_resized_to_the_model_size(tmp_path, size):
+    _write(tmp_path / "a.png", size=(96, 96), value=40)
+    _write(tmp_path / "b.png", size=(300, 200), value=220)
+    ds = ImageDataset(str(tmp_path), size=size)
+    for i, value in ((0, 40), (1, 220)):
+        x = ds[i]
+        assert x.shape == (3, size, size)
+        assert x[0].mean() == pytest.approx((value - 128) / 128, abs=1e-6)

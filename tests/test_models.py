@@ -147,7 +147,7 @@ def test_npz_records_class_and_config_without_pickle(tmp_path):
         assert all(npz[k].dtype != object for k in npz.files)
         assert npz["_meta"].dtype == numpy.uint8
     assert read_meta(path) == {"format": 1, "class": "Generator",
-                               "config": {"z_dim": 100, "output_activation": "tanh"}}
+                               "config": {"z_dim": 100, "output_activation": "tanh", "size": 96}}
     loaded = load_generator(path)  # rebuilt from the record: tanh without being asked
     assert loaded.output_activation == "tanh"
     z = sample_z(2, random_state=0)
@@ -178,3 +178,110 @@ def test_a_discriminator_file_is_not_a_generator(tmp_path):
     numpy.savez(bad, _meta=numpy.frombuffer(b"\xff{", dtype=numpy.uint8))
     with pytest.raises(ModelFileError, match="bad.npz"):
         load_generator(bad)
+
+
+# Parameter counts worked out by hand from the channel schedule (see models.faithful.architecture):
+# G: Linear z->4x4xC0 + BN + deconvs (16 Cin Cout + Cout) + BNs (2 C); D: convs + Linear + BNs.
+def _g_count(base, c, z_dim=100):
+    n = z_dim * base * base * c[0] + base * base * c[0] + 2 * base * base * c[0]
+    n += sum(16 * a * b + b for a, b in zip(c, c[1:]))
+    return n + sum(2 * ch for ch in c[1:-1])
+
+
+def _d_count(base, c, bn=True):
+    n = sum(16 * a * b + b for a, b in zip(c, c[1:])) + base * base * c[-1] * 2 + 2
+    return n + (sum(2 * ch for ch in c[2:]) if bn else 0)
+
+
+@pytest.mark.parametrize("size, base, gen_channels", [
+    (64, 4, (512, 256, 128, 64, 3)), (96, 6, (512, 256, 128, 64, 3)),
+    (128, 4, (512, 512, 256, 128, 64, 3)), (256, 4, (512, 512, 512, 256, 128, 64, 3))])
+def test_sizes_shapes_names_and_parameter_counts(size, base, gen_channels):
+    numpy.random.seed(0)
+    gen, dis = Generator(size=size), Discriminator(size=size)
+    blocks = len(gen_channels) - 1
+    assert count(gen) == _g_count(base, gen_channels)
+    assert count(dis) == _d_count(base, (3,) + gen_channels[-2::-1])
+    if size == 96:
+        assert count(gen) == 4655427
+    assert gen.config["size"] == dis.config["size"] == size
+    names = {name for name, _ in gen.namedlinks(skipself=True)}
+    assert names == ({"/l0z", "/bn0l"} | {"/dc{}".format(i) for i in range(1, blocks + 1)}
+                     | {"/bn{}".format(i) for i in range(1, blocks)})
+    names = {name for name, _ in dis.namedlinks(skipself=True)}
+    assert names == ({"/c{}".format(i) for i in range(blocks)} | {"/l{}l".format(blocks)}
+                     | {"/bn{}".format(i) for i in range(1, blocks)})
+    x = gen(sample_z(2, random_state=0))
+    assert x.shape == (2, 3, size, size)
+    assert dis(x).shape == (2, 2)
+
+
+def test_unknown_size_is_refused():
+    with pytest.raises(ValueError, match="size must be one of 64, 96, 128, 256"):
+        Generator(size=100)
+    with pytest.raises(ValueError, match="size"):
+        Discriminator(size=32)
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_fast_paths_match_chainer_at_every_layer(size):
+    """Forward and gradients of G and D with the fast (de)convolution/BatchNorm paths against Chainer's own."""
+    results = []
+    for fast in (True, False):
+        numpy.random.seed(1)
+        gen, dis = Generator(size=size), Discriminator(size=size)
+        with chainer.using_config("dcgan_fast", fast):
+            x = gen(sample_z(2, random_state=2))
+            loss = chainer.functions.sum(dis(x) ** 2)
+            gen.cleargrads()
+            dis.cleargrads()
+            loss.backward()
+        results.append((x.array, gen.dc1.W.grad.copy(), gen.l0z.W.grad.copy(),
+                        dis.c0.W.grad.copy(), getattr(dis, dis.linear_name).W.grad.copy()))
+    for fast_value, plain_value in zip(*results):
+        scale = numpy.abs(plain_value).max()
+        assert scale > 0 and numpy.abs(fast_value - plain_value).max() <= 1e-4 * scale
+
+
+def test_a_96_px_model_loaded_as_128_px_fails_clearly(tmp_path):
+    numpy.random.seed(8)
+    path = str(tmp_path / "g96.npz")
+    save_model(path, Generator())
+    with pytest.raises(ModelFileError, match=r"size=128 \(file: 96\)"):
+        load_generator(path, size=128)
+    with pytest.raises(ModelFileError, match="96 px.*128 px"):
+        load_model(path, Generator(size=128))
+    big = str(tmp_path / "g128.npz")
+    save_model(big, Generator(size=128))
+    assert load_generator(big).size == 128  # the file says its size
+    with pytest.raises(ModelFileError, match="128 px.*96 px"):
+        load_model(big, Generator())
+
+
+def test_spectral_norm_bounds_the_effective_weights():
+    """After a few training passes (power iterations), each weight divided by Chainer's estimate has
+    largest singular value about 1, while the raw weights' is far from it."""
+    numpy.random.seed(9)
+    dis = Discriminator(spectral_norm=True)
+    assert dis.config["spectral_norm"] is True
+    assert not any(name.startswith("/bn") for name, _ in dis.namedlinks(skipself=True))
+    names = ["c{}".format(i) for i in range(dis.blocks)] + [dis.linear_name]
+    for name in names:
+        getattr(dis, name).W.array *= 10.0  # raw largest singular values now well above 1
+    x = numpy.random.RandomState(0).uniform(-1, 1, (1, 3, 96, 96)).astype(numpy.float32)
+    with chainer.using_config("train", True), chainer.no_backprop_mode():
+        for _ in range(3):
+            dis(x)  # the hooks run in forward passes
+        for _ in range(200):  # more power iterations, each what a training pass does, without the convolutions
+            for name in names:
+                link = getattr(dis, name)
+                link.local_link_hooks["SpectralNormalization"].normalize_weight(link)
+    for name in names:
+        link = getattr(dis, name)
+        hook = link.local_link_hooks["SpectralNormalization"]
+        with chainer.using_config("train", False):  # no power-iteration step: read the estimate
+            effective = hook.normalize_weight(link).array
+        raw_sigma = numpy.linalg.svd(link.W.array.reshape(len(link.W.array), -1), compute_uv=False)[0]
+        sigma = numpy.linalg.svd(effective.reshape(len(effective), -1), compute_uv=False)[0]
+        assert abs(sigma - 1.0) < 0.05, (name, sigma)
+        assert raw_sigma > 2.0, (name, raw_sigma)

@@ -244,3 +244,39 @@ def test_cli_bad_arguments(tmp_path, cli, capsys, args, message):
     assert exit.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def _edge_sharpness(image):
+    """The 99.5th percentile of the luminance step between horizontal neighbours (0..255): high when
+    outlines change colour within a pixel, low when they are smeared over several."""
+    grey = image.astype(numpy.float64).mean(axis=-1)
+    return numpy.percentile(numpy.abs(numpy.diff(grey, axis=1)), 99.5)
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_larger_faces_are_drawn_natively_with_sharp_edges(size):
+    from PIL import Image
+
+    native, upscaled, same_face, other_face = [], [], [], []
+    for i in range(6):
+        small = draw_face(face_random_state(0, i))[0]
+        big = draw_face(face_random_state(0, i), size=size)[0]
+        assert big.shape == (size, size, 3) and big.dtype == numpy.uint8
+        native.append(_edge_sharpness(big))
+        # Lanczos: the sharpest of PIL's upscalers, the best an upscaled 96 px face could do
+        upscaled.append(_edge_sharpness(numpy.asarray(Image.fromarray(small).resize((size, size), Image.LANCZOS))))
+        down = numpy.asarray(Image.fromarray(big).resize((96, 96), Image.BOX)).astype(numpy.float64)
+        same_face.append(numpy.abs(down - small).mean())
+        other_face.append(numpy.abs(down - draw_face(face_random_state(0, i + 10))[0]).mean())
+    assert numpy.mean(native) > 1.2 * numpy.mean(upscaled), (native, upscaled)
+    # the same face as at 96 px, drawn at the larger size (not another one)
+    assert numpy.mean(same_face) < 8 and numpy.mean(other_face) > 3 * numpy.mean(same_face)
+
+
+def test_synthetic_faces_dataset_size():
+    data = SyntheticFaces(3, seed=1, cache=True, size=64)
+    x = data[1]
+    assert x.shape == (3, 64, 64) and x.dtype == numpy.float32
+    assert numpy.array_equal(data.image(1), draw_face(face_random_state(1, 1), size=64)[0])
+    with pytest.raises(ValueError, match="size"):
+        SyntheticFaces(3, size=2)

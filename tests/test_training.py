@@ -10,10 +10,10 @@ from chainer_dcgan.training import build_trainer, newest_snapshot, resume
 from conftest import run_script
 
 
-def _trainer(out, iterations, data, seed=3, batchsize=4, snapshot_interval=2):
+def _trainer(out, iterations, data, seed=3, batchsize=4, snapshot_interval=2, **kwargs):
     return build_trainer(data, str(out), (iterations, "iteration"), resolve_device(-1), batchsize=batchsize,
                          seed=seed, snapshot_interval=snapshot_interval, display_interval=1,
-                         preview_shape=(2, 3), progress=False)
+                         preview_shape=(2, 3), progress=False, **kwargs)
 
 
 def _params(trainer):
@@ -128,3 +128,60 @@ def test_train_faces_cli_errors_are_clear(tmp_path):
     assert proc.returncode != 0 and "--resume" in proc.stderr
     proc = run_script("examples/train_faces.py", "--batchsize", 0, check=False)
     assert proc.returncode == 2 and "batchsize" in proc.stderr
+    for flag, value in (("--size", 100), ("--lr-gen", 0), ("--ema", 1.5)):
+        proc = run_script("examples/train_faces.py", flag, value, check=False)
+        assert proc.returncode == 2 and flag in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_train_faces_cli_at_64_px_with_the_recipe_flags(tmp_path):
+    out = tmp_path / "run"
+    proc = run_script("examples/train_faces.py", "--out", out, "--iteration", 2, "--batchsize", 2,
+                      "--synthetic-size", 4, "--size", 64, "--spectral-norm", "--lr-gen", "1e-4", "--lr-dis", "4e-4",
+                      "--ema", "0.9", "--loss", "hinge", "--display-interval", 1, "--no-progress")
+    assert "recipe: size 64 px, loss hinge, spectral norm on, lr gen 0.0001 dis 0.0004, ema 0.9" in proc.stdout
+    from chainer_dcgan.serialization import load_generator
+    assert load_generator(str(out / "gen_ema_iter_2.npz")).size == 64
+    from PIL import Image
+    with Image.open(out / "preview" / "image_iter_00000002.png") as img:
+        assert img.size == (10 * 64, 10 * 64)
+
+
+def test_128_px_with_the_modern_recipe_runs_snapshots_and_resumes(tmp_path):
+    """As test_resume_replays_a_straight_run, at 128 px with spectral norm, hinge, two learning rates
+    and the moving average: the averaged generator resumes exactly too and is written as its own npz."""
+    from chainer_dcgan.serialization import load_generator, read_meta
+
+    data = SyntheticFaces(6, seed=2, size=128)
+    recipe = dict(size=128, spectral_norm=True, loss="hinge", lr_gen=1e-4, lr_dis=4e-4, ema=0.5,
+                  batchsize=2, statistics=False)
+    recipe["snapshot_interval"] = 1000  # one snapshot per run (the last): snapshots of 15M weights are slow
+    straight = _trainer(tmp_path / "straight", 2, data, **recipe)
+    straight.run()
+    first = _trainer(tmp_path / "split", 1, data, **recipe)
+    first.run()
+    second = _trainer(tmp_path / "split", 2, data, **recipe)
+    resume(second, newest_snapshot(tmp_path / "split"))
+    assert second.updater.iteration == 1
+    second.run()
+    a, b = _params(straight), _params(second)
+    for name in a:
+        assert numpy.array_equal(a[name], b[name]), name
+    assert second.updater.get_optimizer("dis").alpha == 4e-4 and second.updater.get_optimizer("gen").alpha == 1e-4
+    names = set(os.listdir(tmp_path / "split"))
+    assert {"gen_iter_2.npz", "dis_iter_2.npz", "gen_ema_iter_2.npz", "snapshot_iter_2"} <= names
+    ema = {run: load_generator(str(tmp_path / run / "gen_ema_iter_2.npz")) for run in ("straight", "split")}
+    raw = load_generator(str(tmp_path / "split" / "gen_iter_2.npz"))
+    assert ema["split"].size == 128 and read_meta(str(tmp_path / "split" / "dis_iter_2.npz"))["config"] == {
+        "activation": "elu", "size": 128, "spectral_norm": True}
+    for (name, p), (_, q), (_, r) in zip(sorted(ema["straight"].namedparams()), sorted(ema["split"].namedparams()),
+                                         sorted(raw.namedparams())):
+        assert numpy.array_equal(p.array, q.array), name
+    assert not numpy.allclose(ema["split"].dc1.W.array, raw.dc1.W.array, rtol=0, atol=1e-7)
+    from PIL import Image
+    with Image.open(tmp_path / "split" / "preview" / "image_iter_00000002.png") as img:
+        assert img.size == (3 * 128, 2 * 128)
+
+
+def test_examples_of_another_size_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="96x96 px but the models are built for 128 px"):
+        _trainer(tmp_path, 1, SyntheticFaces(4), size=128)

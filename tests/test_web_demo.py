@@ -247,3 +247,25 @@ def test_serve_demo_cli_refuses_a_bad_export(export_dir, capsys):
     spec.loader.exec_module(tool)
     assert tool.main(["--export", os.path.join(str(export_dir), "nope")]) == 1
     assert "demo.json" in capsys.readouterr().err
+
+
+def test_a_128_px_model_draws_at_its_size(browser, tmp_path):
+    from conftest import make_demo_generator
+
+    gen = make_demo_generator(seed=4, size=128)
+    export.export_demo(gen, str(tmp_path), tags=_tags(), check_n=1)
+    with DemoServer(str(tmp_path)) as srv:
+        page = _open(browser, srv.url)
+        try:
+            z0 = sample_z(1, random_state=12)[0]
+            page.evaluate("a => { dcganDemo.setZ0(a[0]); dcganDemo.setStrength(a[1]); dcganDemo.setSliders(a[2]); }",
+                          [z0.tolist(), 1.0, [0.0] * N_TAGS])
+            page.evaluate("dcganDemo.draw()")
+            assert page.evaluate("[document.getElementById('face').width, document.getElementById('face').height]") \
+                == [128, 128]
+            rgba = numpy.array(page.evaluate("dcganDemo.pixels()"), dtype=numpy.uint8).reshape(128, 128, 4)
+            reference = to_image(export.chainer_output(gen, z0[None])[0])
+            diff = numpy.abs(rgba[..., :3].astype(int) - reference.astype(int))
+            assert numpy.mean(diff <= 1) >= 0.99 and not page.errors
+        finally:
+            page.close()

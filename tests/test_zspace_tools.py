@@ -185,3 +185,13 @@ def test_save_animation(tmp_path):
     with pytest.raises(ValueError, match="no frames"):
         save_animation(tmp_path / "b.gif", [])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gif"]
+
+
+def test_zspace_tools_take_the_size_from_the_model(tmp_path, capsys):
+    numpy.random.seed(5)
+    path = str(tmp_path / "g64.npz")
+    save_model(path, Generator(size=64))
+    code = load_tool("interpolate").main(["--model", path, "--seed", "1", "--rows", "1", "--steps", "3",
+                                          "--out", str(tmp_path / "sheet.png"), "--scale", "1", "--pad", "0"])
+    assert code == 0, capsys.readouterr().err
+    assert numpy.asarray(Image.open(tmp_path / "sheet.png")).shape == (64, 3 * 64, 3)

@@ -2,8 +2,8 @@
 """Measure a generator against real faces: FID, KID (with standard error), precision/recall and
 density/coverage, from InceptionV3 pool3 features of --n generated and --n real images.
 
-Real images are read like training data (96x96 arrays); their features are cached in
-~/.cache/chainer_dcgan/fid_stats/ keyed by the data's content and --n, so the second run only
+Real images are read like training data, at the model's size (96x96 for the original); their
+features are cached in ~/.cache/chainer_dcgan/fid_stats/ keyed by the data's content and --n, so the second run only
 extracts the generated side. FID falls as n grows: compare numbers measured with the same --n.
 The InceptionV3 weights come from `python tools/fetch_inception.py` (see --weights).
 
@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import agreement, inception, metrics  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan import agreement, hparams, inception, metrics  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import positive_int  # noqa: E402
 from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
@@ -94,16 +94,17 @@ def main(argv=None):
             gen = seeded_models(args.seed)[0]
         elif args.model is not None:
             gen = load_generator(args.model)
+        size = getattr(gen, "size", hparams.IMAGE_SIZE)
         if gen is not None:
             gen.to_device(device)
         if args.dataset is None:
             from chainer_dcgan.datasets import SyntheticFaces
 
-            dataset = SyntheticFaces(args.synthetic_size, seed=args.synthetic_seed)
+            dataset = SyntheticFaces(args.synthetic_size, seed=args.synthetic_seed, size=size)
         else:
-            from chainer_dcgan.datasets.images import ImageDataset
+            from chainer_dcgan.datasets import ImageDataset
 
-            dataset = ImageDataset(args.dataset, verify=False)
+            dataset = ImageDataset(args.dataset, size=size, verify=False)  # real at the model's size
         tag_sets, result, cache_path = None, {}, None
         if getattr(gen, "tags", None) is not None:
             from chainer_dcgan.datasets import TaggedDataset

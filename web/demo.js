@@ -142,6 +142,10 @@ async function generate(z) {
 
 function paint(x) {
   const size = state.manifest.image_size;
+  if (canvas.width !== size) {  // the page is laid out for 96 px; larger models draw at their size
+    canvas.width = size;
+    canvas.height = size;
+  }
   const img = ctx.createImageData(size, size);
   toRGBA(x, size, img.data);
   ctx.putImageData(img, 0, 0);

@@ -1,7 +1,8 @@
 """Procedural anime-style faces with safebooru-style tags: the default dataset when there is no real one.
 
-Every face is drawn with PIL at twice the final size and box-filtered down to 96x96, so edges are
-anti-aliased. A face is a pure function of its random state: :func:`face_random_state` turns a
+Every face is drawn with PIL at twice the final size and box-filtered down to 96x96 (or the
+``size`` asked: the drawing is scaled, never the pixels, so edges stay one pixel sharp at 128 or
+256 px), so edges are anti-aliased. A face is a pure function of its random state: :func:`face_random_state` turns a
 ``(seed, index)`` pair into one, so :class:`SyntheticFaces` gives random access without storing anything.
 
 Tags (:data:`TAGS`) follow safebooru's vocabulary, and each one changes pixels in a way a small CNN can
@@ -75,8 +76,12 @@ _RIBBONS = ((220, 30, 50), (250, 250, 250), (40, 40, 60), (250, 210, 60), (80, 1
 _N_ATTRIBUTE_DRAWS = 16
 _N_RENDER_DRAWS = 112
 _SUPER = 2  # draw at 2x, then box-filter down
-_CANVAS = IMAGE_SIZE * _SUPER
-_GRADIENT = Image.linear_gradient("L").resize((_CANVAS, _CANVAS))
+_CANVAS = IMAGE_SIZE * _SUPER  # the drawing's own units are pixels of this 96 px canvas
+
+
+@functools.lru_cache(maxsize=None)
+def _gradient(canvas):
+    return Image.linear_gradient("L").resize((canvas, canvas))
 
 
 def face_random_state(seed, index):
@@ -88,7 +93,7 @@ def face_random_state(seed, index):
     return numpy.random.RandomState(numpy.random.PCG64(numpy.random.SeedSequence([int(seed), int(index)])))
 
 
-def draw_face(random_state, require=()):
+def draw_face(random_state, require=(), size=IMAGE_SIZE):
     """Draw one anime-style face.
 
     Args:
@@ -98,16 +103,19 @@ def draw_face(random_state, require=()):
             usual, from the same random numbers (so only the required attributes change). Required
             ``twintails``/``ponytail`` make short hair long; a required eye colour opens closed eyes;
             ``simple_background`` picks a plain background.
+        size (int): side of the image in pixels (>= 8); the same random state gives the same face,
+            drawn at that resolution.
 
     Returns:
-        tuple: ``(image, tags)``: ``uint8 (96, 96, 3)`` RGB image, and its tags, a list of str in
+        tuple: ``(image, tags)``: ``uint8 (size, size, 3)`` RGB image, and its tags, a list of str in
         :data:`TAGS` order.
 
     Raises:
         ValueError: ``require`` holds an unknown tag or tags that cannot go together.
     """
     attributes = _sample_attributes(random_state, require)
-    image = _render(attributes, _Uniforms(random_state.random_sample(_N_RENDER_DRAWS)))
+    image = _render(attributes, _Uniforms(random_state.random_sample(_N_RENDER_DRAWS)),
+                    _integer("draw_face", "size", size, 8))
     return image, _tags_of(attributes)
 
 
@@ -119,21 +127,24 @@ def face_tags(random_state, require=()):
 class SyntheticFaces(chainer.dataset.DatasetMixin):
     """``n`` synthetic faces as a Chainer dataset; face ``i`` is a pure function of ``(seed, i)``.
 
-    ``dataset[i]`` (``get_example(i)``) is a ``float32 (3, 96, 96)`` array in ``[-1, 127/128]``
-    (:func:`chainer_dcgan.images.to_array`); :meth:`image` gives the ``uint8 (96, 96, 3)`` image and
-    :meth:`tags` its tags.
+    ``dataset[i]`` (``get_example(i)``) is a ``float32 (3, S, S)`` array in ``[-1, 127/128]``
+    (:func:`chainer_dcgan.images.to_array`); :meth:`image` gives the ``uint8 (S, S, 3)`` image and
+    :meth:`tags` its tags. ``S`` is ``size`` (96 by default).
 
     Args:
         n (int): number of faces, > 0.
         seed (int): dataset seed, >= 0.
         cache (bool): keep each face in memory once drawn (27 KiB each: 20,000 faces take
-            550 MB), so training does not redraw them each epoch; faces are drawn on first use.
+            550 MB; 3 S^2 bytes each at other sizes), so training does not redraw them each epoch;
+            faces are drawn on first use.
+        size (int): side of the faces in pixels, drawn at that resolution (see :func:`draw_face`).
     """
 
-    def __init__(self, n, seed=0, cache=False):
+    def __init__(self, n, seed=0, cache=False, size=IMAGE_SIZE):
         self.n = _integer("SyntheticFaces", "n", n, 1)
         self.seed = _integer("SyntheticFaces", "seed", seed, 0)
-        self._images = numpy.empty((self.n, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=numpy.uint8) if cache else None
+        self.size = _integer("SyntheticFaces", "size", size, 8)
+        self._images = numpy.empty((self.n, self.size, self.size, 3), dtype=numpy.uint8) if cache else None
         self._drawn = numpy.zeros(self.n, dtype=bool) if cache else None
 
     def __len__(self):
@@ -145,17 +156,17 @@ class SyntheticFaces(chainer.dataset.DatasetMixin):
         return int(i) % self.n
 
     def image(self, i):
-        """Face ``i`` as a ``uint8 (96, 96, 3)`` image."""
+        """Face ``i`` as a ``uint8 (size, size, 3)`` image."""
         i = self._check(i)
         if self._images is None:
-            return draw_face(face_random_state(self.seed, i))[0]
+            return draw_face(face_random_state(self.seed, i), size=self.size)[0]
         if not self._drawn[i]:
-            self._images[i] = draw_face(face_random_state(self.seed, i))[0]
+            self._images[i] = draw_face(face_random_state(self.seed, i), size=self.size)[0]
             self._drawn[i] = True
         return self._images[i].copy()
 
     def get_example(self, i):
-        """Face ``i`` as a ``float32 (3, 96, 96)`` array, ``(pixel - 128) / 128``."""
+        """Face ``i`` as a ``float32 (3, size, size)`` array, ``(pixel - 128) / 128``."""
         return to_array(self.image(i))
 
     def tags(self, i):
@@ -399,12 +410,14 @@ class _Pen:
                        joint="curve" if len(points) > 2 else None)
 
 
-def _render(a, u):
-    """Draw attributes ``a`` with layout uniforms ``u``; returns ``uint8 (96, 96, 3)``."""
+def _render(a, u, size=IMAGE_SIZE):
+    """Draw attributes ``a`` with layout uniforms ``u``; returns ``uint8 (size, size, 3)``."""
+    canvas_size = size * _SUPER
+    k = canvas_size / _CANVAS  # lengths below are in 96 px canvas pixels; the rest is in face units
     # Pose: face half-width in pixels at 2x, centre, in-plane rotation in degrees.
-    s = u(41.0, 52.0)
-    cx = _CANVAS / 2 + u(-9.0, 9.0)
-    cy = _CANVAS * 0.49 + u(-8.0, 8.0)
+    s = u(41.0, 52.0) * k
+    cx = canvas_size / 2 + u(-9.0, 9.0) * k
+    cy = canvas_size * 0.49 + u(-8.0, 8.0) * k
     angle = u(-11.0, 11.0)
     flip = 1 if u.chance(0.5) else -1  # side of a ponytail, tilt of a hat
     hair = _jitter(_HAIR_COLORS[a["hair_color"]], u, 10)
@@ -420,7 +433,7 @@ def _render(a, u):
     spread = {"short_hair": 0.0, "long_hair": u(0.15, 0.3), "very_long_hair": u(0.45, 0.6)}[length]
 
     u.seek(24)
-    canvas = _background(a["background"], u)
+    canvas = _background(a["background"], u, canvas_size)
     pen = _Pen(canvas, s, cx, cy, angle)
     lw = pen.width
 
@@ -596,18 +609,20 @@ def _rounded_rect(x, y, hw, hh, r):
     return points
 
 
-def _background(name, u):
-    """The 2x canvas: a plain colour for a tagged background, else a gradient with soft circles."""
+def _background(name, u, canvas=_CANVAS):
+    """The 2x canvas, ``canvas`` pixels square: a plain colour for a tagged background, else a gradient
+    with soft circles."""
     if name is not None:
-        return Image.new("RGB", (_CANVAS, _CANVAS), _jitter(_BACKGROUNDS[name], u, 4 if name == "white" else 12))
+        return Image.new("RGB", (canvas, canvas), _jitter(_BACKGROUNDS[name], u, 4 if name == "white" else 12))
+    k = canvas / _CANVAS
     top = tuple(int(u(40, 255)) for _ in range(3))
     bottom = _mix(top, tuple(int(u(0, 255)) for _ in range(3)), 0.7)
-    image = Image.composite(Image.new("RGB", (_CANVAS, _CANVAS), bottom),
-                            Image.new("RGB", (_CANVAS, _CANVAS), top), _GRADIENT)
+    image = Image.composite(Image.new("RGB", (canvas, canvas), bottom),
+                            Image.new("RGB", (canvas, canvas), top), _gradient(canvas))
     d = ImageDraw.Draw(image, "RGBA")
     light = _mix(top, (255, 255, 255), 0.6)
     for _ in range(int(u(3, 8.999))):
-        x, y, r = u(0, _CANVAS), u(0, _CANVAS), u(8, 40)
+        x, y, r = u(0, _CANVAS) * k, u(0, _CANVAS) * k, u(8, 40) * k
         d.ellipse([x - r, y - r, x + r, y + r], fill=light + (110,))
     return image
 
