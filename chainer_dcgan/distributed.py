@@ -162,12 +162,14 @@ class Context:
     def check_snapshot(self, snapshot):
         """Raise ValueError unless the trainer snapshot (path or binary file object) was written by a
         run with as many processes as this one: the data shards and per-rank states depend on it."""
+        from chainer_dcgan.serialization import ModelFileError, SafeNpz
+
         try:
-            with numpy.load(snapshot) as npz:
+            with SafeNpz(snapshot) as npz:
                 size = int(npz[_SIZE_KEY]) if _SIZE_KEY in npz.files else 1
         except FileNotFoundError:
             raise FileNotFoundError("--resume {}: no such snapshot".format(snapshot)) from None
-        except (OSError, ValueError, AttributeError) as e:
+        except (ModelFileError, OSError, TypeError) as e:
             raise ValueError("--resume: not a trainer snapshot ({})".format(e)) from e
         finally:
             if hasattr(snapshot, "seek"):

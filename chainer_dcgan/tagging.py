@@ -295,14 +295,22 @@ def load_classifier(path):
     Raises:
         TaggedDatasetError: the file is missing or is not such a classifier.
     """
+    from chainer_dcgan.serialization import SafeNpz, load_npz_into
+
     path = os.fspath(path)
     try:
-        with numpy.load(path) as npz:
+        with SafeNpz(path) as npz:
+            shape, dtype = npz.headers.get("config.json", ((1,), None))
+            if shape != () or dtype.kind != "U" or dtype.itemsize > 4 << 20:
+                raise KeyError("no config.json string")
             config = json.loads(str(npz["config.json"]))
+            if not isinstance(config, dict):
+                raise TypeError("config.json is not a JSON object")
             clf = TagClassifier(**config)
-            chainer.serializers.NpzDeserializer(npz).load(clf)
+            load_npz_into(npz, clf)
     except (OSError, KeyError, ValueError, TypeError) as e:
-        raise TaggedDatasetError("{}: not a tag classifier saved by save_classifier: {}".format(path, e)) from e
+        raise TaggedDatasetError("{}: not a tag classifier saved by save_classifier: {}".format(
+            path, e.args[0] if e.args else e)) from None
     return clf
 
 

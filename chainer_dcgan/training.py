@@ -16,7 +16,7 @@ from chainer_dcgan.datasets.iterators import ResumableIterator
 from chainer_dcgan.distributed import Context
 from chainer_dcgan.extensions import SampleGrid, StatisticsDistance, add_fid_evaluation
 from chainer_dcgan.models import Discriminator, Generator
-from chainer_dcgan.serialization import save_model
+from chainer_dcgan.serialization import load_npz_into, save_model
 from chainer_dcgan.updater import DCGANUpdater
 
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
@@ -158,4 +158,4 @@ def resume(trainer, snapshot):
     iterator, random states)."""
     if isinstance(snapshot, (str, os.PathLike)) and not os.path.isfile(snapshot):
         raise FileNotFoundError("--resume {}: no such snapshot".format(snapshot))
-    chainer.serializers.load_npz(snapshot, trainer)
+    load_npz_into(snapshot, trainer)
