@@ -43,7 +43,7 @@ def resolve_device(gpu=None, device=None):
         dev = chainer.get_device(spec)
     except Exception as e:  # chainer raises several types for a missing or broken CuPy
         raise ValueError("{}: cannot use this device ({}). For GPUs install CuPy: pip install '.[cuda12]'"
-                         .format(arg, e)) from e
+                         .format(arg, " ".join(str(e).split()))) from None
     return dev
 
 

@@ -256,6 +256,15 @@ def load_model(path, link):
     return load_npz_into(path, link, path=_npz_prefix(path, link))
 
 
+def nonfinite_parameters(link):
+    """Names of ``link``'s parameters and persistent arrays (e.g. ``/dc4/W``) holding NaN or infinity."""
+    out = []
+    for name, value in sorted(expected_values(link).items()):
+        if hasattr(value, "dtype") and value.dtype.kind == "f" and not bool(link.xp.isfinite(value).all()):
+            out.append("/" + name)
+    return out
+
+
 def model_meta(link):
     """The ``_meta`` record of ``link``: ``{"format", "class", "config"}`` (JSON-able)."""
     return {"format": META_FORMAT, "class": type(link).__name__, "config": dict(getattr(link, "config", {}))}

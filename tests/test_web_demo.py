@@ -245,7 +245,7 @@ def test_serve_demo_cli_refuses_a_bad_export(export_dir, capsys):
     spec = importlib.util.spec_from_file_location("serve_demo", os.path.join(REPO, "tools", "serve_demo.py"))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    assert tool.main(["--export", os.path.join(str(export_dir), "nope")]) == 1
+    assert tool.main(["--export", os.path.join(str(export_dir), "nope")]) == 2
     assert "demo.json" in capsys.readouterr().err
 
 

@@ -93,11 +93,11 @@ def test_interpolate_from_given_z_with_slerp_and_webp(tmp_path, models, capsys):
 
 def test_interpolate_reports_bad_input(tmp_path, models, capsys):
     tool = load_tool("interpolate")
-    assert tool.main(["--model", str(tmp_path / "none.npz")]) == 1
+    assert tool.main(["--model", str(tmp_path / "none.npz")]) == 2
     assert "none.npz: no such model file" in capsys.readouterr().err
     zspace.write_z(tmp_path / "one.npy", zspace.sample_z(1, 100, 0))
     assert tool.main(["--model", models["npz"], "--z", str(tmp_path / "one.npy"),
-                      "--out", str(tmp_path / "x.png")]) == 1
+                      "--out", str(tmp_path / "x.png")]) == 2
     assert "at least 2 vectors" in capsys.readouterr().err
     for bad in (["--steps", "1"], ["--animation", str(tmp_path / "x.mp4")]):
         with pytest.raises(SystemExit) as info:
@@ -122,7 +122,7 @@ def test_variations_grid_has_z_in_the_centre(tmp_path, models, capsys):
                       "--save-z", str(tmp_path / "w.npy")])
     assert code == 0
     numpy.testing.assert_array_equal(numpy.load(tmp_path / "w.npy"), numpy.tile(grid[0], (2, 1)))
-    assert tool.main(["--model", models["npz"], "--z", str(tmp_path / "v.npy"), "--index", "9"]) == 1
+    assert tool.main(["--model", models["npz"], "--z", str(tmp_path / "v.npy"), "--index", "9"]) == 2
     assert "--index 9 out of range" in capsys.readouterr().err
 
 
@@ -167,7 +167,7 @@ def test_tag_vectors_cli_writes_json_and_prints_the_effect(tmp_path, models, dat
 
 def test_tag_vectors_cli_reports_bad_input(tmp_path, models, capsys):
     tool = load_tool("tag_vectors")
-    assert tool.main(["--model", models["npz"], "--dataset", str(tmp_path)]) == 1
+    assert tool.main(["--model", models["npz"], "--dataset", str(tmp_path)]) == 2
     assert "no manifest.jsonl" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         tool.main(["--model", models["npz"]])

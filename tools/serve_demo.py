@@ -15,19 +15,17 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan.cli import port  # noqa: E402
 from chainer_dcgan.web_demo import DemoServer, WebDemoError  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--export", required=True, help="export folder written by tools/export_weights.py")
-    p.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    p.add_argument("--port", type=port, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 picks a free one)")
     p.add_argument("--web", default=None, help="the page's folder (default: web/ of this checkout)")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
-    args = p.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        p.error("--port must be in 0..65535")
-    return args
+    return p.parse_args(argv)
 
 
 def main(argv=None):
@@ -36,8 +34,8 @@ def main(argv=None):
     try:
         server = DemoServer(args.export, web_dir=args.web, port=args.port, log=log)
     except WebDemoError as e:
-        print("serve_demo: error: {}".format(e), file=sys.stderr)
-        return 1
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
     print("serving the demo at {} (Ctrl-C stops)".format(server.url), flush=True)
     try:
         server.serve_forever()
