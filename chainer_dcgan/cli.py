@@ -122,3 +122,24 @@ def output_file(text):
         raise argparse.ArgumentTypeError("{} is a folder; give a file name".format(text))
     _writable_parent(text)
     return text
+
+
+def output_image(text):
+    """An image file to write (see :func:`output_file`) whose extension names a format that can be
+    written (.png, .jpg, .webp, .gif, .bmp, .tiff...): what is written is what the extension says."""
+    from chainer_dcgan.images import image_format
+
+    text = output_file(text)
+    try:
+        image_format(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def above_one(text):
+    """A finite number > 1 (e.g. a detector's scale step)."""
+    value = _number(text, float)
+    if not (value > 1 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("must be a finite number > 1, got {}".format(text))
+    return value

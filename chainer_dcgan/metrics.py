@@ -286,7 +286,7 @@ def dataset_features(dataset, extractor, n=None, seed=0, cache=True, cache_dir=N
     if isinstance(dataset, (str, os.PathLike)):
         from chainer_dcgan.datasets.images import ImageDataset
 
-        dataset = ImageDataset(dataset, verify=False)
+        dataset = ImageDataset(dataset)  # unreadable files are left out, not stood in for by neighbours
     indices = select_examples(len(dataset), n, seed)
     path = None
     if cache:

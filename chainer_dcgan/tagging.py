@@ -192,6 +192,11 @@ def load_tagged_faces(root, tags=None, min_count=10, size=hparams.IMAGE_SIZE, li
         counts = collections.Counter(t for r in records for t in set(r["tags"]))
         tags = sorted(t for t, c in counts.items() if c >= min_count and len(records) - c >= min_count)
     tags = list(tags)
+    present = {t for r in records for t in r["tags"]}
+    absent = [t for t in tags if t not in present]
+    if absent:
+        raise TaggedDatasetError("{}: no image has the tag(s) {}".format(
+            manifest_path(root), ", ".join(repr(t) for t in absent)))
     if not tags:
         raise TaggedDatasetError("{}: no tag is on at least {} and missing from at least {} of its {} images".format(
             manifest_path(root), min_count, min_count, len(records)))

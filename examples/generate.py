@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan.cli import output_file, positive_int, seed  # noqa: E402
+from chainer_dcgan.cli import output_image, positive_int, seed  # noqa: E402
 from chainer_dcgan.extensions.sample_grid import generate  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
 from chainer_dcgan.models import sample_z  # noqa: E402
@@ -20,7 +20,7 @@ from chainer_dcgan.serialization import ModelFileError, load_generator, nonfinit
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="generator weights: .npz (ours or a trainer snapshot) or .h5 (the original's)")
-    p.add_argument("--out", "-o", type=output_file, default="generated.png", help="output PNG (default: generated.png)")
+    p.add_argument("--out", "-o", type=output_image, default="generated.png", help="output PNG (default: generated.png)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the z drawn (default 0)")
     p.add_argument("--rows", type=positive_int, default=10, help="grid rows (default 10)")
     p.add_argument("--cols", type=positive_int, default=10, help="grid columns (default 10)")

@@ -19,7 +19,7 @@ import numpy
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import output_file, positive_int, seed  # noqa: E402
+from chainer_dcgan.cli import output_file, output_image, positive_int, seed  # noqa: E402
 from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.images import save_animation, save_image, tile  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
@@ -33,7 +33,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=seed, default=0, help="seed of the random z's (default 0)")
     p.add_argument("--z", default=None,
                    help="read the z's from this .npy/.json file, shape (K, 100), instead of drawing them")
-    p.add_argument("--out", type=output_file, default="interpolation.png",
+    p.add_argument("--out", type=output_image, default="interpolation.png",
                    help="the sheet image (PNG/JPEG/WebP by extension; default interpolation.png)")
     p.add_argument("--rows", type=positive_int, default=8,
                    help="interpolations in the sheet (default 8; with --z at most K - 1)")

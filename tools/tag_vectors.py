@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import tagging, zspace  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import finite_float, fraction, output_file, positive_int, probability, seed  # noqa: E402
+from chainer_dcgan.cli import finite_float, fraction, output_file, output_image, positive_int, probability, seed  # noqa: E402
 from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
@@ -71,7 +71,7 @@ def parse_args(argv=None):
     p.add_argument("--no-effect", action="store_true", help="skip the effect measurement")
     p.add_argument("--strengths", type=finite_float, nargs="+", default=[0.5, 1.0],
                    help="slider values s of the effect measurement (default 0.5 1)")
-    p.add_argument("--sheet", type=output_file, default=None,
+    p.add_argument("--sheet", type=output_image, default=None,
                    help="also write an image: one row per tag vector, one face z0 with that tag's slider at "
                         "-1, -0.5, 0, 0.5, 1 (through the demo's formula)")
     p.add_argument("--device", default="@numpy", help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
@@ -136,6 +136,10 @@ def main(argv=None):
                                       args.batch_size)
         print("{} of {} tags have vectors ({} faces labelled in {:.1f} s)".format(
             len(vectors), len(clf.tags), args.samples, time.time() - start))
+        if not vectors:
+            raise ValueError("no tag has --min-count {} generated faces with it and {} without among --samples {} "
+                             "at --threshold {:g}: lower --min-count or give more --samples".format(
+                                 args.min_count, args.min_count, args.samples, args.threshold))
         effects = None
         if vectors and not args.no_effect:
             effects = tagging.measure_effect(gen, clf, vectors, args.effect_samples, args.seed + 1,

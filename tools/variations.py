@@ -16,7 +16,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import non_negative_float, output_file, positive_int, seed  # noqa: E402
+from chainer_dcgan.cli import non_negative_float, output_file, output_image, positive_int, seed  # noqa: E402
 from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
@@ -36,7 +36,7 @@ def parse_args(argv=None):
                    help="noise strength: neighbours are clip(z + strength * u, -1, 1) (default 0.3)")
     p.add_argument("--rows", type=positive_int, default=5, help="grid rows (default 5)")
     p.add_argument("--cols", type=positive_int, default=5, help="grid columns (default 5)")
-    p.add_argument("--out", type=output_file, default="variations.png", help="the grid image (default variations.png)")
+    p.add_argument("--out", type=output_image, default="variations.png", help="the grid image (default variations.png)")
     p.add_argument("--pad", type=int, default=2, help="pixels between faces (default 2)")
     p.add_argument("--save-z", type=output_file, default=None,
                    help="also save the grid's z's (.npy or .json), row by row, for reuse with --z/--index")
