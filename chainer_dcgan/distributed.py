@@ -21,7 +21,6 @@ import sys
 import warnings
 
 import chainer
-import numpy
 from chainer import training
 
 from chainer_dcgan import functions

@@ -185,7 +185,7 @@ def expected_values(obj):
 
 
 def load_npz_into(source, obj, path="", strict=True, name=None):
-    """Load the npz ``source`` (path, binary file object or open :class:`SafeNpz`) into ``obj`` safely (see :class:`SafeNpz`).
+    """Load the npz ``source`` (path, binary file object or open :class:`SafeNpz`) into ``obj`` safely.
 
     The project's one replacement for ``chainer.serializers.load_npz``, which unpickles.
 

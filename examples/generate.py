@@ -20,7 +20,8 @@ from chainer_dcgan.serialization import ModelFileError, load_generator, nonfinit
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="generator weights: .npz (ours or a trainer snapshot) or .h5 (the original's)")
-    p.add_argument("--out", "-o", type=output_image, default="generated.png", help="output PNG (default: generated.png)")
+    p.add_argument("--out", "-o", type=output_image, default="generated.png",
+                   help="output image; the extension gives the format (default: generated.png)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the z drawn (default 0)")
     p.add_argument("--rows", type=positive_int, default=10, help="grid rows (default 10)")
     p.add_argument("--cols", type=positive_int, default=10, help="grid columns (default 10)")

@@ -51,7 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--scale", type=positive_int, default=2,
                    help="enlarge the animation's faces by this integer factor, nearest neighbour (default 2)")
     p.add_argument("--pad", type=int, default=2, help="pixels between faces in the sheet (default 2)")
-    p.add_argument("--save-z", type=output_file, default=None, help="also save the z's used (.npy or .json) for reuse with --z")
+    p.add_argument("--save-z", type=output_file, default=None,
+                   help="also save the z's used (.npy or .json) for reuse with --z")
     p.add_argument("--device", default="@numpy",
                    help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
     p.add_argument("--batch-size", type=positive_int, default=100, help="faces per forward pass (default 100)")
