@@ -144,6 +144,10 @@ def main(argv=None):
         return 2
     try:
         trainer.run()
+    except OSError as e:  # e.g. a full disk: every file written before is whole (atomic writes)
+        print("error: {} (the snapshots and files written before are kept; --resume continues)".format(
+            " ".join(str(e).split())), file=sys.stderr)
+        return 2
     finally:
         if lock is not None:
             lock.release()

@@ -99,3 +99,24 @@ def test_second_training_into_the_same_out_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "error: {} is in use by another process (a training)".format(tmp_path)
     assert os.listdir(tmp_path) == [".lock"]
+
+
+def test_full_disk_stops_with_one_line_and_keeps_the_last_snapshot(tmp_path, capsys):
+    """A 160 MiB tmpfs holds one round of files (about 111 MB), not two."""
+    import subprocess
+
+    out = tmp_path / "small"
+    out.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(out)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        capsys.readouterr()
+        assert _train(out, "--iteration", "3") == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("error: ") and "No space left on device" in err[-1], err[-3:]
+        assert read_snapshot(str(out / "snapshot_iter_1"))[0] == 1  # the last good one is whole
+        names = os.listdir(out)
+        assert not any(n.startswith(("tmp", ".")) and n != ".lock" for n in names), names
+    finally:
+        subprocess.run(["umount", str(out)], check=True)
