@@ -136,6 +136,8 @@ ROWS = [
     ("tools/interpolate.py", ["--model", G, "--device", "@cupy:0", "--out", "{o}/i.png"], "--device @cupy:0"),
     ("tools/interpolate.py", ["--model", G, "--z", "{c}/evil_z.npy", "--out", "{o}/i.png"], "evil_z.npy"),
     ("tools/interpolate.py", ["--model", G, "--save-z", "{o}/", "--out", "{o}/i.png"], "--save-z"),
+    ("tools/interpolate.py", ["--model", G, "--z", "{c}/gen.npz", "--out", "{o}/i.png"], "gen.npz: not a .npy"),
+    ("tools/variations.py", ["--model", G, "--z", "{c}/afile", "--out", "{o}/v.png"], "afile: not a .npy"),
     ("tools/variations.py", ["--model", "{c}/evil.npz", "--out", "{o}/v.png"], "evil.npz: member 'dc4/W'"),
     ("tools/variations.py", ["--model", G, "--strength", "nan", "--out", "{o}/v.png"], "--strength"),
     ("tools/variations.py", ["--model", G, "--seed", "-1", "--out", "{o}/v.png"], "--seed"),
