@@ -142,12 +142,11 @@ def test_tag_vectors_cli_writes_json_and_prints_the_effect(tmp_path, models, dat
             "--save-classifier", str(tmp_path / "clf.npz")]
     code = tool.main(argv)
     captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert "held-out accuracy" in captured.out and "wrote" in captured.out
-    doc = json.loads(out.read_text())
-    assert doc["z_dim"] == 100 and doc["seed"] == 0 and isinstance(doc["tags"], list)
-    # threshold 0 makes every face positive: no tag has negatives, so no vectors, but a valid file
-    assert doc["tags"] == [] and "0 of 3 tags have vectors" in captured.out
+    assert "held-out accuracy" in captured.out and "wrote" in captured.out  # the classifier was saved
+    # threshold 0 makes every face positive: no tag has negatives, so no vectors: an error, no file
+    assert code == 2 and "0 of 3 tags have vectors" in captured.out
+    assert captured.err.strip().splitlines()[-1].startswith("error: no tag has --min-count 1")
+    assert not out.exists()
     # with the saved classifier and a threshold that splits the faces, vectors and effects appear
     from chainer_dcgan import tagging
 
@@ -159,6 +158,7 @@ def test_tag_vectors_cli_writes_json_and_prints_the_effect(tmp_path, models, dat
     assert tool.main(argv) == 0
     captured = capsys.readouterr()
     doc = json.loads(out.read_text())
+    assert doc["z_dim"] == 100 and doc["seed"] == 0
     assert doc["tags"] and all(len(t["v"]) == 100 and max(map(abs, t["v"])) == pytest.approx(1.0) for t in doc["tags"])
     assert all(set(t["effect"]["shifted"]) == {"0.5", "1"} for t in doc["tags"])
     assert "rise with s" in captured.out and doc["tags"][0]["name"] in captured.out
