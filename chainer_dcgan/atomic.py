@@ -1,7 +1,48 @@
-"""The one atomic-write helper: write to a temporary file beside the target, then rename."""
+"""The one atomic-write helper: write to a temporary file beside the target, then rename.
+
+Files come out with the mode any other new file gets (``0o666`` less the umask), not mkstemp's 0600.
+A crash, a full disk or an exception leaves the previous file as it was.
+"""
 import contextlib
+import errno
+import fcntl
 import os
+import secrets
+import shutil
 import tempfile
+
+
+def _create_exclusive(folder, prefix, suffix):
+    """Create and open a new file ``folder/prefix<random>suffix`` (mode 0o666 less the umask)."""
+    for _ in range(100):
+        path = os.path.join(folder, "{}{}{}".format(prefix, secrets.token_hex(4), suffix))
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", os.path.join(folder, prefix))
+
+
+def _fsync_folder(folder):
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _disk_full(error, folder, path):
+    """``error`` as an ENOSPC OSError naming ``path`` when the disk is full (numpy's own message on a
+    short write says only "N requested and M written"), else ``error`` itself."""
+    full = getattr(error, "errno", None) == errno.ENOSPC
+    if not full:
+        with contextlib.suppress(OSError):
+            full = os.statvfs(folder).f_bavail == 0
+    if not full:
+        return error
+    return OSError(errno.ENOSPC, "No space left on device while writing {} (the previous file, if any, "
+                   "is kept)".format(path))
 
 
 @contextlib.contextmanager
@@ -18,7 +59,7 @@ def atomic_write(path, mode="wb"):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    fd, tmp = _create_exclusive(folder, "." + os.path.basename(path) + ".", ".tmp")
     try:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as f:
@@ -26,30 +67,88 @@ def atomic_write(path, mode="wb"):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+        _fsync_folder(folder)
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            full = _disk_full(e, folder, path)
+            if full is not e:
+                raise full from None
         raise
 
 
 def atomic_save(path, writer):
     """Call ``writer(tmp_path)`` to produce a file, then rename it onto ``path`` atomically.
 
-    For libraries that insist on a file name (``numpy.savez``, ``chainer.serializers``): the
-    temporary name keeps ``path``'s extension so they do not append their own.
+    For libraries that insist on a file name (``numpy.save``, ``chainer.serializers``). ``tmp_path``
+    has ``path``'s base name, inside a private temporary folder beside ``path``; a writer that
+    appends its own extension (``numpy.save("z")`` writes ``z.npy``) or writes the one file under
+    another name there is still caught, and what it wrote lands at ``path``.
+
+    Raises:
+        OSError: the writer failed (``path`` is untouched) or left no single file.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    base, ext = os.path.splitext(os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp" + ext, dir=folder)
-    os.close(fd)
+    base = os.path.basename(path)
+    tmpdir = tempfile.mkdtemp(prefix="." + base + ".", suffix=".tmp", dir=folder)
     try:
-        writer(tmp)
-        with open(tmp, "rb+") as f:
+        writer(os.path.join(tmpdir, base))
+        names = os.listdir(tmpdir)
+        if len(names) != 1:
+            raise OSError(errno.EIO, "the writer of {} left {} files instead of one ({})".format(
+                path, len(names), ", ".join(sorted(names)) or "none"), path)
+        produced = os.path.join(tmpdir, names[0])
+        with open(produced, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        os.replace(produced, path)
+        _fsync_folder(folder)
+    except OSError as e:
+        full = _disk_full(e, folder, path)  # before the partial file is removed
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        if full is not e:
+            raise full from None
         raise
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+class FolderLocked(RuntimeError):
+    """Another process holds the lock of an output folder."""
+
+
+class FolderLock:
+    """An exclusive advisory lock (``flock``) on ``folder/.lock``, held until :meth:`release`.
+
+    Two processes writing into one output folder would overwrite each other's files; the second
+    to ask is refused. The lock dies with the process, so a killed run leaves no stale lock.
+
+    Raises:
+        FolderLocked: another process holds it.
+        OSError: the folder cannot be created or written.
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, folder, what="this folder"):
+        self.folder = os.fspath(folder)
+        os.makedirs(self.folder, exist_ok=True)
+        self._file = open(os.path.join(self.folder, self.NAME), "a")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise FolderLocked("{} is in use by another process ({})".format(self.folder, what)) from None
+
+    def release(self):
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()

@@ -3,6 +3,8 @@
 Each raises ``argparse.ArgumentTypeError``, so argparse names the flag and exits with status 2.
 """
 import argparse
+import math
+import os
 
 
 def _number(text, kind):
@@ -45,9 +47,99 @@ def fraction(text):
     return value
 
 
-def positive_float(text):
-    """A number > 0 (NaN and infinity are refused)."""
+def finite_float(text):
+    """Any finite number (NaN and infinities are refused)."""
     value = _number(text, float)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError("must be > 0, got {}".format(text))
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError("must be a finite number, got {}".format(text))
+    return value
+
+
+def probability(text):
+    """A number in [0, 1]."""
+    value = _number(text, float)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be in [0, 1], got {}".format(text))
+    return value
+
+
+def seed(text):
+    """A random seed: an integer in [0, 2**32 - 1] (what NumPy's RandomState accepts)."""
+    value = _number(text, int)
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError("must be in 0..4294967295, got {}".format(text))
+    return value
+
+
+def port(text):
+    """A TCP port in 0..65535 (0: any free one)."""
+    value = _number(text, int)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be in 0..65535, got {}".format(text))
+    return value
+
+
+def positive_float(text):
+    """A finite number > 0."""
+    value = _number(text, float)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("must be a finite number > 0, got {}".format(text))
+    return value
+
+
+def _writable_parent(path):
+    """Raise ArgumentTypeError unless the nearest existing folder above ``path`` is a writable folder."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError("{} is not a folder".format(parent))
+    if not os.access(parent, os.W_OK) or os.path.realpath(parent).startswith(("/proc/", "/sys/")) \
+            or os.path.realpath(parent) in ("/proc", "/sys"):
+        raise argparse.ArgumentTypeError("cannot write in {}".format(parent))
+
+
+def output_folder(text):
+    """A folder to write into (created if missing): not empty, not an existing file, writable."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty (give a folder name)")
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError("{} exists and is not a folder".format(text))
+    if os.path.isdir(text):
+        real = os.path.realpath(text)
+        if not os.access(text, os.W_OK) or real.startswith(("/proc/", "/sys/")) or real in ("/proc", "/sys"):
+            raise argparse.ArgumentTypeError("cannot write in {}".format(text))
+    else:
+        _writable_parent(text)
+    return text
+
+
+def output_file(text):
+    """A file to write (its folder is created if missing): not empty, not an existing folder, writable."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty (give a file name)")
+    if os.path.isdir(text) or text.endswith(os.sep):
+        raise argparse.ArgumentTypeError("{} is a folder; give a file name".format(text))
+    _writable_parent(text)
+    return text
+
+
+def output_image(text):
+    """An image file to write (see :func:`output_file`) whose extension names a format that can be
+    written (.png, .jpg, .webp, .gif, .bmp, .tiff...): what is written is what the extension says."""
+    from chainer_dcgan.images import image_format
+
+    text = output_file(text)
+    try:
+        image_format(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def above_one(text):
+    """A finite number > 1 (e.g. a detector's scale step)."""
+    value = _number(text, float)
+    if not (value > 1 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("must be a finite number > 1, got {}".format(text))
     return value

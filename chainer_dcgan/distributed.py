@@ -21,7 +21,6 @@ import sys
 import warnings
 
 import chainer
-import numpy
 from chainer import training
 
 from chainer_dcgan import functions
@@ -43,7 +42,7 @@ def resolve_device(gpu=None, device=None):
         dev = chainer.get_device(spec)
     except Exception as e:  # chainer raises several types for a missing or broken CuPy
         raise ValueError("{}: cannot use this device ({}). For GPUs install CuPy: pip install '.[cuda12]'"
-                         .format(arg, e)) from e
+                         .format(arg, " ".join(str(e).split()))) from None
     return dev
 
 
@@ -162,12 +161,14 @@ class Context:
     def check_snapshot(self, snapshot):
         """Raise ValueError unless the trainer snapshot (path or binary file object) was written by a
         run with as many processes as this one: the data shards and per-rank states depend on it."""
+        from chainer_dcgan.serialization import ModelFileError, SafeNpz
+
         try:
-            with numpy.load(snapshot) as npz:
+            with SafeNpz(snapshot) as npz:
                 size = int(npz[_SIZE_KEY]) if _SIZE_KEY in npz.files else 1
         except FileNotFoundError:
             raise FileNotFoundError("--resume {}: no such snapshot".format(snapshot)) from None
-        except (OSError, ValueError, AttributeError) as e:
+        except (ModelFileError, OSError, TypeError) as e:
             raise ValueError("--resume: not a trainer snapshot ({})".format(e)) from e
         finally:
             if hasattr(snapshot, "seek"):

@@ -131,7 +131,10 @@ class FaceCropper:
             raise ValueError("need size > 0, margin >= 0, scale_factor > 1 and min_face >= {}".format(WINDOW))
         cv2 = _cv2()
         self.cascade_path = find_cascade(cascade)
-        self.classifier = cv2.CascadeClassifier(self.cascade_path)
+        try:
+            self.classifier = cv2.CascadeClassifier(self.cascade_path)
+        except (SystemError, cv2.error):  # what OpenCV raises for some damaged XML
+            raise ValueError("{} is not a readable OpenCV cascade".format(self.cascade_path)) from None
         if self.classifier.empty():
             raise ValueError("{} is not a readable OpenCV cascade".format(self.cascade_path))
         self.size, self.margin = int(size), float(margin)
@@ -267,7 +270,7 @@ def list_inputs(input_dir, exclude=None):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                          and (exclude is None or os.path.abspath(os.path.join(folder, d)) != exclude))
         for name in sorted(files):
-            if is_image_file(name):
+            if is_image_file(name) and os.path.isfile(os.path.join(folder, name)):  # no FIFOs
                 items.append((os.path.relpath(os.path.join(folder, name), input_dir).replace(os.sep, "/"), [], None))
     return items
 

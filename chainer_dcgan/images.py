@@ -21,7 +21,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
 def read_image(source, size=None):
     """Decode a PNG/JPEG/... file (path, bytes or file object) into RGB ``uint8 (H, W, 3)``.
 
-    Grayscale, RGBA (composited on white), palette and CMYK images are converted to RGB. With
+    Grayscale, RGBA (composited on white), palette and CMYK images are converted to RGB; 16-bit
+    grayscale is scaled to 8 bits (``round(v * 255 / 65535)``), not clipped. With
     ``size`` (int), the image is resized to ``(size, size)`` with area (box) filtering when its
     shape differs.
 
@@ -32,7 +33,9 @@ def read_image(source, size=None):
         source = io.BytesIO(source)
     with Image.open(source) as img:
         img.load()
-        if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        if img.mode in _WIDE_GREY_MODES:
+            img = Image.fromarray(_grey16_to_8(numpy.asarray(img))).convert("RGB")
+        elif img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
             img = Image.new("RGB", rgba.size, (255, 255, 255))
             img.paste(rgba, mask=rgba.getchannel("A"))
@@ -41,6 +44,15 @@ def read_image(source, size=None):
         if size is not None and img.size != (size, size):
             img = img.resize((size, size), Image.BOX)
         return numpy.asarray(img, dtype=numpy.uint8)
+
+
+_WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _grey16_to_8(values):
+    """16-bit grey levels (PIL's ``I``/``I;16`` modes hold 0..65535) -> ``uint8``, by scaling."""
+    values = numpy.clip(numpy.asarray(values, dtype=numpy.float64), 0, 65535)
+    return numpy.rint(values * (255.0 / 65535.0)).astype(numpy.uint8)
 
 
 def to_array(image):
@@ -75,10 +87,24 @@ def tile(arrays, rows, cols, pad=0):
     return out
 
 
+def image_format(path):
+    """The PIL format a file name's extension asks for (``"PNG"``, ``"JPEG"``, ``"GIF"``, ``"TIFF"``...).
+
+    Raises:
+        ValueError: naming the file, when the extension is missing or not an image format PIL writes.
+    """
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    format = Image.registered_extensions().get(ext)
+    if format is None or format not in Image.SAVE:
+        raise ValueError("{}: the extension {!r} is not an image format that can be written (use .png, .jpg, "
+                         ".webp, .gif, .bmp or .tiff)".format(path, ext or "(none)"))
+    return format
+
+
 def save_image(path, image, format=None):
-    """Write a ``uint8 (H, W, 3)`` image atomically; the format follows the extension."""
-    format = format or {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(
-        os.path.splitext(os.fspath(path))[1].lower(), "PNG")
+    """Write a ``uint8 (H, W, 3)`` image atomically in the format its extension says (see
+    :func:`image_format`), or ``format``."""
+    format = format or image_format(path)
     with atomic_write(path) as f:
         Image.fromarray(numpy.asarray(image, dtype=numpy.uint8)).save(f, format=format)
 

@@ -49,11 +49,17 @@ def read_manifest(root):
     """
     path = manifest_path(root)
     records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            where = "{}:{}".format(path, lineno)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if not raw.endswith(b"\n"):
+                    break  # a torn last line, cut inside a character
+                raise ManifestError("{}: not UTF-8 (byte {} of the line)".format(where, e.start + 1)) from None
             if not line.strip():
                 continue
-            where = "{}:{}".format(path, lineno)
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:

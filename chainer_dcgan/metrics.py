@@ -303,7 +303,7 @@ def dataset_features(dataset, extractor, n=None, seed=0, cache=True, cache_dir=N
     if isinstance(dataset, (str, os.PathLike)):
         from chainer_dcgan.datasets.images import ImageDataset
 
-        dataset = ImageDataset(dataset, verify=False)
+        dataset = ImageDataset(dataset)  # unreadable files are left out, not stood in for by neighbours
     indices = select_examples(len(dataset), n, seed)
     path = None
     if cache:
@@ -330,14 +330,16 @@ def dataset_features(dataset, extractor, n=None, seed=0, cache=True, cache_dir=N
 def _load_cached(path, key):
     if not os.path.isfile(path):
         return None
+    from chainer_dcgan.serialization import SafeNpz
+
     try:
-        with numpy.load(path) as npz:
+        with SafeNpz(path) as npz:
             meta = json.loads(str(npz["meta"]))
-            if meta.get("key") != key:
+            if not isinstance(meta, dict) or meta.get("key") != key:
                 return None
             return npz["features"].astype(numpy.float32)
-    except (OSError, ValueError, KeyError):
-        return None  # damaged: recomputed and replaced
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # damaged (ModelFileError is a ValueError): recomputed and replaced
 
 
 class _Subset:

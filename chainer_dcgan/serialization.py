@@ -6,8 +6,10 @@ e.g. ``{"format": 1, "class": "Generator", "config": {"z_dim": 100, ...}}``.
 :func:`load_generator` rebuilds the right Chain from it. Files without it (the 2015 original's HDF5,
 older npz files) are read as the faithful :class:`~chainer_dcgan.models.Generator`.
 """
+import io
 import json
 import os
+import zipfile
 
 import chainer
 import h5py
@@ -18,15 +20,214 @@ from chainer_dcgan.atomic import atomic_save, atomic_write
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".model")
 META_KEY = "_meta"
 META_FORMAT = 1
+MAX_META_BYTES = 1 << 20
 
 
 class ModelFileError(ValueError):
     """A model file that is missing, unreadable or does not match the Chain it is loaded into."""
 
 
+
+
+def _none_pickles():
+    """The data ``numpy.save`` writes for ``numpy.asarray(None)`` (Chainer stores None this way), as
+    this numpy writes it and as numpy 1.x/2.x name their module: recognised byte for byte, never run."""
+    f = io.BytesIO()
+    numpy.save(f, numpy.asarray(None))
+    f.seek(0)
+    numpy.lib.format._read_array_header(f, numpy.lib.format.read_magic(f))
+    data = f.read()
+    return frozenset((data, data.replace(b"numpy.core.", b"numpy._core."),
+                      data.replace(b"numpy._core.", b"numpy.core.")))
+
+
+_NONE_PICKLES = _none_pickles()
+#: The most bytes a member may declare where the object loaded into has no array to compare with.
+MAX_UNCHECKED_BYTES = 64 << 20
+
+
+def _source_name(source):
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return getattr(source, "name", None) or "<{}>".format(type(source).__name__)
+
+
+class SafeNpz:
+    """An npz archive (path or binary file object) opened without ever unpickling anything.
+
+    Every member's npy header (shape, dtype) is read when it is opened, before any data: object
+    arrays are refused by name (their data is a pickle, which can run code), except the exact bytes
+    numpy writes for ``None``, which Chainer's snapshots may hold. Members are read lazily, like
+    ``numpy.load``'s ``NpzFile``, so :meth:`check_shapes` can refuse an oversized array before a
+    byte of it is decompressed. Usable as a mapping by ``chainer.serializers.NpzDeserializer``.
+
+    Attributes:
+        headers (dict): member name (without ``.npy``) -> ``(shape, dtype)``.
+
+    Raises:
+        ModelFileError: naming the file (and member), when it is not a readable npz or holds pickles.
+    """
+
+    def __init__(self, source, name=None):
+        self.name = name or _source_name(source)
+        self.headers = {}
+        self._none = set()
+        try:
+            self._zip = zipfile.ZipFile(source)
+        except FileNotFoundError:
+            raise ModelFileError("{}: no such file".format(self.name)) from None
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            raise ModelFileError("{}: not an npz archive (empty, truncated or another format): {}".format(
+                self.name, e)) from None
+        try:
+            for info in self._zip.infolist():
+                self._read_header(info)
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def _read_header(self, info):
+        if not info.filename.endswith(".npy"):
+            raise ModelFileError("{}: member {!r} is not an array (.npy)".format(self.name, info.filename))
+        key = info.filename[:-len(".npy")]
+        try:
+            with self._zip.open(info) as f:
+                version = numpy.lib.format.read_magic(f)
+                shape, _, dtype = numpy.lib.format._read_array_header(f, version)
+                if dtype.hasobject:
+                    if shape == () and f.read(len(max(_NONE_PICKLES, key=len)) + 1) in _NONE_PICKLES:
+                        self._none.add(key)
+                    else:
+                        raise ModelFileError(
+                            "{}: member {!r} is an object array (pickled Python objects, which could run "
+                            "code); refused".format(self.name, key))
+        except ModelFileError:
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, SyntaxError) as e:
+            raise ModelFileError("{}: member {!r} is damaged: {}".format(self.name, key, e)) from None
+        self.headers[key] = (tuple(shape), dtype)
+
+    @property
+    def files(self):
+        return list(self.headers)
+
+    def __contains__(self, key):
+        return key in self.headers
+
+    def __iter__(self):
+        return iter(self.headers)
+
+    def __len__(self):
+        return len(self.headers)
+
+    def __getitem__(self, key):
+        if key not in self.headers:
+            raise KeyError("{}: no member {!r}".format(self.name, key))
+        if key in self._none:
+            return numpy.asarray(None)  # built here: the file's pickle is never run
+        try:
+            with self._zip.open(key + ".npy") as f:
+                return numpy.lib.format.read_array(f, allow_pickle=False)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            raise ModelFileError("{}: member {!r} is damaged: {}".format(self.name, key, e)) from None
+
+    def check_shapes(self, obj, path=""):
+        """Refuse, before reading data, members under ``path`` whose declared shape differs from the
+        array ``obj`` (anything with ``serialize``: a Link, a Trainer) will load them into, and members
+        ``obj`` holds no array for that declare more than :data:`MAX_UNCHECKED_BYTES`."""
+        for key, value in expected_values(obj).items():
+            header = self.headers.get(path + key)
+            if header is None:
+                continue
+            shape, dtype = header
+            if hasattr(value, "shape") and hasattr(value, "dtype"):
+                if shape != tuple(value.shape):
+                    raise ModelFileError("{}: member {!r} has shape {}, the {} expects {}".format(
+                        self.name, path + key, shape, type(obj).__name__, tuple(value.shape)))
+            elif int(numpy.prod(shape, dtype=numpy.int64)) * dtype.itemsize > MAX_UNCHECKED_BYTES:
+                raise ModelFileError("{}: member {!r} declares {} of {}: too large".format(
+                    self.name, path + key, shape, dtype))
+
+    def close(self):
+        self._zip.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _Recorder(chainer.serializer.Serializer):
+    """A serializer that only notes what ``obj.serialize`` would save, by key (no copies)."""
+
+    def __init__(self, target, path=""):
+        self.target, self.path = target, path
+
+    def __getitem__(self, key):
+        return _Recorder(self.target, self.path + key.strip("/") + "/")
+
+    def __call__(self, key, value):
+        self.target[self.path + key.lstrip("/")] = value
+        return value
+
+
+def expected_values(obj):
+    """What ``obj`` (a Link, Optimizer, Trainer...) serializes, by npz key: the live arrays or values."""
+    target = {}
+    try:
+        obj.serialize(_Recorder(target))
+    except RuntimeError:
+        # A Trainer that has not run yet cannot tell its elapsed time, which it saves last.
+        if not isinstance(obj, chainer.training.Trainer):
+            raise
+    return target
+
+
+def load_npz_into(source, obj, path="", strict=True, name=None):
+    """Load the npz ``source`` (path, binary file object or open :class:`SafeNpz`) into ``obj`` safely.
+
+    The project's one replacement for ``chainer.serializers.load_npz``, which unpickles.
+
+    Raises:
+        ModelFileError: naming the file, when it is unreadable, holds pickles or does not fit ``obj``.
+    """
+    if isinstance(source, SafeNpz):
+        npz = source
+    else:
+        with SafeNpz(source, name) as npz:
+            return load_npz_into(npz, obj, path, strict)
+    npz.check_shapes(obj, path)
+    try:
+        chainer.serializers.NpzDeserializer(npz, path=path, strict=strict).load(obj)
+    except (KeyError, ValueError, TypeError) as e:
+        if isinstance(e, ModelFileError):
+            raise
+        raise ModelFileError("{}: cannot be loaded into a {}: {}".format(
+            npz.name, type(obj).__name__, e.args[0] if e.args else e)) from None
+    return obj
+
+
+def _load_hdf5_into(path, link):
+    """``chainer.serializers.load_hdf5`` after checking every dataset's shape against ``link``."""
+    try:
+        with h5py.File(path, "r") as f:
+            for key, value in expected_values(link).items():
+                if key in f and hasattr(value, "shape") and f[key].shape != tuple(value.shape):
+                    raise ModelFileError("{}: dataset {!r} has shape {}, the {} expects {}".format(
+                        path, key, f[key].shape, type(link).__name__, tuple(value.shape)))
+        chainer.serializers.load_hdf5(path, link)
+        return link
+    except ModelFileError:
+        raise
+    except (KeyError, ValueError, TypeError, OSError) as e:
+        raise ModelFileError("{}: not an HDF5 file of a {} (empty, truncated or another layout): {}".format(
+            path, type(link).__name__, e)) from None
+
+
 def _npz_prefix(path, link):
     """Where ``link``'s parameters live in an npz: a bare object snapshot, or inside a trainer snapshot."""
-    with numpy.load(path) as npz:
+    with SafeNpz(path) as npz:
         keys = set(npz.files)
     first = next(iter(sorted(name for name, _ in link.namedparams())))  # e.g. "/bn0l/beta"
     for prefix in ("", "updater/model:gen/", "updater/model:main/"):
@@ -50,18 +251,20 @@ def load_model(path, link):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelFileError("{}: no such model file".format(path))
-    try:
-        if path.lower().endswith(HDF5_EXTENSIONS) or h5py.is_hdf5(path):
-            chainer.serializers.load_hdf5(path, link)
-        else:
-            prefix = _npz_prefix(path, link)
-            _check_size(path, read_meta(path, prefix), link)
-            chainer.serializers.load_npz(path, link, path=prefix)
-    except ModelFileError:
-        raise
-    except (KeyError, ValueError, OSError) as e:
-        raise ModelFileError("{}: cannot be loaded into a {}: {}".format(path, type(link).__name__, e)) from e
-    return link
+    if path.lower().endswith(HDF5_EXTENSIONS) or h5py.is_hdf5(path):
+        return _load_hdf5_into(path, link)
+    prefix = _npz_prefix(path, link)
+    _check_size(path, read_meta(path, prefix), link)
+    return load_npz_into(path, link, path=prefix)
+
+
+def nonfinite_parameters(link):
+    """Names of ``link``'s parameters and persistent arrays (e.g. ``/dc4/W``) holding NaN or infinity."""
+    out = []
+    for name, value in sorted(expected_values(link).items()):
+        if hasattr(value, "dtype") and value.dtype.kind == "f" and not bool(link.xp.isfinite(value).all()):
+            out.append("/" + name)
+    return out
 
 
 def _check_size(path, meta, link):
@@ -90,13 +293,17 @@ def read_meta(path, prefix=""):
     if path.lower().endswith(HDF5_EXTENSIONS) or h5py.is_hdf5(path):
         return None
     key = prefix + META_KEY
+    with SafeNpz(path) as npz:
+        if key not in npz:
+            return None
+        if npz.headers[key][1] != numpy.uint8 or len(npz.headers[key][0]) != 1 \
+                or npz.headers[key][0][0] > MAX_META_BYTES:
+            raise ModelFileError("{}: {} is not a uint8 vector of at most {} bytes".format(
+                path, key, MAX_META_BYTES))
+        raw = npz[key]
     try:
-        with numpy.load(path) as npz:  # allow_pickle stays False
-            if key not in npz.files:
-                return None
-            raw = npz[key]
         meta = json.loads(raw.astype(numpy.uint8).tobytes().decode("utf-8"))
-    except (ValueError, OSError, UnicodeDecodeError) as e:
+    except (ValueError, TypeError, UnicodeDecodeError) as e:
         raise ModelFileError("{}: unreadable {} record: {}".format(path, key, e)) from e
     if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
         raise ModelFileError("{}: {} is not a JSON object with a config".format(path, key))

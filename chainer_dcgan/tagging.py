@@ -192,6 +192,11 @@ def load_tagged_faces(root, tags=None, min_count=10, size=hparams.IMAGE_SIZE, li
         counts = collections.Counter(t for r in records for t in set(r["tags"]))
         tags = sorted(t for t, c in counts.items() if c >= min_count and len(records) - c >= min_count)
     tags = list(tags)
+    present = {t for r in records for t in r["tags"]}
+    absent = [t for t in tags if t not in present]
+    if absent:
+        raise TaggedDatasetError("{}: no image has the tag(s) {}".format(
+            manifest_path(root), ", ".join(repr(t) for t in absent)))
     if not tags:
         raise TaggedDatasetError("{}: no tag is on at least {} and missing from at least {} of its {} images".format(
             manifest_path(root), min_count, min_count, len(records)))
@@ -295,14 +300,22 @@ def load_classifier(path):
     Raises:
         TaggedDatasetError: the file is missing or is not such a classifier.
     """
+    from chainer_dcgan.serialization import SafeNpz, load_npz_into
+
     path = os.fspath(path)
     try:
-        with numpy.load(path) as npz:
+        with SafeNpz(path) as npz:
+            shape, dtype = npz.headers.get("config.json", ((1,), None))
+            if shape != () or dtype.kind != "U" or dtype.itemsize > 4 << 20:
+                raise KeyError("no config.json string")
             config = json.loads(str(npz["config.json"]))
+            if not isinstance(config, dict):
+                raise TypeError("config.json is not a JSON object")
             clf = TagClassifier(**config)
-            chainer.serializers.NpzDeserializer(npz).load(clf)
+            load_npz_into(npz, clf)
     except (OSError, KeyError, ValueError, TypeError) as e:
-        raise TaggedDatasetError("{}: not a tag classifier saved by save_classifier: {}".format(path, e)) from e
+        raise TaggedDatasetError("{}: not a tag classifier saved by save_classifier: {}".format(
+            path, e.args[0] if e.args else e)) from None
     return clf
 
 

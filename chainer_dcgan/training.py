@@ -17,7 +17,7 @@ from chainer_dcgan.distributed import Context
 from chainer_dcgan.extensions import GeneratorAverage, SampleGrid, StatisticsDistance, add_fid_evaluation
 from chainer_dcgan.extensions.conditional_grid import ConditionalSampleGrid, grid_tag_sets
 from chainer_dcgan.models import ConditionalGenerator, Discriminator, Generator, ProjectionDiscriminator
-from chainer_dcgan.serialization import save_model
+from chainer_dcgan.serialization import load_npz_into, save_model
 from chainer_dcgan.updater import ConditionalUpdater, DCGANUpdater
 
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
@@ -206,4 +206,4 @@ def resume(trainer, snapshot):
     iterator, random states)."""
     if isinstance(snapshot, (str, os.PathLike)) and not os.path.isfile(snapshot):
         raise FileNotFoundError("--resume {}: no such snapshot".format(snapshot))
-    chainer.serializers.load_npz(snapshot, trainer)
+    load_npz_into(snapshot, trainer)

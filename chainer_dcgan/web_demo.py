@@ -10,6 +10,7 @@ Every response carries the cross-origin-isolation headers (COOP/COEP), which let
 WebAssembly use threads; ``.mjs`` and ``.wasm`` get the MIME types browsers insist on.
 """
 import functools
+import http
 import http.server
 import os
 import posixpath
@@ -89,12 +90,48 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         super().__init__(*args, directory=web_dir, **kwargs)
 
     def translate_path(self, path):
+        """The file a URL path names, or None: only a regular file whose real path (links resolved)
+        lies inside the export folder (``/export/...``) or the page's folder or its ``node_modules``
+        (which ``npm ci``, or the checkout's owner, may have made a link); never a folder."""
         path = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
-        root = self.web_dir
+        if "\x00" in path:
+            raise ValueError("a NUL byte in the path")
+        if path == "/":
+            path = "/index.html"
+        roots = [self.web_dir, os.path.join(self.web_dir, "node_modules")]
         if path.startswith(_EXPORT_PREFIX):
-            root, path = self.export_dir, path[len(_EXPORT_PREFIX) - 1:]
+            roots, path = [self.export_dir], path[len(_EXPORT_PREFIX) - 1:]
         parts = [p for p in posixpath.normpath(path).split("/") if p not in ("", ".", "..")]
-        return os.path.join(root, *parts)
+        if not parts or path.endswith("/"):
+            return None
+        real = os.path.realpath(os.path.join(roots[0], *parts))
+        inside = any(real.startswith(os.path.realpath(root) + os.sep) for root in roots)
+        return real if inside and os.path.isfile(real) else None
+
+    def send_head(self):
+        try:
+            path = self.translate_path(self.path)
+        except ValueError:
+            self.send_error(http.HTTPStatus.BAD_REQUEST, "Bad path")
+            return None
+        if path is None:
+            self.send_error(http.HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        try:
+            f = open(path, "rb")
+        except OSError:
+            self.send_error(http.HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        try:
+            size = os.fstat(f.fileno()).st_size
+            self.send_response(http.HTTPStatus.OK)
+            self.send_header("Content-type", self.guess_type(path))
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+        except BaseException:
+            f.close()
+            raise
+        return f
 
     def end_headers(self):
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")

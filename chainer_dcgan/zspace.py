@@ -225,7 +225,10 @@ def read_z(path, z_dim=hparams.Z_DIM):
             with open(path, encoding="utf-8") as f:
                 z = numpy.asarray(json.load(f), dtype=numpy.float32)
         else:
-            z = numpy.load(path, allow_pickle=False).astype(numpy.float32)
+            z = numpy.load(path, allow_pickle=False)
+            if not isinstance(z, numpy.ndarray):  # an .npz archive
+                raise ValueError("an archive of several arrays, not one array")
+            z = z.astype(numpy.float32)
     except FileNotFoundError:
         raise ZFileError("{}: no such file of latent vectors".format(path)) from None
     except (OSError, ValueError, TypeError) as e:

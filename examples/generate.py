@@ -13,26 +13,25 @@ import numpy
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan.cli import output_image, positive_int, seed  # noqa: E402
 from chainer_dcgan.extensions.sample_grid import generate  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
 from chainer_dcgan.models import resolve_tags, sample_z  # noqa: E402
-from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
+from chainer_dcgan.serialization import ModelFileError, load_generator, nonfinite_parameters  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="generator weights: .npz (ours or a trainer snapshot) or .h5 (the original's)")
-    p.add_argument("--out", "-o", default="generated.png", help="output PNG (default: generated.png)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the z drawn (default 0)")
-    p.add_argument("--rows", type=int, default=10, help="grid rows (default 10)")
-    p.add_argument("--cols", type=int, default=10, help="grid columns (default 10)")
+    p.add_argument("--out", "-o", type=output_image, default="generated.png",
+                   help="output image; the extension gives the format (default: generated.png)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the z drawn (default 0)")
+    p.add_argument("--rows", type=positive_int, default=10, help="grid rows (default 10)")
+    p.add_argument("--cols", type=positive_int, default=10, help="grid columns (default 10)")
     p.add_argument("--tags", default=None,
                    help="for a conditional model (train_faces.py --conditional): the tags every face is asked for, "
                         "comma-separated, each optionally with a weight in [0, 1], e.g. \"long_hair,blue_eyes=0.5\"")
-    args = p.parse_args(argv)
-    if args.rows <= 0 or args.cols <= 0:
-        p.error("--rows and --cols must be positive")
-    return args
+    return p.parse_args(argv)
 
 
 def main(argv=None):
@@ -43,9 +42,17 @@ def main(argv=None):
     except (ModelFileError, ValueError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
+    bad = nonfinite_parameters(gen)
+    if bad:
+        print("warning: {}: {} parameter arrays hold NaN or infinite values ({}): the faces will be blank".format(
+            args.model, len(bad), ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")), file=sys.stderr)
     z = sample_z(args.rows * args.cols, gen.z_dim, args.seed)
     y = None if y is None else numpy.tile(y, (len(z), 1))
-    save_image(args.out, tile(generate(gen, z, y=y), args.rows, args.cols))
+    try:
+        save_image(args.out, tile(generate(gen, z, y=y), args.rows, args.cols))
+    except (ValueError, OSError) as e:
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
     print("wrote {} ({}x{} faces)".format(args.out, args.rows, args.cols))
     return 0
 

@@ -14,10 +14,18 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import hparams  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import fraction, positive_float, positive_int  # noqa: E402
+from chainer_dcgan.atomic import FolderLock, FolderLocked  # noqa: E402
+from chainer_dcgan.cli import fraction, output_folder, positive_float, positive_int, seed  # noqa: E402
 from chainer_dcgan.datasets import ImageDataset, SyntheticFaces, TaggedDataset  # noqa: E402
 from chainer_dcgan.distributed import create_context  # noqa: E402
-from chainer_dcgan.training import build_trainer, newest_snapshot, resume  # noqa: E402
+from chainer_dcgan.snapshots import (CONFIG_NAME, RunConfig, config_differences,  # noqa: E402
+                                     newest_loadable_snapshot, read_snapshot, remove_stale_temporaries)
+from chainer_dcgan.training import build_trainer, resume  # noqa: E402
+
+#: Flags that may change when a run is resumed; every other flag (those added later included) is part
+#: of the run's configuration, stored in its snapshots, and must be given the same on --resume.
+RESUMABLE_FLAGS = ("out", "resume", "iteration", "epoch", "no_progress", "snapshot_interval",
+                   "display_interval", "preview_interval", "gpu", "device", "in_memory", "communicator")
 
 
 def parse_args(argv=None):
@@ -33,7 +41,8 @@ def parse_args(argv=None):
                    help="number of embedded procedural faces when --dataset is not given (default 20000)")
     p.add_argument("--in-memory", action="store_true",
                    help="hold the dataset's encoded image files in memory and decode per batch")
-    p.add_argument("--out", "-o", default="result", help="output folder (default: result)")
+    p.add_argument("--out", "-o", type=output_folder, default="result",
+                   help="output folder (default: result); one training at a time may write into it")
     p.add_argument("--batchsize", "-b", type=positive_int, default=hparams.BATCH_SIZE,
                    help="minibatch size per process (default {})".format(hparams.BATCH_SIZE))
     length = p.add_mutually_exclusive_group()
@@ -46,10 +55,12 @@ def parse_args(argv=None):
                    help="iterations between log lines and loss-plot points (default 100)")
     p.add_argument("--preview-interval", type=positive_int, default=None,
                    help="iterations between 10x10 sample grids (default: --display-interval)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, z, flips and shuffling (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of weights, z, flips and shuffling (default 0)")
     p.add_argument("--resume", nargs="?", const="newest", default=None,
-                   help="resume from a trainer snapshot; with no value, the newest one in --out (give the same "
-                        "flags as the run that wrote it: extensions such as --fid-interval are part of it)")
+                   help="resume from a trainer snapshot; with no value, the newest one in --out that loads (a "
+                        "damaged newer one is skipped, with a warning). The flags that define the run must "
+                        "be the same as when it was written (all but --{}); a mismatch is refused"
+                        .format(", --".join(f.replace("_", "-") for f in RESUMABLE_FLAGS)))
     p.add_argument("--loss", choices=("softmax", "hinge"), default="softmax",
                    help="adversarial loss: softmax (faithful 2-class cross-entropy) or hinge")
     p.add_argument("--size", type=int, choices=hparams.SIZES, default=hparams.IMAGE_SIZE,
@@ -107,11 +118,34 @@ def load_dataset(args):
     return TaggedDataset(dataset, args.tags, args.min_tag_count) if args.conditional else dataset
 
 
+def run_config(args):
+    """The flags that define the run (all but :data:`RESUMABLE_FLAGS`), as JSON values."""
+    return {key: value for key, value in sorted(vars(args).items()) if key not in RESUMABLE_FLAGS}
+
+
+def check_resume(args, snapshot):
+    """Refuse a snapshot written with other run-defining flags, or an --iteration below its own."""
+    iteration, saved = read_snapshot(snapshot)
+    name = snapshot if isinstance(snapshot, str) else "the snapshot"
+    if saved is not None:
+        differences = config_differences(saved, run_config(args))
+        if differences:
+            raise ValueError("--resume {}: written with other flags: {}; give the same ones (or another --out)"
+                             .format(name, "; ".join(differences)))
+    if args.iteration is not None and args.iteration < iteration:
+        raise ValueError("--iteration {} is below the resumed snapshot's iteration {} ({})".format(
+            args.iteration, iteration, name))
+
+
 def main(argv=None):
     args = parse_args(argv)
     context = None
+    lock = None
     try:
         context = create_context(args.communicator, args.mn_batchnorm)
+        if context.is_root:
+            lock = FolderLock(args.out, "a training")  # held until this process ends
+            remove_stale_temporaries(args.out)  # what a killed run left: nobody else writes here now
         device = context.device(args.gpu, args.device)
         # every rank needs the conditional vocabulary, which comes from the data
         dataset = load_dataset(args) if context.is_root or args.communicator is None or args.conditional else None
@@ -123,12 +157,19 @@ def main(argv=None):
             loss=args.loss, fid_interval=args.fid_interval, fid_samples=args.fid_samples,
             tags=dataset.tags if args.conditional else None, size=args.size,
             spectral_norm=args.spectral_norm, lr_gen=args.lr_gen, lr_dis=args.lr_dis, ema=args.ema)
+        if context.is_root:
+            trainer.extend(RunConfig(run_config(args)), name=CONFIG_NAME)
         if args.resume:
-            snapshot = newest_snapshot(args.out) if args.resume == "newest" else args.resume
+            snapshot = args.resume
+            if args.resume == "newest":
+                warn = (lambda line: print("warning: " + line, file=sys.stderr)) if context.is_root else None
+                snapshot = newest_loadable_snapshot(args.out, warn)
             snapshot = context.broadcast_file(snapshot)  # the root's snapshot, read by every rank
             if snapshot is None:
-                raise FileNotFoundError("--resume: no snapshot_iter_* in {}".format(args.out))
+                raise FileNotFoundError("--resume: no loadable snapshot_iter_* in {}".format(args.out))
             context.check_snapshot(snapshot)
+            if context.is_root:
+                check_resume(args, snapshot)
             resume(trainer, snapshot)
         if context.is_root:
             print("device {}, {} examples, batch {} x {} process(es), out {}".format(
@@ -138,12 +179,22 @@ def main(argv=None):
                 "off" if args.ema is None else "{:g}".format(args.ema)), flush=True)
             if args.conditional:
                 print("conditional on {} tags: {}".format(len(dataset.tags), ", ".join(dataset.tags)), flush=True)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError, FolderLocked) as e:
         print("error: {}".format(e), file=sys.stderr)
+        if lock is not None:
+            lock.release()
         if context is not None and context.size > 1:
             context.abort(2)  # under mpiexec, ends every rank (the others may wait in a collective)
         return 2
-    trainer.run()
+    try:
+        trainer.run()
+    except OSError as e:  # e.g. a full disk: every file written before is whole (atomic writes)
+        print("error: {} (the snapshots and files written before are kept; --resume continues)".format(
+            " ".join(str(e).split())), file=sys.stderr)
+        return 2
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 

@@ -124,12 +124,12 @@ def test_cli_npz_with_tags_and_original_hdf5(demo_generator, tmp_path, capsys):
 
 def test_cli_errors_name_the_culprit(tmp_path, capsys):
     tool = _load_tool("export_weights")
-    assert tool.main(["--model", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "o")]) == 1
+    assert tool.main(["--model", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "o")]) == 2
     assert "missing.npz" in capsys.readouterr().err
     save_model(str(tmp_path / "gen.npz"), Generator())
     (tmp_path / "tags.json").write_text(json.dumps({"tags": [{"name": "x", "v": [1.0] * 99}]}))
     assert tool.main(["--model", str(tmp_path / "gen.npz"), "--tags", str(tmp_path / "tags.json"),
-                      "--out", str(tmp_path / "o")]) == 1
+                      "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "tags.json" in err and "'v'" in err
     assert not (tmp_path / "o").exists()

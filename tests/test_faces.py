@@ -135,7 +135,7 @@ def test_missing_cascade_says_how_to_get_it(tmp_path, monkeypatch):
     assert "tools/fetch_cascade.py" in str(info.value) and "--cascade" in str(info.value)
     proc = run_script("tools/crop_faces.py", "--input", tmp_path, "--out", tmp_path / "o", check=False,
                       env={"CHAINER_DCGAN_CACHE": str(tmp_path)})
-    assert proc.returncode == 1 and "fetch_cascade.py" in proc.stderr
+    assert proc.returncode == 2 and "fetch_cascade.py" in proc.stderr
 
 
 @pytest.fixture

@@ -227,7 +227,7 @@ def test_cli_writes_a_small_dataset(tmp_path, cli, capsys):
     assert cli.main(["--out", str(tmp_path / "ds"), "--n", "4", "--seed", "2", "--quiet", "--grid", str(grid)]) == 0
     assert len(read_manifest(tmp_path / "ds")) == 4
     assert read_image(str(grid)).shape == (960, 960, 3)
-    assert cli.main(["--out", str(tmp_path / "ds"), "--n", "4", "--seed", "3", "--quiet"]) == 1
+    assert cli.main(["--out", str(tmp_path / "ds"), "--n", "4", "--seed", "3", "--quiet"]) == 2
     assert "written with seed 2, not 3" in capsys.readouterr().err
 
 

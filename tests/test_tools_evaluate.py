@@ -34,7 +34,7 @@ def test_evaluate_without_weights_says_how_to_get_them(tmp_path):
 def test_evaluate_rejects_bad_arguments(tmp_path):
     assert run_script("tools/evaluate.py", "--n", 6, check=False).returncode == 2  # no model
     proc = run_script("tools/evaluate.py", "--model", tmp_path / "missing.npz", "--n", 6, check=False)
-    assert proc.returncode == 1 and "missing.npz" in proc.stderr
+    assert proc.returncode == 2 and "missing.npz" in proc.stderr
 
 
 def test_fetch_inception_tool(tmp_path, inception_weights):

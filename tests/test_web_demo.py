@@ -245,7 +245,7 @@ def test_serve_demo_cli_refuses_a_bad_export(export_dir, capsys):
     spec = importlib.util.spec_from_file_location("serve_demo", os.path.join(REPO, "tools", "serve_demo.py"))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    assert tool.main(["--export", os.path.join(str(export_dir), "nope")]) == 1
+    assert tool.main(["--export", os.path.join(str(export_dir), "nope")]) == 2
     assert "demo.json" in capsys.readouterr().err
 
 
@@ -269,3 +269,34 @@ def test_a_128_px_model_draws_at_its_size(browser, tmp_path):
             assert numpy.mean(diff <= 1) >= 0.99 and not page.errors
         finally:
             page.close()
+def _status(url):
+    try:
+        return _get(url)[0]
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_server_serves_no_links_out_no_listings_and_refuses_nul(export_dir, tmp_path):
+    """A link inside the export to a file outside it is not followed; folders are not listed; /%00 is 400."""
+    import shutil
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    export_copy = tmp_path / "export"
+    shutil.copytree(export_dir, export_copy)
+    os.symlink(secret, export_copy / "leak.txt")
+    os.symlink(tmp_path, export_copy / "outside")
+    os.makedirs(export_copy / "sub")
+    (export_copy / "sub" / "inner.json").write_text("{}")
+    with DemoServer(str(export_copy)) as srv:
+        assert _status(srv.url + "export/leak.txt") == 404
+        assert _status(srv.url + "export/outside/secret.txt") == 404
+        assert _status(srv.url + "export/") == 404
+        assert _status(srv.url + "export/sub/") == 404
+        assert _status(srv.url + "export/sub") == 404
+        assert _status(srv.url + "export/sub/inner.json") == 200
+        assert _status(srv.url + "%00") == 400
+        assert _status(srv.url + "export/%00demo.json") == 400
+        assert _status(srv.url + "node_modules/") == 404
+        assert _status(srv.url) == 200
+        assert _status(srv.url + "export/demo.json") == 200

@@ -20,14 +20,14 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import faces  # noqa: E402
-from chainer_dcgan.cli import non_negative_float, positive_int  # noqa: E402
+from chainer_dcgan.cli import above_one, non_negative_float, output_folder, positive_int  # noqa: E402
 from chainer_dcgan.manifest import ManifestError  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, help="folder of images, or of a scrape (with posts.jsonl)")
-    p.add_argument("--out", required=True, help="dataset folder: faces/ and manifest.jsonl (created; reused to resume)")
+    p.add_argument("--out", type=output_folder, required=True, help="dataset folder: faces/ and manifest.jsonl (created; reused to resume)")
     p.add_argument("--size", type=positive_int, default=96, help="side of the crops in pixels (default 96)")
     p.add_argument("--margin", type=non_negative_float, default=0.0,
                    help="context added on each side, as a fraction of the face's side (default 0)")
@@ -37,7 +37,7 @@ def parse_args(argv=None):
     p.add_argument("--no-refine", action="store_true",
                    help="keep the downscaled search's boxes (a few %% of the side off) instead of refining "
                         "each at full resolution")
-    p.add_argument("--scale-factor", type=float, default=1.1, help="detectMultiScale scaleFactor (default 1.1)")
+    p.add_argument("--scale-factor", type=above_one, default=1.1, help="detectMultiScale scaleFactor (default 1.1)")
     p.add_argument("--min-neighbors", type=int, default=5, help="detectMultiScale minNeighbors (default 5)")
     p.add_argument("--cascade", default=None,
                    help="lbpcascade_animeface.xml (default: the cached copy from tools/fetch_cascade.py)")
@@ -58,6 +58,10 @@ def main(argv=None):
         print("error: --min-face {} is below the cascade's {} px window".format(args.min_face, faces.WINDOW),
               file=sys.stderr)
         return 2
+    if os.path.realpath(args.out) == os.path.realpath(args.input):
+        print("error: --out {} is the --input folder: its manifest.jsonl would replace the input's; give a new "
+              "folder".format(args.out), file=sys.stderr)
+        return 2
     try:
         cropper = faces.FaceCropper(args.cascade, size=args.size, margin=args.margin, scale_factor=args.scale_factor,
                                     min_neighbors=args.min_neighbors, min_face=args.min_face,
@@ -65,7 +69,7 @@ def main(argv=None):
         total = len(faces.list_inputs(args.input, exclude=args.out))
     except (faces.CascadeNotFound, ImportError, ValueError) as e:
         print("error: {}".format(e), file=sys.stderr)
-        return 1
+        return 2
     bar = tqdm(total=total, unit="img", disable=args.no_progress, file=sys.stderr)
 
     def on_image(source, result, summary):

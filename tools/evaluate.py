@@ -27,7 +27,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import agreement, hparams, inception, metrics  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import positive_int  # noqa: E402
+from chainer_dcgan.cli import positive_int, seed  # noqa: E402
 from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 from chainer_dcgan.tagging import TaggedDatasetError  # noqa: E402
@@ -51,7 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--synthetic-size", type=positive_int, default=20000,
                    help="without --dataset: size of the synthetic dataset the real sample is drawn from "
                         "(default 20000)")
-    p.add_argument("--synthetic-seed", type=int, default=0,
+    p.add_argument("--synthetic-seed", type=seed, default=0,
                    help="without --dataset: its seed (default 0, as train_faces.py --seed 0)")
     p.add_argument("--n", type=positive_int, default=10000,
                    help="images on each side, >= 6 (default 10000; all real images if the dataset is "
@@ -60,7 +60,7 @@ def parse_args(argv=None):
                    help="images per InceptionV3 pass (default 50)")
     p.add_argument("--gpu", "-g", type=int, default=-1, help="GPU id, -1 for CPU (default -1)")
     p.add_argument("--device", default=None, help="Chainer device specifier (e.g. @cupy:0); overrides --gpu")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="picks the real sample and the z's (and the untrained generator's weights); "
                         "default 0")
     p.add_argument("--weights", default=None,
@@ -149,7 +149,7 @@ def main(argv=None):
         return 2
     except (ModelFileError, inception.InceptionWeightsError, TaggedDatasetError, ValueError, OSError) as e:
         print("error: {}".format(e), file=sys.stderr)
-        return 1
+        return 2
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:

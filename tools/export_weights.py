@@ -22,6 +22,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import export  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import positive_float, positive_int, seed  # noqa: E402
 from chainer_dcgan.export_conditional import export_conditional_demo  # noqa: E402
 from chainer_dcgan.models import is_conditional  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
@@ -39,10 +40,10 @@ def parse_args(argv=None):
                         "default: no tag sliders")
     p.add_argument("--float16", action="store_true",
                    help="also write generator.f16.onnx with float16 weights (page: ?model=f16)")
-    p.add_argument("--check-n", type=int, default=4,
+    p.add_argument("--check-n", type=positive_int, default=4,
                    help="how many random z the export check compares (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the check's z (default 0)")
-    p.add_argument("--tolerance", type=float, default=export.TOLERANCE,
+    p.add_argument("--seed", type=seed, default=0, help="seed of the check's z (default 0)")
+    p.add_argument("--tolerance", type=positive_float, default=export.TOLERANCE,
                    help="largest absolute difference from Chainer allowed (default {:g})".format(export.TOLERANCE))
     args = p.parse_args(argv)
     if args.check_n < 1:
@@ -66,9 +67,12 @@ def main(argv=None):
             tags = read_tag_vectors(args.tags, gen.z_dim) if args.tags else []
             manifest = export.export_demo(gen, args.out, tags=tags, float16=args.float16, check_n=args.check_n,
                                           seed=args.seed, tolerance=args.tolerance)
+    except export.ExportCheckError as e:
+        print("error: {}".format(e), file=sys.stderr)
+        return 1  # the documented status of a failed numerical check
     except (ModelFileError, TagVectorFileError, export.ExportError, OSError) as e:
-        print("export_weights: error: {}".format(e), file=sys.stderr)
-        return 1
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
     for entry in manifest["models"].values():
         print("wrote {} ({:.1f} MB, {}; max |difference| from Chainer {:.2g})".format(
             os.path.join(args.out, entry["file"]), entry["bytes"] / 1e6, entry["dtype"],

@@ -27,6 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan.cli import non_negative_float, non_negative_int, port, seed  # noqa: E402
 from chainer_dcgan.safebooru_server import FakeSafebooru, Fault, posts_from_folder, synthetic_posts  # noqa: E402
 
 
@@ -40,17 +41,17 @@ def fault(text):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--folder", default=None, help="images to serve, optionally with posts.jsonl")
-    p.add_argument("--synthetic", type=int, default=0,
+    p.add_argument("--synthetic", type=non_negative_int, default=0,
                    help="also serve this many synthetic scenes (faces of the embedded dataset pasted into "
                         "320x240 pictures, tagged), after the folder's ids")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the synthetic scenes (default 0)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=0, help="port (default 0: a free one, printed at start)")
+    p.add_argument("--port", type=port, default=0, help="port (default 0: a free one, printed at start)")
     p.add_argument("--fault", action="append", default=[], type=fault,
                    help="inject a fault (repeatable); see the syntax above")
     p.add_argument("--max-offset", type=int, default=200000,
                    help="refuse limit*pid beyond this, like the site (default 200000)")
-    p.add_argument("--chunk-delay", type=float, default=0.0,
+    p.add_argument("--chunk-delay", type=non_negative_float, default=0.0,
                    help="seconds between 64 KiB chunks of an image, to imitate a slow link (default 0)")
     args = p.parse_args(argv)
     if args.folder is None and args.synthetic <= 0:
@@ -65,7 +66,7 @@ def main(argv=None):
         posts += synthetic_posts(args.synthetic, seed=args.seed, start_id=max((p.id for p in posts), default=0) + 1)
     except (OSError, ValueError) as e:
         print("error: {}".format(e), file=sys.stderr)
-        return 1
+        return 2
     server = FakeSafebooru(posts, host=args.host, port=args.port, faults=args.fault, max_offset=args.max_offset,
                            chunk_delay=args.chunk_delay)
     print("serving {} posts at {}".format(len(posts), server.url), flush=True)

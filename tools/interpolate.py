@@ -19,22 +19,22 @@ import numpy
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import positive_int  # noqa: E402
+from chainer_dcgan.cli import output_file, output_image, positive_int, seed  # noqa: E402
+from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.images import save_animation, save_image, tile  # noqa: E402
 from chainer_dcgan.models import resolve_tags  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 
-import chainer  # noqa: E402,I100  (after the shims)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
                    help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) or the 2015 original's HDF5")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random z's (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the random z's (default 0)")
     p.add_argument("--z", default=None,
                    help="read the z's from this .npy/.json file, shape (K, 100), instead of drawing them")
-    p.add_argument("--out", default="interpolation.png",
+    p.add_argument("--out", type=output_image, default="interpolation.png",
                    help="the sheet image (PNG/JPEG/WebP by extension; default interpolation.png)")
     p.add_argument("--rows", type=positive_int, default=8,
                    help="interpolations in the sheet (default 8; with --z at most K - 1)")
@@ -42,7 +42,7 @@ def parse_args(argv=None):
                    help="faces per interpolation, both ends included, >= 2 (default 10)")
     p.add_argument("--method", choices=zspace.INTERPOLATIONS, default="linear",
                    help="linear (straight line) or slerp (great-circle arc) interpolation (default linear)")
-    p.add_argument("--animation", default=None,
+    p.add_argument("--animation", type=output_file, default=None,
                    help="also write a looping animation here (.gif or .webp)")
     p.add_argument("--keys", type=positive_int, default=4,
                    help="z's the animation loops through, >= 2 (default 4; the first of the sheet's z's)")
@@ -52,7 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--scale", type=positive_int, default=2,
                    help="enlarge the animation's faces by this integer factor, nearest neighbour (default 2)")
     p.add_argument("--pad", type=int, default=2, help="pixels between faces in the sheet (default 2)")
-    p.add_argument("--save-z", default=None, help="also save the z's used (.npy or .json) for reuse with --z")
+    p.add_argument("--save-z", type=output_file, default=None,
+                   help="also save the z's used (.npy or .json) for reuse with --z")
     p.add_argument("--device", default="@numpy",
                    help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
     p.add_argument("--batch-size", type=positive_int, default=100, help="faces per forward pass (default 100)")
@@ -75,7 +76,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         gen = load_generator(args.model)
-        gen.to_device(chainer.get_device(args.device))
+        gen.to_device(resolve_device(device=args.device))
         y = resolve_tags(gen, args.tags)
         if args.z:
             z = zspace.read_z(args.z, gen.z_dim)
@@ -100,8 +101,8 @@ def main(argv=None):
             zspace.write_z(args.save_z, z)
             print("wrote {} ({} z's)".format(args.save_z, len(z)))
     except (ModelFileError, zspace.ZFileError, ValueError, OSError) as e:
-        print("interpolate: error: {}".format(e), file=sys.stderr)
-        return 1
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
     return 0
 
 

@@ -14,7 +14,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from chainer_dcgan.datasets.synthetic import TAGS, SyntheticFaces, write_dataset  # noqa: E402
-from chainer_dcgan.cli import non_negative_int, positive_int  # noqa: E402
+from chainer_dcgan.cli import non_negative_int, output_folder, output_image, positive_int  # noqa: E402
+from chainer_dcgan.images import is_image_file  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -22,7 +23,7 @@ def parse_args(argv=None):
         description=__doc__.split("\n\n")[0],
         epilog="Tags a face can carry: " + ", ".join(TAGS),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True,
+    parser.add_argument("--out", type=output_folder, required=True,
                         help="dataset folder to write (created if missing); images go to OUT/images/NNN/*.png "
                              "and one JSON record per image to OUT/manifest.jsonl")
     parser.add_argument("--n", type=positive_int, required=True,
@@ -32,14 +33,25 @@ def parse_args(argv=None):
                              "can only be resumed with the seed it was started with")
     parser.add_argument("--workers", type=positive_int, default=1,
                         help="processes drawing and writing in parallel (default 1)")
-    parser.add_argument("--grid", metavar="PNG",
+    parser.add_argument("--grid", metavar="PNG", type=output_image,
                         help="also save a 10x10 preview grid of the first faces (up to 100) to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 
 
+def foreign_images(folder):
+    """True when ``folder`` holds image files but no manifest.jsonl: someone else's images."""
+    if not os.path.isdir(folder) or os.path.exists(os.path.join(folder, "manifest.jsonl")):
+        return False
+    return any(is_image_file(name) for _, _, names in os.walk(folder) for name in names)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if foreign_images(args.out):
+        print("error: --out {} already holds images and no manifest.jsonl: writing a dataset there would mix "
+              "them up; give a new folder".format(args.out), file=sys.stderr)
+        return 2
     from tqdm import tqdm
 
     with tqdm(total=args.n, unit="face", disable=args.quiet, desc="synthetic faces") as bar:
@@ -51,7 +63,7 @@ def main(argv=None):
         except (ValueError, OSError) as e:
             bar.close()
             print("error: {}".format(e), file=sys.stderr)
-            return 1
+            return 2
         bar.update(args.n - bar.n)  # all faces were already there
     if args.grid:
         import numpy

@@ -21,7 +21,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import safebooru  # noqa: E402
-from chainer_dcgan.cli import non_negative_float, non_negative_int  # noqa: E402
+from chainer_dcgan.cli import non_negative_float, non_negative_int, output_folder, positive_float  # noqa: E402
+
+
+RATINGS = ("general", "sensitive", "safe", "questionable", "explicit")
 
 
 def parse_args(argv=None):
@@ -29,8 +32,8 @@ def parse_args(argv=None):
     p.add_argument("--tags", default="",
                    help='search, space separated; "-tag" excludes, meta-tags such as rating:general pass '
                         'through, id:<N starts below post N, sort: is ignored (newest first) (default: every post)')
-    p.add_argument("--out", help="folder for images/ and posts.jsonl (created; reused to resume); required "
-                                 "unless --list-tags")
+    p.add_argument("--out", type=output_folder,
+                   help="folder for images/ and posts.jsonl (created; reused to resume); required unless --list-tags")
     p.add_argument("--max-posts", type=non_negative_int,
                    help="stop when the folder holds this many posts of the search (those already there count); "
                         "required unless --list-tags")
@@ -54,7 +57,7 @@ def parse_args(argv=None):
                    help="retries per request on connection errors, 5xx and 429 (default 5)")
     p.add_argument("--backoff", type=non_negative_float, default=1.0,
                    help="first retry wait in seconds, doubling each time; Retry-After wins when longer (default 1)")
-    p.add_argument("--timeout", type=non_negative_float, default=30.0, help="network timeout in seconds (default 30)")
+    p.add_argument("--timeout", type=positive_float, default=30.0, help="network timeout in seconds (default 30)")
     p.add_argument("--max-file-mb", type=non_negative_float, default=50.0,
                    help="skip images larger than this many MiB (default 50)")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
@@ -66,7 +69,10 @@ def parse_args(argv=None):
     if not 1 <= args.page_size <= safebooru.MAX_LIMIT:
         p.error("--page-size must be in 1..{}".format(safebooru.MAX_LIMIT))
     if args.rating:
-        args.rating = [r for item in args.rating for r in item.split(",") if r.strip()]
+        args.rating = [r.strip() for item in args.rating for r in item.split(",") if r.strip()]
+        unknown = sorted(set(args.rating) - set(RATINGS))
+        if unknown:
+            p.error("--rating: unknown rating(s) {} (known: {})".format(", ".join(unknown), ", ".join(RATINGS)))
     return args
 
 
@@ -98,7 +104,7 @@ def main(argv=None):
         store = safebooru.PostStore(args.out)
     except (safebooru.SafebooruError, OSError) as e:
         print("error: {}".format(e), file=sys.stderr)
-        return 1
+        return 2
     bar = tqdm(total=args.max_posts, initial=0, unit="post", disable=args.no_progress, file=sys.stderr)
 
     def on_post(post, outcome, summary):

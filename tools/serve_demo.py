@@ -21,6 +21,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import pretrained  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import output_file, port  # noqa: E402
 from chainer_dcgan.export import ExportError  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.tagging import TagVectorFileError  # noqa: E402
@@ -32,14 +33,14 @@ def parse_args(argv=None):
     p.add_argument("--export", default=None,
                    help="export folder written by tools/export_weights.py (default: the shipped model {!r}, "
                         "exported on first use)".format(pretrained.DEFAULT))
-    p.add_argument("--screenshot", default=None, metavar="PNG",
-                   help="save a screenshot of the loaded page (headless Chromium) to this PNG file and exit")
-    p.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    p.add_argument("--screenshot", type=output_file, default=None, metavar="PNG",
+                   help="save a screenshot of the loaded page (headless Chromium) to this .png file and exit")
+    p.add_argument("--port", type=port, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 picks a free one)")
     p.add_argument("--web", default=None, help="the page's folder (default: web/ of this checkout)")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     args = p.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        p.error("--port must be in 0..65535")
+    if args.screenshot and not args.screenshot.lower().endswith(".png"):
+        p.error("--screenshot {}: a screenshot is a PNG; give a .png file name".format(args.screenshot))
     return args
 
 
@@ -50,15 +51,15 @@ def main(argv=None):
         export_dir = args.export if args.export is not None else pretrained.demo_export(pretrained.DEFAULT)
         server = DemoServer(export_dir, web_dir=args.web, port=args.port, log=log)
     except (WebDemoError, pretrained.PretrainedError, ModelFileError, TagVectorFileError, ExportError) as e:
-        print("serve_demo: error: {}".format(e), file=sys.stderr)
-        return 1
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
     if args.screenshot:
         with server:
             try:
                 screenshot(server.url, args.screenshot)
             except WebDemoError as e:
-                print("serve_demo: error: {}".format(e), file=sys.stderr)
-                return 1
+                print("error: {}".format(e), file=sys.stderr)
+                return 2
         print("wrote {}".format(args.screenshot))
         return 0
     print("serving the demo at {} (Ctrl-C stops)".format(server.url), flush=True)

@@ -23,11 +23,12 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import tagging, zspace  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import fraction, positive_int  # noqa: E402
+from chainer_dcgan.cli import (finite_float, fraction, output_file, output_image, positive_int,  # noqa: E402
+                               probability, seed)
+from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 
-import chainer  # noqa: E402,I100  (after the shims)
 import numpy  # noqa: E402,I100
 
 
@@ -40,9 +41,9 @@ def parse_args(argv=None):
                         "required unless --classifier is given")
     p.add_argument("--classifier", default=None,
                    help="use this classifier (saved with --save-classifier) instead of training one")
-    p.add_argument("--save-classifier", default=None, help="save the trained classifier here (npz)")
-    p.add_argument("--out", default="tag_vectors.json", help="output JSON (default tag_vectors.json)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--save-classifier", type=output_file, default=None, help="save the trained classifier here (npz)")
+    p.add_argument("--out", type=output_file, default="tag_vectors.json", help="output JSON (default tag_vectors.json)")
+    p.add_argument("--seed", type=seed, default=0,
                    help="seed of the classifier's training and of the z's (labelled: seed, measured: seed + 1; "
                         "default 0)")
     p.add_argument("--tags", default=None,
@@ -63,14 +64,14 @@ def parse_args(argv=None):
     p.add_argument("--min-count", type=positive_int, default=20,
                    help="a tag gets a vector when at least this many labelled faces have it and as many lack it "
                         "(default 20)")
-    p.add_argument("--threshold", type=float, default=0.5,
+    p.add_argument("--threshold", type=probability, default=0.5,
                    help="a generated face has a tag when the classifier's probability is >= this (default 0.5)")
     p.add_argument("--effect-samples", type=positive_int, default=200,
                    help="z0's for the effect measurement (default 200)")
     p.add_argument("--no-effect", action="store_true", help="skip the effect measurement")
-    p.add_argument("--strengths", type=float, nargs="+", default=[0.5, 1.0],
+    p.add_argument("--strengths", type=finite_float, nargs="+", default=[0.5, 1.0],
                    help="slider values s of the effect measurement (default 0.5 1)")
-    p.add_argument("--sheet", default=None,
+    p.add_argument("--sheet", type=output_image, default=None,
                    help="also write an image: one row per tag vector, one face z0 with that tag's slider at "
                         "-1, -0.5, 0, 0.5, 1 (through the demo's formula)")
     p.add_argument("--device", default="@numpy", help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
@@ -119,7 +120,7 @@ def write_sheet(path, gen, vectors, seed, batch_size):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        device = chainer.get_device(args.device)
+        device = resolve_device(device=args.device)
         gen = load_generator(args.model)
         gen.to_device(device)
         if args.classifier:
@@ -135,6 +136,10 @@ def main(argv=None):
                                       args.batch_size)
         print("{} of {} tags have vectors ({} faces labelled in {:.1f} s)".format(
             len(vectors), len(clf.tags), args.samples, time.time() - start))
+        if not vectors:
+            raise ValueError("no tag has --min-count {} generated faces with it and {} without among --samples {} "
+                             "at --threshold {:g}: lower --min-count or give more --samples".format(
+                                 args.min_count, args.min_count, args.samples, args.threshold))
         effects = None
         if vectors and not args.no_effect:
             effects = tagging.measure_effect(gen, clf, vectors, args.effect_samples, args.seed + 1,
@@ -150,8 +155,8 @@ def main(argv=None):
         tagging.write_tag_vectors(args.out, vectors, effects, meta)
         print("wrote {} ({} tags)".format(args.out, len(vectors)))
     except (ModelFileError, tagging.TaggedDatasetError, tagging.TagVectorFileError, ValueError, OSError) as e:
-        print("tag_vectors: error: {}".format(e), file=sys.stderr)
-        return 1
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
     return 0
 
 

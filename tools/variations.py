@@ -16,12 +16,12 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import non_negative_float, positive_int  # noqa: E402
+from chainer_dcgan.cli import non_negative_float, output_file, output_image, positive_int, seed  # noqa: E402
+from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
 from chainer_dcgan.models import resolve_tags  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 
-import chainer  # noqa: E402,I100  (after the shims)
 import numpy  # noqa: E402,I100
 
 
@@ -29,7 +29,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
                    help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) or the 2015 original's HDF5")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="seed of z (when --z is not given) and of the neighbours' noise (default 0)")
     p.add_argument("--z", default=None, help="read z from this .npy/.json file instead of drawing it")
     p.add_argument("--index", type=int, default=0, help="with --z holding several vectors, which one (default 0)")
@@ -37,9 +37,9 @@ def parse_args(argv=None):
                    help="noise strength: neighbours are clip(z + strength * u, -1, 1) (default 0.3)")
     p.add_argument("--rows", type=positive_int, default=5, help="grid rows (default 5)")
     p.add_argument("--cols", type=positive_int, default=5, help="grid columns (default 5)")
-    p.add_argument("--out", default="variations.png", help="the grid image (default variations.png)")
+    p.add_argument("--out", type=output_image, default="variations.png", help="the grid image (default variations.png)")
     p.add_argument("--pad", type=int, default=2, help="pixels between faces (default 2)")
-    p.add_argument("--save-z", default=None,
+    p.add_argument("--save-z", type=output_file, default=None,
                    help="also save the grid's z's (.npy or .json), row by row, for reuse with --z/--index")
     p.add_argument("--device", default="@numpy", help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
     p.add_argument("--batch-size", type=positive_int, default=100, help="faces per forward pass (default 100)")
@@ -53,7 +53,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         gen = load_generator(args.model)
-        gen.to_device(chainer.get_device(args.device))
+        gen.to_device(resolve_device(device=args.device))
         y = resolve_tags(gen, args.tags)
         if args.z:
             zs = zspace.read_z(args.z, gen.z_dim)
@@ -75,8 +75,8 @@ def main(argv=None):
             zspace.write_z(args.save_z, grid)
             print("wrote {} ({} z's)".format(args.save_z, n))
     except (ModelFileError, zspace.ZFileError, ValueError, OSError) as e:
-        print("variations: error: {}".format(e), file=sys.stderr)
-        return 1
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
     return 0
 
 

@@ -32,7 +32,7 @@ def list_images(root):
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         for name in sorted(files):
-            if is_image_file(name):
+            if is_image_file(name) and os.path.isfile(os.path.join(folder, name)):  # no FIFOs, sockets
                 records.append({"file": os.path.relpath(os.path.join(folder, name), root), "tags": []})
     return records
 
@@ -62,6 +62,9 @@ class ImageDataset(chainer.dataset.DatasetMixin):
         self.records = []
         for record in list_images(self.root):
             path = os.path.join(self.root, record["file"])
+            if os.path.exists(path) and not os.path.isfile(path):
+                self._skip(path, "not a regular file")  # reading a FIFO would wait forever
+                continue
             try:
                 data = None
                 if in_memory or verify:

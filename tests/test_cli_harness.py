@@ -1,0 +1,254 @@
+"""Every command line against a shared corpus of bad files and arguments.
+
+For each row: exit status 2, stderr's last line is one ``error:`` line (argparse's ``prog: error:``
+counts) naming the culprit, no traceback, nothing changed outside the row's --out, and no code
+run (hostile files hold a pickle that would create a marker file). The command lines run
+in-process (``main(argv)``), a few also as real processes. A new CLI must join ROWS
+(:func:`test_every_cli_is_in_the_table`).
+"""
+import glob
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy
+import pytest
+from conftest import REPO
+
+from chainer_dcgan import tagging
+from chainer_dcgan.images import save_image
+from chainer_dcgan.models import Generator
+from chainer_dcgan.serialization import save_model
+
+MARKER = "PWNED"
+
+
+class Payload:
+    """Unpickling it creates the marker file: what a hostile file could do instead."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _hostile(path, arrays, key, marker):
+    arrays = dict(arrays)
+    arrays[key] = numpy.array([Payload(marker)], dtype=object)
+    with open(path, "wb") as f:  # a file object: numpy appends no ".npz"
+        numpy.savez(f, **arrays)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """The bad-file corpus (read-only for the rows) and a tiny untrained generator."""
+    c = tmp_path_factory.mktemp("corpus")
+    marker = str(c / MARKER)
+    numpy.random.seed(0)
+    gen = Generator()
+    save_model(str(c / "gen.npz"), gen)
+    save_model(str(c / "gen.h5"), gen)
+    with numpy.load(str(c / "gen.npz")) as npz:
+        params = {k: npz[k] for k in npz.files if k != "_meta"}
+    _hostile(str(c / "evil.npz"), params, "dc4/W", marker)
+    (c / "empty.npz").write_bytes(b"")
+    (c / "truncated.npz").write_bytes((c / "gen.npz").read_bytes()[:4096])
+    (c / "empty.h5").write_bytes(b"")
+    with h5py.File(str(c / "gen.h5"), "r") as src, h5py.File(str(c / "wrong.h5"), "w") as dst:
+        def copy(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                dst[name] = numpy.zeros((3, 3), obj.dtype) if name == "dc4/W" else obj[()]
+        src.visititems(copy)
+    nan_gen = Generator()
+    nan_gen.dc4.W.array[...] = numpy.nan
+    save_model(str(c / "nan.npz"), nan_gen)
+    # a trainer snapshot with a pickle, and a folder holding it as the newest
+    _hostile(str(c / "evil_snapshot"), {}, "updater/iteration", marker)
+    os.makedirs(c / "evil_run")
+    shutil.copy(c / "evil_snapshot", c / "evil_run" / "snapshot_iter_1")
+    # tag classifiers: a hostile and an empty one
+    clf = tagging.TagClassifier(["red"], width=4, downscale=4)
+    tagging.save_classifier(str(c / "clf.npz"), clf)
+    with numpy.load(str(c / "clf.npz")) as npz:
+        _hostile(str(c / "evil_clf.npz"), {k: npz[k] for k in npz.files}, "config.json", marker)
+    (c / "empty_clf.npz").write_bytes(b"")
+    numpy.save(str(c / "evil_z.npy"), numpy.array([Payload(marker)], dtype=object), allow_pickle=True)
+    (c / "tags_empty.json").write_text("")
+    (c / "bad.xml").write_text("<opencv_storage><cascade>garbage")
+    (c / "afile").write_text("a file, not a folder")
+    # image folders: tagged, untagged (someone else's), one with a non-UTF-8 manifest
+    rs = numpy.random.RandomState(0)
+    for folder in ("tagged", "images", "nonutf8"):
+        os.makedirs(c / folder)
+        for i in range(4):
+            save_image(c / folder / "{}.png".format(i), rs.randint(0, 256, (96, 96, 3)).astype(numpy.uint8))
+    (c / "tagged" / "manifest.jsonl").write_text("".join(
+        '{{"file": "{}.png", "tags": ["{}"]}}\n'.format(i, "red" if i % 2 else "blue") for i in range(4)))
+    (c / "nonutf8" / "manifest.jsonl").write_bytes(b'{"file": "0.png"}\n{"file": "1\xff.png"}\n')
+    return c
+
+
+def _state(root):
+    """Every path below ``root`` with its size and mtime."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+_MODULES = {}
+
+
+def _main(script):
+    if script not in _MODULES:
+        spec = importlib.util.spec_from_file_location("cli_" + os.path.basename(script)[:-3],
+                                                      os.path.join(REPO, script))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _MODULES[script] = module
+    return _MODULES[script].main
+
+
+G = "{c}/gen.npz"
+# (script, arguments ({c}: the corpus, {o}: this row's own output folder, holding a copy of evil_run/),
+#  text the error line names)
+ROWS = [
+    ("examples/generate.py", ["{c}/evil.npz", "--out", "{o}/g.png"], "evil.npz: member 'dc4/W' is an object array"),
+    ("examples/generate.py", ["{c}/empty.npz", "--out", "{o}/g.png"], "empty.npz: not an npz archive"),
+    ("examples/generate.py", ["{c}/truncated.npz", "--out", "{o}/g.png"], "truncated.npz"),
+    ("examples/generate.py", ["{c}/empty.h5", "--out", "{o}/g.png"], "empty.h5"),
+    ("examples/generate.py", ["{c}/wrong.h5", "--out", "{o}/g.png"], "wrong.h5: dataset 'dc4/W' has shape (3, 3)"),
+    ("examples/generate.py", ["{c}/nothere.npz", "--out", "{o}/g.png"], "nothere.npz: no such model file"),
+    ("examples/generate.py", [G, "--seed", "-1", "--out", "{o}/g.png"], "--seed: must be in 0..4294967295"),
+    ("examples/generate.py", [G, "--out", "{o}"], "is a folder; give a file name"),
+    ("examples/generate.py", [G, "--out", "{o}/g.txt"], "'.txt' is not an image format"),
+    ("examples/generate.py", [G, "--out", ""], "--out/-o: must not be empty"),
+    ("examples/generate.py", [G, "--out", "{c}/afile/g.png"], "afile is not a folder"),
+    ("tools/interpolate.py", ["--model", "{c}/evil.npz", "--out", "{o}/i.png"], "evil.npz: member 'dc4/W'"),
+    ("tools/interpolate.py", ["--model", G, "--device", "nonsense", "--out", "{o}/i.png"], "--device nonsense"),
+    ("tools/interpolate.py", ["--model", G, "--device", "@cupy:0", "--out", "{o}/i.png"], "--device @cupy:0"),
+    ("tools/interpolate.py", ["--model", G, "--z", "{c}/evil_z.npy", "--out", "{o}/i.png"], "evil_z.npy"),
+    ("tools/interpolate.py", ["--model", G, "--save-z", "{o}/", "--out", "{o}/i.png"], "--save-z"),
+    ("tools/interpolate.py", ["--model", G, "--z", "{c}/gen.npz", "--out", "{o}/i.png"], "gen.npz: not a .npy"),
+    ("tools/variations.py", ["--model", G, "--z", "{c}/afile", "--out", "{o}/v.png"], "afile: not a .npy"),
+    ("tools/variations.py", ["--model", "{c}/evil.npz", "--out", "{o}/v.png"], "evil.npz: member 'dc4/W'"),
+    ("tools/variations.py", ["--model", G, "--strength", "nan", "--out", "{o}/v.png"], "--strength"),
+    ("tools/variations.py", ["--model", G, "--seed", "-1", "--out", "{o}/v.png"], "--seed"),
+    ("tools/export_weights.py", ["--model", "{c}/evil.npz", "--out", "{o}/e"], "evil.npz: member 'dc4/W'"),
+    ("tools/export_weights.py", ["--model", G, "--tags", "{c}/tags_empty.json", "--out", "{o}/e"], "tags_empty.json"),
+    ("tools/export_weights.py", ["--model", G, "--tolerance", "nan", "--out", "{o}/e"], "--tolerance"),
+    ("tools/tag_vectors.py", ["--model", "{c}/evil.npz", "--classifier", "{c}/clf.npz", "--out", "{o}/t.json"],
+     "evil.npz: member 'dc4/W'"),
+    ("tools/tag_vectors.py", ["--model", G, "--classifier", "{c}/evil_clf.npz", "--out", "{o}/t.json"],
+     "evil_clf.npz: not a tag classifier"),
+    ("tools/tag_vectors.py", ["--model", G, "--classifier", "{c}/empty_clf.npz", "--out", "{o}/t.json"],
+     "empty_clf.npz"),
+    ("tools/tag_vectors.py", ["--model", G, "--classifier", "{c}/clf.npz", "--strengths", "nan"], "--strengths"),
+    ("tools/tag_vectors.py", ["--model", G, "--classifier", "{c}/clf.npz", "--threshold", "2"], "--threshold"),
+    ("tools/tag_vectors.py", ["--model", G, "--dataset", "{c}/tagged", "--tags", "nosuchtag", "--out", "{o}/t.json"],
+     "no image has the tag(s) 'nosuchtag'"),
+    ("tools/tag_vectors.py", ["--model", G, "--dataset", "{c}/nonutf8", "--out", "{o}/t.json"],
+     "manifest.jsonl:2: not UTF-8"),
+    ("tools/tag_vectors.py", ["--model", G, "--classifier", "{c}/clf.npz", "--samples", "4", "--out", "{o}/t.json"],
+     "no tag has --min-count 20"),
+    ("tools/evaluate.py", ["--model", "{c}/evil.npz", "--n", "6"], "evil.npz: member 'dc4/W'"),
+    ("tools/evaluate.py", ["--model", "{c}/empty.npz", "--n", "6"], "empty.npz"),
+    ("tools/evaluate.py", ["--untrained", "--seed", "-1"], "--seed"),
+    ("examples/train_faces.py", ["--out", ""], "--out/-o: must not be empty"),
+    ("examples/train_faces.py", ["--out", "{c}/afile"], "afile exists and is not a folder"),
+    ("examples/train_faces.py", ["--out", "/proc/dcgan_run"], "cannot write in /proc"),
+    ("examples/train_faces.py", ["--out", "{o}", "--seed", "-1"], "--seed"),
+    ("examples/train_faces.py", ["--out", "{o}", "--batchsize", "0"], "--batchsize"),
+    ("examples/train_faces.py", ["--out", "{o}", "--device", "nonsense", "--synthetic-size", "4"], "--device nonsense"),
+    ("examples/train_faces.py", ["--out", "{o}", "--resume", "{c}/evil_snapshot", "--synthetic-size", "4",
+                                 "--no-progress"], "object array"),
+    ("examples/train_faces.py", ["--out", "{o}/evil_run", "--resume", "--synthetic-size", "4", "--no-progress"],
+     "no loadable snapshot_iter_*"),
+    ("examples/train_faces.py", ["--out", "{o}", "--dataset", "{c}/nonutf8"], "manifest.jsonl:2: not UTF-8"),
+    ("examples/train_faces.py", ["--out", "{o}", "--dataset", "{c}/nothere"], "nothere: no such folder"),
+    ("tools/crop_faces.py", ["--input", "{c}/images", "--out", "{o}", "--cascade", "{c}/bad.xml"],
+     "bad.xml is not a readable OpenCV cascade"),
+    ("tools/crop_faces.py", ["--input", "{c}/images", "--out", "{o}", "--scale-factor", "nan"], "--scale-factor"),
+    ("tools/crop_faces.py", ["--input", "{c}/images", "--out", "{c}/images"], "is the --input folder"),
+    ("tools/crop_faces.py", ["--input", "{c}/nothere", "--out", "{o}"], "nothere is not a folder"),
+    ("tools/make_synthetic_faces.py", ["--out", "{c}/images", "--n", "2", "--quiet"], "already holds images"),
+    ("tools/make_synthetic_faces.py", ["--out", "{o}", "--n", "2", "--grid", "{o}/g.txt"], "--grid"),
+    ("tools/make_synthetic_faces.py", ["--out", "{o}", "--n", "0"], "--n"),
+    ("tools/scrape_safebooru.py", ["--out", "{o}", "--max-posts", "1", "--rating", "bogus"], "unknown rating(s) bogus"),
+    ("tools/scrape_safebooru.py", ["--out", "{o}", "--max-posts", "1", "--timeout", "0"], "--timeout"),
+    ("tools/scrape_safebooru.py", ["--out", "{c}/afile", "--max-posts", "1"], "afile exists and is not a folder"),
+    ("tools/fake_safebooru.py", ["--synthetic", "1", "--port", "70000"], "--port: must be in 0..65535"),
+    ("tools/fake_safebooru.py", ["--folder", "{c}/nothere"], "nothere"),
+    ("tools/serve_demo.py", ["--export", "{o}", "--port", "70000"], "--port: must be in 0..65535"),
+    ("tools/serve_demo.py", ["--export", "{c}/nothere"], "nothere"),
+    ("tools/fetch_cascade.py", ["--out", "{o}"], "is a folder; give a file name"),
+    ("tools/fetch_cascade.py", ["--out", "{o}/c.xml", "--timeout", "0"], "--timeout"),
+    ("tools/fetch_inception.py", ["--out", "{o}"], "is a folder; give a file name"),
+]
+
+
+def test_every_cli_is_in_the_table():
+    scripts = {os.path.relpath(p, REPO) for pattern in ("examples/*.py", "tools/*.py")
+               for p in glob.glob(os.path.join(REPO, pattern))}
+    assert scripts == {row[0] for row in ROWS}
+
+
+def _fill(args, corpus, out):
+    return [a.replace("{c}", str(corpus)).replace("{o}", str(out)) for a in args]
+
+
+@pytest.mark.parametrize("script, args, culprit", ROWS,
+                         ids=["{}:{}".format(os.path.basename(r[0])[:-3], i) for i, r in enumerate(ROWS)])
+def test_bad_input_gives_one_error_line(corpus, tmp_path, capsys, script, args, culprit):
+    out = tmp_path / "out"
+    os.makedirs(out)
+    shutil.copytree(corpus / "evil_run", out / "evil_run")  # a run folder whose newest snapshot is hostile
+    before, repo_before = _state(corpus), sorted(os.listdir(REPO))
+    capsys.readouterr()
+    try:
+        code = _main(script)(_fill(args, corpus, out))
+    except SystemExit as e:  # argparse
+        code = e.code
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, err[-2000:]
+    assert lines and "Traceback" not in err, err[-2000:]
+    last = lines[-1]
+    assert last.startswith("error: ") or (": error: " in last and last.split(": error: ")[0].endswith(".py")), last
+    assert culprit in last, last
+    assert not os.path.exists(corpus / MARKER), "a hostile file ran code"
+    assert _state(corpus) == before, "files outside --out changed"
+    assert sorted(os.listdir(REPO)) == repo_before
+
+
+def test_nan_weights_warn(corpus, tmp_path, capsys):
+    capsys.readouterr()
+    assert _main("examples/generate.py")([str(corpus / "nan.npz"), "--out", str(tmp_path / "g.png"),
+                                          "--rows", "1", "--cols", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: " in err and "nan.npz" in err and "/dc4/W" in err
+    capsys.readouterr()
+    assert _main("examples/generate.py")([str(corpus / "gen.npz"), "--out", str(tmp_path / "h.png"),
+                                          "--rows", "1", "--cols", "1"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script, args", [
+    ("examples/generate.py", ["{c}/evil.npz", "--out", "{o}/g.png"]),
+    ("examples/train_faces.py", ["--out", "{o}", "--resume", "{c}/evil_snapshot", "--synthetic-size", "4"]),
+])
+def test_as_real_processes(corpus, tmp_path, script, args):
+    """The same as a user runs them: a real process, its exit status and stderr."""
+    proc = subprocess.run([sys.executable, os.path.join(REPO, script)] + _fill(args, corpus, tmp_path),
+                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
+                          env=dict(os.environ, PYTHONPATH=REPO))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert not os.path.exists(corpus / MARKER)
