@@ -5,7 +5,7 @@ from setuptools import Command, find_packages, setup
 from setuptools.command.build import build
 
 #: One line run at interpreter start: puts a finder on sys.meta_path (imports nothing heavy) so
-#: that chainer is shimmed whenever it is imported, also before chainer_dcgan. See _chainer_dcgan_shims.py.
+#: that chainer is shimmed whenever it is imported, also before chainer_dcgan. See _chainer_dcgan_shims/.
 PTH_NAME = "chainer_dcgan_shims.pth"
 PTH_LINE = "import _chainer_dcgan_shims; _chainer_dcgan_shims.register()\n"
 
@@ -53,13 +53,12 @@ setup(
     long_description_content_type="text/x-rst",
     license="MIT",
     python_requires=">=3.11",
-    packages=find_packages(include=["chainer_dcgan", "chainer_dcgan.*"]),
-    py_modules=["_chainer_dcgan_shims"],
+    packages=find_packages(include=["chainer_dcgan", "chainer_dcgan.*", "_chainer_dcgan_shims"]),
     cmdclass={"build": build_with_pth, "build_pth": build_pth},
     install_requires=[
         "chainer==7.8.1",
         "numpy>=1.26",
-        "packaging>=22",  # _chainer_dcgan_shims answers chainer.testing's requirement checks with it
+        "packaging>=22",  # _chainer_dcgan_shims.patches answers chainer.testing's requirement checks with it
         "h5py>=3.8",
         "pillow>=10",
         "matplotlib>=3.7",

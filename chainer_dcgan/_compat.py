@@ -1,10 +1,11 @@
 """chainer 7.8.1 on today's stacks, and what to install for a GPU.
 
-The shims themselves live in the top-level module ``_chainer_dcgan_shims`` (installed with a
+The shims themselves live in the top-level package ``_chainer_dcgan_shims`` (installed with a
 ``.pth`` file so that ``import chainer`` works first); :func:`install` registers them for the
 cases where that file did not run (a checkout on ``PYTHONPATH``, ``python -S``).
 """
 import _chainer_dcgan_shims
+from _chainer_dcgan_shims import patches
 
 #: The pip extra of this project for each CUDA major version, and the oldest Linux driver for it.
 GPU_EXTRAS = {13: ("cuda13", 580), 12: ("cuda12", 525)}
@@ -39,7 +40,7 @@ def gpu_install_hint(installed=None, driver=None):
         driver: the NVIDIA driver's major version; None reads :data:`DRIVER_VERSION_FILE`.
     """
     if installed is None:
-        installed = _chainer_dcgan_shims.installed_versions(_chainer_dcgan_shims.CUPY_PACKAGES)
+        installed = patches.installed_versions(patches.CUPY_PACKAGES)
     if driver is None:
         driver = driver_version()
     if len(installed) > 1:

@@ -11,6 +11,7 @@ import numpy
 import pytest
 
 import _chainer_dcgan_shims
+from _chainer_dcgan_shims import patches
 from chainer_dcgan import _compat
 from conftest import REPO
 
@@ -58,7 +59,7 @@ def test_chainer_imports_first_in_this_environment():
     proc = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", CHAINER_FIRST],
                           capture_output=True, text=True, timeout=300, env=_clean_env(), cwd="/")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.startswith("ok 7.8.1 ") and proc.stdout.strip().endswith("_chainer_dcgan_shims.py")
+    assert proc.stdout.startswith("ok 7.8.1 ") and proc.stdout.strip().endswith("_chainer_dcgan_shims/patches.py")
 
 
 def test_startup_hook_imports_nothing_heavy():
@@ -70,7 +71,7 @@ def test_startup_hook_imports_nothing_heavy():
     assert proc.returncode == 0, proc.stderr[-2000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert "_chainer_dcgan_shims" in imported
-    heavy = {"numpy", "chainer", "chainer_dcgan", "importlib.metadata", "packaging"}
+    heavy = {"numpy", "chainer", "chainer_dcgan", "_chainer_dcgan_shims.patches", "importlib.metadata", "packaging"}
     assert not heavy & imported, heavy & imported
 
 
@@ -85,7 +86,7 @@ def test_wheel_installs_the_hook_at_the_top_of_site_packages(tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         assert zf.read(PTH).decode() == "import _chainer_dcgan_shims; _chainer_dcgan_shims.register()\n"
-    assert "_chainer_dcgan_shims.py" in names and "chainer_dcgan/__init__.py" in names
+    assert "_chainer_dcgan_shims/__init__.py" in names and "_chainer_dcgan_shims/patches.py" in names and "chainer_dcgan/__init__.py" in names
     site_dir = tmp_path / "site"
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
                            "--target", str(site_dir), str(wheel)],
@@ -97,7 +98,7 @@ def test_wheel_installs_the_hook_at_the_top_of_site_packages(tmp_path):
     proc = subprocess.run([sys.executable, "-S", "-W", "error::DeprecationWarning", "-c", script],
                           capture_output=True, text=True, timeout=300, env=_clean_env(), cwd="/")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().endswith(str(site_dir / "_chainer_dcgan_shims.py"))
+    assert proc.stdout.strip().endswith(str(site_dir / "_chainer_dcgan_shims" / "patches.py"))
 
 
 def test_sctypes_present_for_chainer():
@@ -127,7 +128,7 @@ def test_with_requires_answers_from_installed_metadata():
 
 
 def test_installed_versions_reads_metadata():
-    found = dict(_chainer_dcgan_shims.installed_versions(["numpy", "surely-not-installed"]))
+    found = dict(patches.installed_versions(["numpy", "surely-not-installed"]))
     assert found == {"numpy": numpy.__version__}
 
 

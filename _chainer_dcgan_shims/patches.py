@@ -1,13 +1,5 @@
-"""Shims that let chainer 7.8.1 (the last release) import on today's Python stacks, in any order.
-
-Installed with chainer-dcgan next to ``chainer_dcgan_shims.pth``, whose one line runs
-:func:`register` at interpreter start. Registering only puts a finder at the front of
-``sys.meta_path``: this module imports nothing but ``sys``, and the shims run when the chainer
-module they fix is first imported, so ``import chainer`` works first, before or without
-``import chainer_dcgan``. ``chainer_dcgan`` also calls :func:`register` on import, which covers an
-uninstalled checkout on ``PYTHONPATH`` and interpreters started with ``-S``.
-
-Each shim keeps chainer's behaviour and only replaces what today's stack lacks:
+"""The shims themselves, loaded by :mod:`_chainer_dcgan_shims` when a chainer module they fix is
+first imported. Each keeps chainer's behaviour and only replaces what today's stack lacks:
 
 * ``chainer._environment_check`` imports ``numpy.distutils`` (gone on Python 3.12 and numpy 2, a
   DeprecationWarning before) and ``pkg_resources`` (gone in setuptools 82). It is replaced by a
@@ -133,19 +125,22 @@ def _quiet_threads(module):
     module.threading = namespace
 
 
-def _hooks(name):
-    """``(before, after)`` for a module name (either may be None), or None when it is not shimmed."""
+def hooks(name):
+    """``(before, after)`` for a module name (either may be None), or None when it is not shimmed.
+
+    ``before()`` runs just before the module executes, ``after(module)`` just after.
+    """
     if name == "chainer":
         return _set_sctypes, None
     if name in ("chainer.testing.helper", "chainer.testing.doctest_helper"):
-        hooks = _WithStandIn()
-        return hooks.before, hooks.after
+        stand_in = _WithStandIn()
+        return stand_in.before, stand_in.after
     if name == "chainer.iterators.multiprocess_iterator":
         return None, _quiet_threads
     return None
 
 
-class _EnvironmentCheckLoader:
+class EnvironmentCheckLoader:
     """Loads ``chainer._environment_check`` as our module instead of chainer's file."""
 
     @staticmethod
@@ -155,62 +150,3 @@ class _EnvironmentCheckLoader:
     @staticmethod
     def exec_module(module):
         module.check = _check_environment
-
-
-class _HookedLoader:
-    """Runs the real loader between a module's before and after hooks."""
-
-    def __init__(self, loader, before, after):
-        self.loader, self.before, self.after = loader, before, after
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        module.__loader__ = module.__spec__.loader = self.loader
-        if self.before is not None:
-            self.before()
-        try:
-            self.loader.exec_module(module)
-        finally:
-            if self.after is not None:
-                self.after(module)
-
-
-class ShimFinder:
-    """A ``sys.meta_path`` finder that wraps the loaders of the chainer modules shimmed here."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "chainer._environment_check":
-            import importlib.machinery
-
-            return importlib.machinery.ModuleSpec(name, _EnvironmentCheckLoader, origin=__file__)
-        hooks = _hooks(name)
-        if hooks is None:
-            return None
-        for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
-            if finder is self or find is None:
-                continue
-            spec = find(name, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        if hasattr(spec.loader, "exec_module"):
-            spec.loader = _HookedLoader(spec.loader, *hooks)
-        return spec
-
-
-def register():
-    """Put the finder first on ``sys.meta_path`` (idempotent) and shim chainer modules already imported."""
-    if not any(isinstance(f, ShimFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, ShimFinder())
-    for name in ("chainer", "chainer.iterators.multiprocess_iterator"):
-        module = sys.modules.get(name)
-        if module is not None:
-            before, after = _hooks(name)
-            if before is not None:
-                before()
-            if after is not None:
-                after(module)
