@@ -35,7 +35,7 @@ demo: venv
 		--batchsize $(DEMO_BATCHSIZE) --display-interval 50 --snapshot-interval 100
 	@echo "Sample grids: $(DEMO_OUT)/preview/  loss plot: $(DEMO_OUT)/loss.png  weights: $(DEMO_OUT)/gen_iter_$(DEMO_ITERATIONS).npz"
 
-# PYTEST_ARGS e.g. "-m 'not slow'" (CI's secondary stacks) or "-x".
+# PYTEST_ARGS e.g. "-x", or the --deselect list .ci/run gives its secondary stacks.
 PYTEST_ARGS ?=
 test: venv
 	$(PY) -m pytest tests -q --durations=15 $(PYTEST_ARGS)
