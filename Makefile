@@ -1,15 +1,20 @@
 # The README's commands: `make demo` (train on the embedded faces) and `make test` (the suite).
-# Each creates .venv/ on first use with the one-command install below.
+# Each creates .venv/ on first use with the one-command install below (numpy 2, no PyTorch).
+# Another interpreter or stack: make test PYTHON=python3.13 VENV=.venv313
+#                               make test PYTHON=python3.11 VENV=.venv311 CONSTRAINTS=requirements/numpy1.txt
 PYTHON ?= python3
 VENV ?= .venv
+CONSTRAINTS ?= requirements/constraints.txt
+BENCH_VENV ?= .venv-bench
+BENCH_PYTHON ?= $(PYTHON)
 PY := $(VENV)/bin/python
-PIP_ENV := PIP_CONSTRAINT=$(CURDIR)/requirements/constraints.txt \
+PIP_ENV := PIP_CONSTRAINT=$(abspath $(CONSTRAINTS)) \
            PIP_BUILD_CONSTRAINT=$(CURDIR)/requirements/build-constraints.txt
 DEMO_OUT ?= result/demo
 DEMO_ITERATIONS ?= 300
 DEMO_BATCHSIZE ?= 16
 
-.PHONY: venv demo test docs bench test-py312 clean
+.PHONY: venv demo test docs bench clean
 
 venv: $(VENV)/.installed web/node_modules/.package-lock.json
 
@@ -19,10 +24,10 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 
 # pip >= 25.3 applies PIP_BUILD_CONSTRAINT to isolated builds (chainer's sdist needs setuptools<74
 # there); older pips read PIP_CONSTRAINT for both, which holds nothing a build would refuse.
-$(VENV)/.installed: setup.py requirements/constraints.txt requirements/build-constraints.txt
+$(VENV)/.installed: setup.py requirements/constraints.txt requirements/build-constraints.txt $(CONSTRAINTS)
 	bash .ci/install-system-deps
 	bash .ci/bootstrap-venv $(PYTHON) $(VENV)
-	$(PIP_ENV) $(PY) -m pip install -q -e '.[test,bench,docs]'
+	$(PIP_ENV) $(PY) -m pip install -q -e '.[test,docs]'
 	touch $@
 
 demo: venv
@@ -30,21 +35,25 @@ demo: venv
 		--batchsize $(DEMO_BATCHSIZE) --display-interval 50 --snapshot-interval 100
 	@echo "Sample grids: $(DEMO_OUT)/preview/  loss plot: $(DEMO_OUT)/loss.png  weights: $(DEMO_OUT)/gen_iter_$(DEMO_ITERATIONS).npz"
 
+# PYTEST_ARGS e.g. "-x", or the --deselect list .ci/run gives its secondary stacks.
+PYTEST_ARGS ?=
 test: venv
-	$(PY) -m pytest tests -q --durations=15
+	$(PY) -m pytest tests -q --durations=15 $(PYTEST_ARGS)
 
 docs: venv
 	$(PY) -m sphinx -W -q -b html docs docs/_build/html
 	@echo "docs: docs/_build/html/index.html"
 
+# The benchmarks compare against PyTorch, which lives only in their own venv ($(BENCH_VENV)).
 # BENCH_ARGS e.g. "--batchsize 32 --repeats 3" or "--skip-own" (Chainer's own path is the slow part).
 BENCH_ARGS ?=
-bench: venv
-	$(PY) bench/train_step.py $(BENCH_ARGS)
+$(BENCH_VENV)/.installed: setup.py requirements/constraints.txt requirements/build-constraints.txt
+	bash .ci/bootstrap-venv $(BENCH_PYTHON) $(BENCH_VENV)
+	$(PIP_ENV) $(BENCH_VENV)/bin/python -m pip install -q -e '.[bench]'
+	touch $@
 
-# Python 3.12 + numpy 2: a separate small venv proving the package imports and trains there.
-test-py312:
-	bash .ci/test-py312
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/train_step.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv312 docs/_build result
+	rm -rf $(VENV) $(BENCH_VENV) .venv311 .venv313 docs/_build result

@@ -6,11 +6,18 @@
 #
 # Two steps:
 #   1. here, once (needs PyPI):   bash bench/gpu_check.sh prepare
-#      builds the chainer 7.8.1 wheel (pure Python) into .whl/ (git-ignored) for the GPU machine,
-#      which has Python 3.12, numpy 2, CuPy (cupy-cuda13x 14) and torch but no chainer and no network.
+#      builds into .whl/ (git-ignored) the wheels the GPU machine lacks: chainer 7.8.1 (pure
+#      Python) and chainer-dcgan itself (for its startup hook, chainer_dcgan_shims.pth). The GPU
+#      machine has Python 3.12, numpy 2, cupy-cuda13x 14, torch, and every other dependency of
+#      both (six, filelock, typing-extensions, protobuf, packaging, h5py, ...: checked against its
+#      package list), but no chainer and no network. EXTRA="name==version ..." adds wheels for
+#      more packages (downloaded for CPython 3.12 on manylinux x86_64).
 #   2. one call of the device tool (the "run" verb), e.g.
 #        command: bash bench/gpu_check.sh      carry: [".whl"]      timeout_s: 540
 #      Everything it prints is also written to $OUT/gpu_check.log (comes back with the reply).
+#      It installs the carried wheels (--no-deps) into that Python's environment, then stops with
+#      exit status 2 and the names of what is missing if any dependency of chainer or
+#      chainer-dcgan is not installed there.
 #
 # Each stage has its own time limit so a hang cannot eat the whole lease; the script goes on to
 # the next stage after a failure and exits non-zero if any stage failed.
@@ -18,12 +25,17 @@ set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
-SITE=${SITE:-/tmp/site}  # where the carried wheels are installed on the GPU machine
 
 if [ "${1:-}" = "prepare" ]; then
-    mkdir -p .whl
-    PIP_BUILD_CONSTRAINT="$ROOT/requirements/build-constraints.txt" \
-        "${VENV_PY:-$ROOT/.venv/bin/python}" -m pip wheel -q --no-deps chainer==7.8.1 -w .whl
+    VENV_PY=${VENV_PY:-$ROOT/.venv/bin/python}
+    rm -rf .whl && mkdir -p .whl
+    export PIP_BUILD_CONSTRAINT="$ROOT/requirements/build-constraints.txt"
+    "$VENV_PY" -m pip wheel -q --no-deps chainer==7.8.1 "$ROOT" -w .whl || exit 1
+    if [ -n "${EXTRA:-}" ]; then
+        # shellcheck disable=SC2086  # EXTRA is a list of requirements
+        "$VENV_PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+            --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl $EXTRA || exit 1
+    fi
     ls -la .whl
     exit 0
 fi
@@ -44,16 +56,40 @@ stage() {  # stage NAME SECONDS COMMAND...
     [ $rc -eq 0 ] || { echo "=== $name FAILED rc=$rc"; status=1; }
 }
 
-ls .whl/chainer-*.whl >/dev/null 2>&1 || { echo "no .whl/chainer-*.whl: run 'bash bench/gpu_check.sh prepare' here first and carry .whl"; exit 2; }
-"$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl \
-    || { echo "installing the carried wheels failed"; exit 2; }
-export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+for pattern in 'chainer-7.8.1-*.whl' 'chainer_dcgan-*.whl'; do
+    ls .whl/$pattern >/dev/null 2>&1 || { echo "error: no .whl/$pattern: run 'bash bench/gpu_check.sh prepare' here first and carry .whl"; exit 2; }
+done
+"$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade .whl/*.whl \
+    || { echo "error: installing the carried wheels into $PY's environment failed"; exit 2; }
+# every requirement of chainer and chainer-dcgan (not of their extras) must be installed here
+"$PY" - <<'EOF' || exit 2
+import importlib.metadata as md
+try:
+    from packaging.requirements import Requirement
+except ImportError:
+    raise SystemExit("error: missing on this machine: packaging. Carry it: EXTRA='packaging' bash bench/gpu_check.sh prepare")
+missing = []
+for dist in ("chainer", "chainer-dcgan"):
+    for text in md.requires(dist) or []:
+        req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            md.version(req.name)
+        except md.PackageNotFoundError:
+            missing.append("{} (for {})".format(text, dist))
+if missing:
+    raise SystemExit("error: missing on this machine: " + "; ".join(missing)
+                     + ". Carry them: EXTRA='NAME==VERSION ...' bash bench/gpu_check.sh prepare")
+print("every dependency of chainer and chainer-dcgan is installed")
+EOF
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's code before the carried wheel's
 
 stage environment 120 bash -c '
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 '"$PY"' - <<EOF
 import platform, numpy
-import chainer_dcgan, chainer
+import chainer, chainer_dcgan  # chainer first: the carried startup hook shims it
 from chainer.backends import cuda
 print("python", platform.python_version(), "numpy", numpy.__version__, "chainer", chainer.__version__)
 print("chainer cuda available:", cuda.available, "cudnn:", cuda.cudnn_enabled,

@@ -1,77 +1,65 @@
-"""Shims that let chainer 7.8.1 (the last release) import on today's Python stacks.
+"""chainer 7.8.1 on today's stacks, and what to install for a GPU.
 
-Imported by ``chainer_dcgan/__init__.py`` before chainer itself. Each shim is a no-op where
-the stack still has what chainer expects, so on an old stack nothing changes:
-
-* ``chainer._environment_check`` imports ``numpy.distutils.system_info`` (gone on Python 3.12 and
-  numpy 2; a DeprecationWarning on 3.11) and ``pkg_resources`` (gone in setuptools 82, broken
-  ``distutils.msvccompiler`` on setuptools 74-81). We register an equivalent module that checks
-  the optional dependencies through ``importlib.metadata`` instead.
-* ``numpy.sctypes`` (removed in numpy 2) is read at import by ``chainer.functions.array.as_strided``.
-* ``Thread.setDaemon`` (deprecated since Python 3.10) is called by ``MultiprocessIterator``.
+The shims themselves live in the top-level package ``_chainer_dcgan_shims`` (installed with a
+``.pth`` file so that ``import chainer`` works first); :func:`install` registers them for the
+cases where that file did not run (a checkout on ``PYTHONPATH``, ``python -S``).
 """
-import importlib.metadata
-import sys
-import threading
-import types
-import warnings
+import _chainer_dcgan_shims
+from _chainer_dcgan_shims import patches
 
-import numpy
+#: The pip extra of this project for each CUDA major version, and the oldest Linux driver for it.
+GPU_EXTRAS = {13: ("cuda13", 580), 12: ("cuda12", 525)}
 
-_installed = False
-
-
-def _sctypes():
-    return {
-        "int": [numpy.int8, numpy.int16, numpy.int32, numpy.int64],
-        "uint": [numpy.uint8, numpy.uint16, numpy.uint32, numpy.uint64],
-        "float": [numpy.float16, numpy.float32, numpy.float64],
-        "complex": [numpy.complex64, numpy.complex128],
-        "others": [bool, object, bytes, str, numpy.void],
-    }
-
-
-def _check_optional_dependencies():
-    """What chainer's own check does, without pkg_resources: warn on a CuPy/iDeep version clash."""
-    import chainer._version as version
-
-    for dep in version._optional_dependencies:
-        found = []
-        for pkg in dep["packages"]:
-            try:
-                found.append((pkg, importlib.metadata.version(pkg)))
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        if len(found) > 1:
-            warnings.warn(
-                "Multiple installations of {} detected: {}; keep only one.".format(
-                    dep["name"], ", ".join(p for p, _ in found)))
-
-
-def _environment_check_module():
-    module = types.ModuleType("chainer._environment_check")
-    module.check = _check_optional_dependencies
-    return module
-
-
-class _QuietThread(threading.Thread):
-    def setDaemon(self, daemonic):  # noqa: N802 - chainer's spelling
-        self.daemon = daemonic
+DRIVER_VERSION_FILE = "/proc/driver/nvidia/version"
 
 
 def install():
-    """Apply the shims (idempotent). Must run before the first ``import chainer``."""
-    global _installed
-    if _installed:
-        return
-    if "sctypes" not in numpy.__dict__:
-        numpy.sctypes = _sctypes()
-    sys.modules.setdefault("chainer._environment_check", _environment_check_module())
-    _installed = True
+    """Register the chainer shims (idempotent); importing ``chainer_dcgan`` does this."""
+    _chainer_dcgan_shims.register()
 
-    import chainer.iterators.multiprocess_iterator as mpi_iter
 
-    namespace = types.ModuleType("threading")
-    namespace.__dict__.update(threading.__dict__)
-    namespace.Thread = _QuietThread
-    mpi_iter.threading = namespace
+def driver_version(path=DRIVER_VERSION_FILE):
+    """The NVIDIA kernel driver's major version (int) read from ``path``, or None without one."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    for word in text.split():
+        head = word.split(".")[0]
+        if "." in word and head.isdigit():
+            return int(head)
+    return None
+
+
+def gpu_install_hint(installed=None, driver=None):
+    """One sentence saying what to do when CuPy cannot give a GPU.
+
+    Args:
+        installed: ``[(distribution, version)]`` of the CuPy packages installed; None reads them.
+        driver: the NVIDIA driver's major version; None reads :data:`DRIVER_VERSION_FILE`.
+    """
+    if installed is None:
+        installed = patches.installed_versions(patches.CUPY_PACKAGES)
+    if driver is None:
+        driver = driver_version()
+    if len(installed) > 1:
+        return "several CuPy packages are installed ({}): uninstall all but one".format(
+            ", ".join("{} {}".format(*p) for p in installed))
+    if installed:
+        where = ("NVIDIA driver {} found".format(driver) if driver is not None
+                 else "no NVIDIA driver found ({} is missing)".format(DRIVER_VERSION_FILE))
+        return ("{} {} is installed but cannot use a GPU; {}: check nvidia-smi and that the driver "
+                "supports this CuPy's CUDA version (do not install a second CuPy)".format(
+                    installed[0][0], installed[0][1], where))
+    if driver is None:
+        return ("CuPy is not installed: in the chainer-dcgan checkout, pip install '.[cuda13]' "
+                "(NVIDIA driver >= 580) or '.[cuda12]' (driver >= 525)")
+    for cuda in sorted(GPU_EXTRAS, reverse=True):
+        extra, oldest = GPU_EXTRAS[cuda]
+        if driver >= oldest:
+            return ("CuPy is not installed: in the chainer-dcgan checkout, pip install '.[{}]' "
+                    "(CUDA {} from pip; NVIDIA driver {} found)".format(extra, cuda, driver))
+    return ("CuPy is not installed, and NVIDIA driver {} is older than CUDA 12 needs (525): "
+            "update the driver, then pip install '.[cuda12]'".format(driver))
+

