@@ -191,6 +191,8 @@ ROWS = [
     ("tools/fetch_cascade.py", ["--out", "{o}"], "is a folder; give a file name"),
     ("tools/fetch_cascade.py", ["--out", "{o}/c.xml", "--timeout", "0"], "--timeout"),
     ("tools/fetch_inception.py", ["--out", "{o}"], "is a folder; give a file name"),
+    ("tools/make_inception_golden.py", ["--out", "{o}"], "is a folder; give a file name"),
+    ("tools/serve_demo.py", ["--screenshot", "{o}/page.jpg"], "a screenshot is a PNG"),
 ]
 
 

@@ -31,6 +31,7 @@ sys.path.insert(0, ROOT)
 import numpy  # noqa: E402
 
 from chainer_dcgan import inception  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import output_file  # noqa: E402
 
 RESIZE_SIZES = ((96, 96), (77, 131), (400, 350))
 RESIZE_INDEX = numpy.array([0, 1, 2, 3, 37, 100, 149, 150, 151, 222, 296, 297, 298])
@@ -39,7 +40,7 @@ REAL_NAMES = ("renpy_sylvie_blue_normal.png", "tadne_tile_r0c3_512.jpg")
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=os.path.join(ROOT, "tests", "data", "inception_golden.npz"),
+    p.add_argument("--out", type=output_file, default=os.path.join(ROOT, "tests", "data", "inception_golden.npz"),
                    help="the .npz to write (default: tests/data/inception_golden.npz)")
     p.add_argument("--weights", default=None,
                    help="the TorchScript default_1.pt (default: where tools/fetch_inception.py put it)")
