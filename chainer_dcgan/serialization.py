@@ -29,13 +29,27 @@ class ModelFileError(ValueError):
 
 
 
+def read_npy_header(f):
+    """``(shape, fortran_order, dtype)`` of the ``.npy`` stream ``f``, left at its data; reads no data.
+
+    Uses numpy's public header readers (numpy 1.x and 2.x). Format 3.0 (UTF-8 field names) is
+    refused: numpy writes it only for structured dtypes, which no model file holds.
+    """
+    version = numpy.lib.format.read_magic(f)
+    if version == (1, 0):
+        return numpy.lib.format.read_array_header_1_0(f)
+    if version == (2, 0):
+        return numpy.lib.format.read_array_header_2_0(f)
+    raise ValueError("unsupported .npy format version {}.{}".format(*version))
+
+
 def _none_pickles():
     """The data ``numpy.save`` writes for ``numpy.asarray(None)`` (Chainer stores None this way), as
     this numpy writes it and as numpy 1.x/2.x name their module: recognised byte for byte, never run."""
     f = io.BytesIO()
     numpy.save(f, numpy.asarray(None))
     f.seek(0)
-    numpy.lib.format._read_array_header(f, numpy.lib.format.read_magic(f))
+    read_npy_header(f)
     data = f.read()
     return frozenset((data, data.replace(b"numpy.core.", b"numpy._core."),
                       data.replace(b"numpy._core.", b"numpy.core.")))
@@ -92,8 +106,7 @@ class SafeNpz:
         key = info.filename[:-len(".npy")]
         try:
             with self._zip.open(info) as f:
-                version = numpy.lib.format.read_magic(f)
-                shape, _, dtype = numpy.lib.format._read_array_header(f, version)
+                shape, _, dtype = read_npy_header(f)
                 if dtype.hasobject:
                     if shape == () and f.read(len(max(_NONE_PICKLES, key=len)) + 1) in _NONE_PICKLES:
                         self._none.add(key)
