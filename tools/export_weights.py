@@ -25,7 +25,7 @@ from chainer_dcgan import export  # noqa: E402  (imports the chainer shims first
 from chainer_dcgan.cli import positive_float, positive_int, seed  # noqa: E402
 from chainer_dcgan.export_conditional import export_conditional_demo  # noqa: E402
 from chainer_dcgan.models import is_conditional  # noqa: E402
-from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
+from chainer_dcgan.serialization import ModelFileError, load_generator, nonfinite_warning  # noqa: E402
 from chainer_dcgan.tagging import TagVectorFileError, read_tag_vectors  # noqa: E402
 
 
@@ -57,6 +57,9 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         gen = load_generator(args.model)
+        warning = nonfinite_warning(gen, args.model)
+        if warning:
+            print(warning, file=sys.stderr)
         if is_conditional(gen):
             if args.tags or args.float16:
                 raise export.ExportError("--tags and --float16 are for unconditional models; {} is conditional on "

@@ -27,7 +27,7 @@ from chainer_dcgan.cli import (finite_float, fraction, output_file, output_image
                                probability, seed)
 from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
-from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
+from chainer_dcgan.serialization import ModelFileError, load_generator, nonfinite_warning  # noqa: E402
 
 import numpy  # noqa: E402,I100
 
@@ -122,6 +122,9 @@ def main(argv=None):
     try:
         device = resolve_device(device=args.device)
         gen = load_generator(args.model)
+        warning = nonfinite_warning(gen, args.model)
+        if warning:
+            print(warning, file=sys.stderr)
         gen.to_device(device)
         if args.classifier:
             clf, accuracy = tagging.load_classifier(args.classifier), None
