@@ -38,12 +38,24 @@ def immutable_folder(tmp_path):
     subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
-@pytest.mark.parametrize("folder", ["/proc/self", "/sys", _devpts(), "immutable"])
+@pytest.fixture
+def read_only_mount(tmp_path):
+    """A read-only tmpfs (mounting needs root)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield str(folder)
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("folder", ["/proc/self", "/sys", _devpts(), "immutable_folder", "read_only_mount"])
 def test_outputs_in_a_folder_root_cannot_write_in_are_refused(folder, request):
     if folder is None:
         pytest.skip("/dev/pts is not a devpts mount here")
-    if folder == "immutable":
-        folder = request.getfixturevalue("immutable_folder")
+    if not folder.startswith("/"):
+        folder = request.getfixturevalue(folder)
     for parse, text in [(output_folder, folder), (output_folder, os.path.join(folder, "new", "run")),
                         (output_file, os.path.join(folder, "z.npy")), (output_image, os.path.join(folder, "g.png"))]:
         with pytest.raises(argparse.ArgumentTypeError, match="cannot write in {} ".format(folder)):
