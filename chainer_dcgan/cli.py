@@ -5,6 +5,7 @@ Each raises ``argparse.ArgumentTypeError``, so argparse names the flag and exits
 import argparse
 import math
 import os
+import sys
 import tempfile
 
 
@@ -153,3 +154,13 @@ def above_one(text):
     if not (value > 1 and math.isfinite(value)):
         raise argparse.ArgumentTypeError("must be a finite number > 1, got {}".format(text))
     return value
+
+
+def warn_nonfinite(link, path):
+    """Print one ``warning:`` line to stderr when ``link`` (loaded from ``path``) holds NaN or infinite
+    parameters (see :func:`chainer_dcgan.serialization.nonfinite_warning`): its faces come out blank."""
+    from chainer_dcgan.serialization import nonfinite_warning
+
+    warning = nonfinite_warning(link, path)
+    if warning:
+        print(warning, file=sys.stderr)

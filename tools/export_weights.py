@@ -22,10 +22,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import export  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import output_folder, positive_float, positive_int, seed  # noqa: E402
+from chainer_dcgan.cli import output_folder, positive_float, positive_int, seed, warn_nonfinite  # noqa: E402
 from chainer_dcgan.export_conditional import export_conditional_demo  # noqa: E402
 from chainer_dcgan.models import is_conditional  # noqa: E402
-from chainer_dcgan.serialization import ModelFileError, load_generator, nonfinite_warning  # noqa: E402
+from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 from chainer_dcgan.tagging import TagVectorFileError, read_tag_vectors  # noqa: E402
 
 
@@ -57,9 +57,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         gen = load_generator(args.model)
-        warning = nonfinite_warning(gen, args.model)
-        if warning:
-            print(warning, file=sys.stderr)
+        warn_nonfinite(gen, args.model)
         if is_conditional(gen):
             if args.tags or args.float16:
                 raise export.ExportError("--tags and --float16 are for unconditional models; {} is conditional on "

@@ -24,10 +24,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from chainer_dcgan import tagging, zspace  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import (finite_float, fraction, output_file, output_image, positive_int,  # noqa: E402
-                               probability, seed)
+                               probability, seed, warn_nonfinite)
 from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
-from chainer_dcgan.serialization import ModelFileError, load_generator, nonfinite_warning  # noqa: E402
+from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 
 import numpy  # noqa: E402,I100
 
@@ -122,9 +122,7 @@ def main(argv=None):
     try:
         device = resolve_device(device=args.device)
         gen = load_generator(args.model)
-        warning = nonfinite_warning(gen, args.model)
-        if warning:
-            print(warning, file=sys.stderr)
+        warn_nonfinite(gen, args.model)
         gen.to_device(device)
         if args.classifier:
             clf, accuracy = tagging.load_classifier(args.classifier), None
