@@ -5,6 +5,8 @@ Each raises ``argparse.ArgumentTypeError``, so argparse names the flag and exits
 import argparse
 import math
 import os
+import sys
+import tempfile
 
 
 def _number(text, kind):
@@ -87,6 +89,19 @@ def positive_float(text):
     return value
 
 
+def _check_writable(folder):
+    """Raise ArgumentTypeError unless a file can really be created in ``folder``.
+
+    A temporary file is made and removed there: ``os.access`` checks permission bits, which root
+    always passes, while /proc, /sys, /dev/pts or an immutable folder refuse new files to root too.
+    """
+    try:
+        with tempfile.TemporaryFile(dir=folder):  # unnamed where the filesystem allows: the folder is unchanged
+            pass
+    except OSError as e:
+        raise argparse.ArgumentTypeError("cannot write in {} ({})".format(folder, e.strerror or e)) from None
+
+
 def _writable_parent(path):
     """Raise ArgumentTypeError unless the nearest existing folder above ``path`` is a writable folder."""
     parent = os.path.dirname(os.path.abspath(path))
@@ -94,9 +109,7 @@ def _writable_parent(path):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         raise argparse.ArgumentTypeError("{} is not a folder".format(parent))
-    if not os.access(parent, os.W_OK) or os.path.realpath(parent).startswith(("/proc/", "/sys/")) \
-            or os.path.realpath(parent) in ("/proc", "/sys"):
-        raise argparse.ArgumentTypeError("cannot write in {}".format(parent))
+    _check_writable(parent)
 
 
 def output_folder(text):
@@ -106,9 +119,7 @@ def output_folder(text):
     if os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError("{} exists and is not a folder".format(text))
     if os.path.isdir(text):
-        real = os.path.realpath(text)
-        if not os.access(text, os.W_OK) or real.startswith(("/proc/", "/sys/")) or real in ("/proc", "/sys"):
-            raise argparse.ArgumentTypeError("cannot write in {}".format(text))
+        _check_writable(text)
     else:
         _writable_parent(text)
     return text
@@ -143,3 +154,13 @@ def above_one(text):
     if not (value > 1 and math.isfinite(value)):
         raise argparse.ArgumentTypeError("must be a finite number > 1, got {}".format(text))
     return value
+
+
+def warn_nonfinite(link, path):
+    """Print one ``warning:`` line to stderr when ``link`` (loaded from ``path``) holds NaN or infinite
+    parameters (see :func:`chainer_dcgan.serialization.nonfinite_warning`): its faces come out blank."""
+    from chainer_dcgan.serialization import nonfinite_warning
+
+    warning = nonfinite_warning(link, path)
+    if warning:
+        print(warning, file=sys.stderr)

@@ -295,8 +295,11 @@ def _crop_one(job, cropper=None):
     """Read one input, write its crops; ``(source, [(file, box, region)], error or None)``."""
     input_dir, out_dir, source = job
     cropper = cropper or _worker_cropper
+    path = os.path.join(input_dir, source)
+    if os.path.exists(path) and not os.path.isfile(path):
+        return source, None, "not a regular file"  # posts.jsonl may name a FIFO: opening it would wait forever
     try:
-        image = read_image(os.path.join(input_dir, source))
+        image = read_image(path)
     except Exception as e:  # PIL raises many types for broken or foreign files
         return source, None, "{}: {}".format(type(e).__name__, e)
     faces = []

@@ -280,6 +280,16 @@ def nonfinite_parameters(link):
     return out
 
 
+def nonfinite_warning(link, path):
+    """The one-line warning the command lines print when ``link`` (loaded from ``path``) holds NaN or
+    infinite parameters (its faces come out blank), or None when all are finite."""
+    bad = nonfinite_parameters(link)
+    if not bad:
+        return None
+    return "warning: {}: {} parameter arrays hold NaN or infinite values ({}): the faces will be blank".format(
+        path, len(bad), ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else ""))
+
+
 def _check_size(path, meta, link):
     """Refuse a file whose record gives another image size than ``link``'s (older files say none: 96 px)."""
     want = getattr(link, "size", None)

@@ -13,11 +13,11 @@ import numpy
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan.cli import output_image, positive_int, seed  # noqa: E402
+from chainer_dcgan.cli import output_image, positive_int, seed, warn_nonfinite  # noqa: E402
 from chainer_dcgan.extensions.sample_grid import generate  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
 from chainer_dcgan.models import resolve_tags, sample_z  # noqa: E402
-from chainer_dcgan.serialization import ModelFileError, load_generator, nonfinite_parameters  # noqa: E402
+from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -42,10 +42,7 @@ def main(argv=None):
     except (ModelFileError, ValueError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
-    bad = nonfinite_parameters(gen)
-    if bad:
-        print("warning: {}: {} parameter arrays hold NaN or infinite values ({}): the faces will be blank".format(
-            args.model, len(bad), ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")), file=sys.stderr)
+    warn_nonfinite(gen, args.model)
     z = sample_z(args.rows * args.cols, gen.z_dim, args.seed)
     y = None if y is None else numpy.tile(y, (len(z), 1))
     try:

@@ -131,6 +131,7 @@ ROWS = [
     ("examples/generate.py", [G, "--out", "{o}/g.txt"], "'.txt' is not an image format"),
     ("examples/generate.py", [G, "--out", ""], "--out/-o: must not be empty"),
     ("examples/generate.py", [G, "--out", "{c}/afile/g.png"], "afile is not a folder"),
+    ("examples/generate.py", [G, "--out", "/sys/g.png"], "cannot write in /sys"),
     ("tools/interpolate.py", ["--model", "{c}/evil.npz", "--out", "{o}/i.png"], "evil.npz: member 'dc4/W'"),
     ("tools/interpolate.py", ["--model", G, "--device", "nonsense", "--out", "{o}/i.png"], "--device nonsense"),
     ("tools/interpolate.py", ["--model", G, "--device", "@cupy:0", "--out", "{o}/i.png"], "--device @cupy:0"),
@@ -144,6 +145,8 @@ ROWS = [
     ("tools/export_weights.py", ["--model", "{c}/evil.npz", "--out", "{o}/e"], "evil.npz: member 'dc4/W'"),
     ("tools/export_weights.py", ["--model", G, "--tags", "{c}/tags_empty.json", "--out", "{o}/e"], "tags_empty.json"),
     ("tools/export_weights.py", ["--model", G, "--tolerance", "nan", "--out", "{o}/e"], "--tolerance"),
+    ("tools/export_weights.py", ["--model", G, "--out", "/proc/self/e"], "cannot write in /proc/self"),
+    ("tools/export_weights.py", ["--model", G, "--out", "{c}/afile"], "afile exists and is not a folder"),
     ("tools/tag_vectors.py", ["--model", "{c}/evil.npz", "--classifier", "{c}/clf.npz", "--out", "{o}/t.json"],
      "evil.npz: member 'dc4/W'"),
     ("tools/tag_vectors.py", ["--model", G, "--classifier", "{c}/evil_clf.npz", "--out", "{o}/t.json"],
@@ -164,6 +167,8 @@ ROWS = [
     ("examples/train_faces.py", ["--out", ""], "--out/-o: must not be empty"),
     ("examples/train_faces.py", ["--out", "{c}/afile"], "afile exists and is not a folder"),
     ("examples/train_faces.py", ["--out", "/proc/dcgan_run"], "cannot write in /proc"),
+    ("examples/train_faces.py", ["--out", "/proc/self/dcgan_run"], "cannot write in /proc/self"),
+    ("examples/train_faces.py", ["--out", "/sys"], "cannot write in /sys"),
     ("examples/train_faces.py", ["--out", "{o}", "--seed", "-1"], "--seed"),
     ("examples/train_faces.py", ["--out", "{o}", "--batchsize", "0"], "--batchsize"),
     ("examples/train_faces.py", ["--out", "{o}", "--device", "nonsense", "--synthetic-size", "4"], "--device nonsense"),
@@ -178,12 +183,14 @@ ROWS = [
     ("tools/crop_faces.py", ["--input", "{c}/images", "--out", "{o}", "--scale-factor", "nan"], "--scale-factor"),
     ("tools/crop_faces.py", ["--input", "{c}/images", "--out", "{c}/images"], "is the --input folder"),
     ("tools/crop_faces.py", ["--input", "{c}/nothere", "--out", "{o}"], "nothere is not a folder"),
+    ("tools/crop_faces.py", ["--input", "{c}/images", "--out", "/proc/self/faces"], "cannot write in /proc/self"),
     ("tools/make_synthetic_faces.py", ["--out", "{c}/images", "--n", "2", "--quiet"], "already holds images"),
     ("tools/make_synthetic_faces.py", ["--out", "{o}", "--n", "2", "--grid", "{o}/g.txt"], "--grid"),
     ("tools/make_synthetic_faces.py", ["--out", "{o}", "--n", "0"], "--n"),
     ("tools/scrape_safebooru.py", ["--out", "{o}", "--max-posts", "1", "--rating", "bogus"], "unknown rating(s) bogus"),
     ("tools/scrape_safebooru.py", ["--out", "{o}", "--max-posts", "1", "--timeout", "0"], "--timeout"),
     ("tools/scrape_safebooru.py", ["--out", "{c}/afile", "--max-posts", "1"], "afile exists and is not a folder"),
+    ("tools/scrape_safebooru.py", ["--out", "/sys/scrape", "--max-posts", "1"], "cannot write in /sys"),
     ("tools/fake_safebooru.py", ["--synthetic", "1", "--port", "70000"], "--port: must be in 0..65535"),
     ("tools/fake_safebooru.py", ["--folder", "{c}/nothere"], "nothere"),
     ("tools/serve_demo.py", ["--export", "{o}", "--port", "70000"], "--port: must be in 0..65535"),
@@ -230,16 +237,48 @@ def test_bad_input_gives_one_error_line(corpus, tmp_path, capsys, script, args, 
     assert sorted(os.listdir(REPO)) == repo_before
 
 
-def test_nan_weights_warn(corpus, tmp_path, capsys):
+# Every command line that loads a generator warns about NaN/infinite weights (one line, before it goes on),
+# with its documented exit status (export_weights: 2, it refuses to fold non-finite weights into ONNX).
+NAN_ROWS = [
+    ("examples/generate.py", ["{m}", "--out", "{o}/g.png", "--rows", "1", "--cols", "1"], 0),
+    ("tools/interpolate.py", ["--model", "{m}", "--out", "{o}/i.png", "--rows", "1", "--steps", "2"], 0),
+    ("tools/variations.py", ["--model", "{m}", "--out", "{o}/v.png", "--rows", "1", "--cols", "1"], 0),
+    ("tools/export_weights.py", ["--model", "{m}", "--out", "{o}/e", "--check-n", "1"], 2),
+    ("tools/tag_vectors.py", ["--model", "{m}", "--classifier", "{c}/clf.npz", "--samples", "4", "--out", "{o}/t.json"],
+     2),  # no tag has --min-count 20
+    ("tools/evaluate.py", ["--model", "{m}", "--no-fid", "--n", "6", "--synthetic-size", "8", "--no-progress"], 0),
+]
+
+
+@pytest.mark.parametrize("script, args, code", NAN_ROWS, ids=[os.path.basename(r[0])[:-3] for r in NAN_ROWS])
+def test_nan_weights_warn(corpus, tmp_path, capsys, script, args, code):
     capsys.readouterr()
-    assert _main("examples/generate.py")([str(corpus / "nan.npz"), "--out", str(tmp_path / "g.png"),
-                                          "--rows", "1", "--cols", "1"]) == 0
+    fill = [a.replace("{m}", str(corpus / "nan.npz")) for a in _fill(args, corpus, tmp_path)]
+    assert _main(script)(fill) == code
     err = capsys.readouterr().err
-    assert "warning: " in err and "nan.npz" in err and "/dc4/W" in err
+    assert "Traceback" not in err
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "nan.npz: 1 parameter arrays hold NaN" in warnings[0] and "/dc4/W" in warnings[0], err
+
+
+def test_finite_weights_do_not_warn(corpus, tmp_path, capsys):
     capsys.readouterr()
     assert _main("examples/generate.py")([str(corpus / "gen.npz"), "--out", str(tmp_path / "h.png"),
                                           "--rows", "1", "--cols", "1"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.ismount("/dev/pts"), reason="/dev/pts is not a devpts mount here")
+def test_out_root_cannot_write_in_fails_before_training(tmp_path):
+    """os.access says root may write in /dev/pts; creating a file there fails, and must before training."""
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "examples/train_faces.py"), "--out", "/dev/pts/dcgan_run",
+                           "--synthetic-size", "4", "--batchsize", "2", "--iteration", "1", "--no-progress"],
+                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path),
+                          env=dict(os.environ, PYTHONPATH=REPO))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "error: argument --out/-o: cannot write in /dev/pts " in lines[-1], proc.stderr
+    assert not os.path.exists("/dev/pts/dcgan_run") and os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("script, args", [

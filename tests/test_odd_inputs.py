@@ -8,6 +8,7 @@ import cv2
 import numpy
 import pytest
 from PIL import Image
+from conftest import run_script
 
 from chainer_dcgan import faces, tagging
 from chainer_dcgan.datasets import ImageDataset
@@ -55,6 +56,19 @@ def test_fifos_named_like_images_are_skipped(tmp_path):
         worker.join(30)
     assert not worker.is_alive(), "ImageDataset blocked on a FIFO"
     assert len(result[0]) == 1 and result[0].skipped[0][1] == "not a regular file"
+
+
+def test_a_fifo_named_in_a_scrapes_posts_is_skipped_by_crop_faces(tmp_path, shared_data):
+    """posts.jsonl names its files itself, past the folder listing's regular-file check."""
+    scrape = tmp_path / "scrape"
+    os.makedirs(scrape / "images")
+    save_image(scrape / "images" / "a.png", numpy.full((96, 96, 3), 200, numpy.uint8))
+    _fifo(scrape / "images" / "b.png")
+    (scrape / "posts.jsonl").write_text('{"id": 1, "file": "images/a.png"}\n{"id": 2, "file": "images/b.png"}\n')
+    proc = run_script("tools/crop_faces.py", "--input", scrape, "--out", tmp_path / "out", "--cascade",
+                      os.path.join(shared_data, faces.CASCADE_NAME), "--workers", 1, "--no-progress", timeout=60)
+    assert "skipped images/b.png: not a regular file" in proc.stderr.splitlines(), proc.stderr
+    assert "images read 1, faces written 0, skipped (unreadable) 1, without a face 1" in proc.stdout
 
 
 @pytest.mark.parametrize("ext, magic", [(".gif", b"GIF8"), (".tiff", b"II*\x00"), (".bmp", b"BM"),

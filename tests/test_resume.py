@@ -120,3 +120,14 @@ def test_full_disk_stops_with_one_line_and_keeps_the_last_snapshot(tmp_path, cap
         assert not any(n.startswith(("tmp", ".")) and n != ".lock" for n in names), names
     finally:
         subprocess.run(["umount", str(out)], check=True)
+
+
+def test_resume_writes_model_files_only_at_snapshot_iterations(tmp_path):
+    """Resuming from snapshot_iter_2 with --snapshot-interval 2 writes iteration 4's files, no stray 3rd
+    (with --snapshot-interval 1, as above, a stray gen/dis_iter_{N+1}.npz would go unseen)."""
+    every_two = ["--snapshot-interval", "2", "--display-interval", "2"]
+    assert _train(tmp_path, "--iteration", "2", *every_two) == 0
+    assert _train(tmp_path, "--iteration", "4", "--resume", *every_two) == 0
+    names = set(os.listdir(tmp_path))
+    assert {n for n in names if "_iter_" in n} == {"{}_iter_{}{}".format(m, i, ext) for i in (2, 4)
+                                                   for m, ext in (("gen", ".npz"), ("dis", ".npz"), ("snapshot", ""))}

@@ -27,7 +27,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import agreement, hparams, inception, metrics  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import positive_int, seed  # noqa: E402
+from chainer_dcgan.cli import positive_int, seed, warn_nonfinite  # noqa: E402
 from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
 from chainer_dcgan.tagging import TaggedDatasetError  # noqa: E402
@@ -94,6 +94,7 @@ def main(argv=None):
             gen = seeded_models(args.seed)[0]
         elif args.model is not None:
             gen = load_generator(args.model)
+            warn_nonfinite(gen, args.model)
         size = getattr(gen, "size", hparams.IMAGE_SIZE)
         if gen is not None:
             gen.to_device(device)

@@ -22,7 +22,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import export  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import positive_float, positive_int, seed  # noqa: E402
+from chainer_dcgan.cli import output_folder, positive_float, positive_int, seed, warn_nonfinite  # noqa: E402
 from chainer_dcgan.export_conditional import export_conditional_demo  # noqa: E402
 from chainer_dcgan.models import is_conditional  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
@@ -33,7 +33,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
                    help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) or the 2015 original's HDF5")
-    p.add_argument("--out", required=True,
+    p.add_argument("--out", type=output_folder, required=True,
                    help="export folder (created); gets demo.json, generator.onnx, tags.json")
     p.add_argument("--tags", default=None,
                    help="tag-vector JSON of tools/tag_vectors.py ({\"tags\": [{\"name\", \"v\", \"count\"}]}); "
@@ -57,6 +57,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         gen = load_generator(args.model)
+        warn_nonfinite(gen, args.model)
         if is_conditional(gen):
             if args.tags or args.float16:
                 raise export.ExportError("--tags and --float16 are for unconditional models; {} is conditional on "

@@ -19,7 +19,7 @@ import numpy
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import output_file, output_image, positive_int, seed  # noqa: E402
+from chainer_dcgan.cli import output_file, output_image, positive_int, seed, warn_nonfinite  # noqa: E402
 from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.images import save_animation, save_image, tile  # noqa: E402
 from chainer_dcgan.models import resolve_tags  # noqa: E402
@@ -76,6 +76,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         gen = load_generator(args.model)
+        warn_nonfinite(gen, args.model)
         gen.to_device(resolve_device(device=args.device))
         y = resolve_tags(gen, args.tags)
         if args.z:

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from chainer_dcgan import tagging, zspace  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import (finite_float, fraction, output_file, output_image, positive_int,  # noqa: E402
-                               probability, seed)
+                               probability, seed, warn_nonfinite)
 from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
@@ -122,6 +122,7 @@ def main(argv=None):
     try:
         device = resolve_device(device=args.device)
         gen = load_generator(args.model)
+        warn_nonfinite(gen, args.model)
         gen.to_device(device)
         if args.classifier:
             clf, accuracy = tagging.load_classifier(args.classifier), None
