@@ -1,5 +1,20 @@
-"""Saving a ``numpy.random.RandomState`` inside Chainer snapshots, so resumed runs replay exactly."""
+"""NumPy random states: seeding the global one for a block, and saving one inside Chainer snapshots
+(so resumed runs replay exactly)."""
+import contextlib
+
 import numpy
+
+
+@contextlib.contextmanager
+def seeded_global(seed):
+    """Seed NumPy's global random state (which Chainer's initializers draw from) for the block, then
+    put back the state it had: ``with seeded_global(0): gen = Generator()``."""
+    state = numpy.random.get_state()
+    numpy.random.seed(seed)
+    try:
+        yield
+    finally:
+        numpy.random.set_state(state)
 
 
 def serialize_random_state(serializer, random_state):

@@ -29,6 +29,7 @@ import numpy
 from chainer_dcgan import hparams
 from chainer_dcgan.atomic import atomic_save, atomic_write
 from chainer_dcgan.images import read_image, to_array
+from chainer_dcgan.random_state import seeded_global
 from chainer_dcgan.zspace import compose, generate, sample_z
 
 FORMAT_VERSION = 1
@@ -149,16 +150,6 @@ def _to_arrays(batch):
     return batch.astype(numpy.float32, copy=False)
 
 
-def _seeded_init(seed, build):
-    """Call ``build()`` with NumPy's global RNG (which Chainer's initializers draw from) seeded."""
-    state = numpy.random.get_state()
-    numpy.random.seed(seed)
-    try:
-        return build()
-    finally:
-        numpy.random.set_state(state)
-
-
 def load_tagged_faces(root, tags=None, min_count=10, size=hparams.IMAGE_SIZE, limit=None):
     """The images and tags of a dataset with ``root/manifest.jsonl``.
 
@@ -238,7 +229,8 @@ def train_tag_classifier(images, labels, tags, epochs=10, batch_size=64, seed=0,
     if len(images) == 0:
         raise ValueError("images: nothing to train on")
     size = images.shape[1] if numpy.asarray(images[:1]).dtype == numpy.uint8 else images.shape[2]
-    clf = _seeded_init(seed, lambda: TagClassifier(tags, image_size=size, width=width, downscale=downscale))
+    with seeded_global(seed):
+        clf = TagClassifier(tags, image_size=size, width=width, downscale=downscale)
     device = chainer.get_device(device if device is not None else "@numpy")
     clf.to_device(device)
     opt = chainer.optimizers.Adam(alpha=alpha)

@@ -17,6 +17,7 @@ from chainer_dcgan.distributed import Context
 from chainer_dcgan.extensions import GeneratorAverage, SampleGrid, StatisticsDistance, add_fid_evaluation
 from chainer_dcgan.extensions.conditional_grid import ConditionalSampleGrid, grid_tag_sets
 from chainer_dcgan.models import ConditionalGenerator, Discriminator, Generator, ProjectionDiscriminator
+from chainer_dcgan.random_state import seeded_global
 from chainer_dcgan.serialization import load_npz_into, save_model
 from chainer_dcgan.updater import ConditionalUpdater, DCGANUpdater
 
@@ -62,14 +63,10 @@ def seeded_models(seed, tags=None, size=hparams.IMAGE_SIZE, spectral_norm=False)
     """
     if tags is not None and (size != hparams.IMAGE_SIZE or spectral_norm):
         raise ValueError("conditional models are {} px without spectral norm".format(hparams.IMAGE_SIZE))
-    state = numpy.random.get_state()
-    numpy.random.seed(seed)  # chainer's initializers draw from NumPy's global random state
-    try:
+    with seeded_global(seed):
         if tags is not None:
             return ConditionalGenerator(tags), ProjectionDiscriminator(tags)
         return Generator(size=size), Discriminator(size=size, spectral_norm=spectral_norm)
-    finally:
-        numpy.random.set_state(state)
 
 
 def newest_snapshot(out):

@@ -6,6 +6,7 @@ from PIL import Image
 
 from chainer_dcgan import Generator
 from chainer_dcgan.models import ConditionalGenerator, resolve_tags
+from chainer_dcgan.random_state import seeded_global
 from chainer_dcgan.serialization import save_model
 
 TAGS = ["blonde_hair", "blue_hair", "long_hair"]
@@ -14,12 +15,8 @@ TAGS = ["blonde_hair", "blue_hair", "long_hair"]
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     """A conditional G whose tag offsets are random, so each tag visibly changes the faces."""
-    state = numpy.random.get_state()
-    numpy.random.seed(0)
-    try:
+    with seeded_global(0):
         gen = ConditionalGenerator(TAGS)
-    finally:
-        numpy.random.set_state(state)
     rs = numpy.random.RandomState(1)
     for bn in (gen.bn0l, gen.bn1, gen.bn2, gen.bn3):
         bn.beta_y.array[:] = rs.normal(0, 1.0, bn.beta_y.shape)

@@ -5,6 +5,7 @@ import pytest
 from chainer_dcgan import Discriminator, Generator
 from chainer_dcgan.models import (MODEL_CLASSES, ConditionalGenerator, ProjectionDiscriminator, UnknownTagError,
                                   is_conditional, parse_tag_spec)
+from chainer_dcgan.random_state import seeded_global
 from chainer_dcgan.serialization import load_generator, read_meta, save_model
 
 TAGS = ["blonde_hair", "blue_hair", "long_hair", "smile"]
@@ -15,12 +16,8 @@ def count(link):
 
 
 def _seeded(build, seed=0):
-    state = numpy.random.get_state()
-    numpy.random.seed(seed)
-    try:
+    with seeded_global(seed):
         return build()
-    finally:
-        numpy.random.set_state(state)
 
 
 def _y(n, k, seed=0):
