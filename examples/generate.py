@@ -31,6 +31,9 @@ def parse_args(argv=None):
     p.add_argument("--tags", default=None,
                    help="for a conditional model (train_faces.py --conditional): the tags every face is asked for, "
                         "comma-separated, each optionally with a weight in [0, 1], e.g. \"long_hair,blue_eyes=0.5\"")
+    p.add_argument("--colors", type=positive_int, default=None,
+                   help="write an adaptive palette of this many colours (2..256; .png or .gif): smaller files, "
+                        "e.g. for documentation (default: full colour)")
     return p.parse_args(argv)
 
 
@@ -46,7 +49,7 @@ def main(argv=None):
     z = sample_z(args.rows * args.cols, gen.z_dim, args.seed)
     y = None if y is None else numpy.tile(y, (len(z), 1))
     try:
-        save_image(args.out, tile(generate(gen, z, y=y), args.rows, args.cols))
+        save_image(args.out, tile(generate(gen, z, y=y), args.rows, args.cols), colors=args.colors)
     except (ValueError, OSError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2

@@ -130,6 +130,8 @@ ROWS = [
     ("examples/generate.py", [G, "--out", "{o}"], "is a folder; give a file name"),
     ("examples/generate.py", [G, "--out", "{o}/g.txt"], "'.txt' is not an image format"),
     ("examples/generate.py", [G, "--out", ""], "--out/-o: must not be empty"),
+    ("examples/generate.py", [G, "--out", "{o}/g.jpg", "--colors", "64"], "g.jpg: a palette of 64 colours needs"),
+    ("examples/generate.py", [G, "--out", "{o}/g.png", "--colors", "300"], "a palette of 300 colours needs 2..256"),
     ("examples/generate.py", [G, "--out", "{c}/afile/g.png"], "afile is not a folder"),
     ("examples/generate.py", [G, "--out", "/sys/g.png"], "cannot write in /sys"),
     ("tools/interpolate.py", ["--model", "{c}/evil.npz", "--out", "{o}/i.png"], "evil.npz: member 'dc4/W'"),

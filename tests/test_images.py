@@ -62,3 +62,18 @@ def test_save_image_is_atomic_and_readable(tmp_path):
     save_image(path, img)
     assert numpy.array_equal(read_image(str(path)), img)
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["a.png"]
+
+
+def test_save_image_with_a_palette_is_smaller_and_close(tmp_path):
+    rs = numpy.random.RandomState(0)
+    table = rs.randint(0, 256, (40, 3))  # 40 flat colours in 8x8 blocks, plus noise
+    smooth = numpy.kron(table[rs.randint(0, 40, (12, 12))], numpy.ones((8, 8, 1))).astype(numpy.uint8)
+    img = numpy.clip(smooth + rs.randint(-6, 7, smooth.shape), 0, 255).astype(numpy.uint8)  # noisy, like faces
+    save_image(tmp_path / "full.png", img)
+    save_image(tmp_path / "pal.png", img, colors=64)
+    back = read_image(str(tmp_path / "pal.png"))
+    assert back.shape == img.shape and len(numpy.unique(back.reshape(-1, 3), axis=0)) <= 64
+    assert numpy.abs(back.astype(int) - img).mean() < 12
+    assert (tmp_path / "pal.png").stat().st_size < 0.7 * (tmp_path / "full.png").stat().st_size
+    with pytest.raises(ValueError, match="a.jpg: a palette of 64 colours"):
+        save_image(tmp_path / "a.jpg", img, colors=64)

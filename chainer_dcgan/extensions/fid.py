@@ -17,7 +17,7 @@ class FIDEvaluation(training.Extension):
     at construction, before training starts.
 
     Args:
-        gen (Generator): the model under training.
+        gen (chainer_dcgan.models.Generator): the model under training.
         dataset: real examples (a sequence of ``float32 (3, 96, 96)``) or a folder path.
         n (int): faces on each side (the real side uses ``min(n, len(dataset))``). FID depends
             on it: compare runs with the same ``n``.

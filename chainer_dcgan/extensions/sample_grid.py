@@ -36,7 +36,7 @@ class SampleGrid(training.Extension):
     trainer snapshots, so a resumed run continues the same sequence.
 
     Args:
-        gen (Generator): the model to sample.
+        gen (chainer_dcgan.models.Generator): the model to sample.
         rows, cols (int): grid shape.
         fixed (int): how many cells use the run's fixed z.
         seed (int or None): seed for the fixed z and the fresh ones.

@@ -12,7 +12,7 @@ class StatisticsDistance(training.Extension):
     ``n`` generated faces (fixed z) and ``n`` real ones (fixed indices).
 
     Args:
-        gen (Generator): the model.
+        gen (chainer_dcgan.models.Generator): the model.
         dataset: real examples, ``float32 (3, H, W)``.
         n (int): faces on each side.
         seed (int): picks the z and the real examples.
