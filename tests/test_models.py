@@ -223,24 +223,43 @@ def test_unknown_size_is_refused():
         Discriminator(size=32)
 
 
+def _as_float64(*links):
+    for link in links:
+        for param in link.params():
+            param.array = param.array.astype(numpy.float64)
+        for sub in link.links():
+            for name in ("avg_mean", "avg_var"):
+                if hasattr(sub, name):
+                    setattr(sub, name, getattr(sub, name).astype(numpy.float64))
+
+
 @pytest.mark.parametrize("size", [128, 256])
 def test_fast_paths_match_chainer_at_every_layer(size):
-    """Forward and gradients of G and D with the fast (de)convolution/BatchNorm paths against Chainer's own."""
+    """Forward and gradients of G and D with the fast (de)convolution/BatchNorm paths against Chainer's own.
+
+    Both float32 paths are measured against Chainer's own in float64: at 256 px with batch 2 the
+    gradients that reach G's first layers are ill-conditioned (float32 Chainer itself is 0.3-0.7 %
+    off there, by how much depends on the CPU's BLAS kernels), so the fast path must be as close as
+    Chainer's own float32 path is, or within 1e-4 of the scale.
+    """
     results = []
-    for fast in (True, False):
+    for fast, dtype in ((True, numpy.float32), (False, numpy.float32), (False, numpy.float64)):
         numpy.random.seed(1)
         gen, dis = Generator(size=size), Discriminator(size=size)
+        if dtype == numpy.float64:
+            _as_float64(gen, dis)
         with chainer.using_config("dcgan_fast", fast):
-            x = gen(sample_z(2, random_state=2))
+            x = gen(sample_z(2, random_state=2).astype(dtype))
             loss = chainer.functions.sum(dis(x) ** 2)
             gen.cleargrads()
             dis.cleargrads()
             loss.backward()
-        results.append((x.array, gen.dc1.W.grad.copy(), gen.l0z.W.grad.copy(),
-                        dis.c0.W.grad.copy(), getattr(dis, dis.linear_name).W.grad.copy()))
-    for fast_value, plain_value in zip(*results):
-        scale = numpy.abs(plain_value).max()
-        assert scale > 0 and numpy.abs(fast_value - plain_value).max() <= 1e-4 * scale
+        results.append([a.astype(numpy.float64) for a in (x.array, gen.dc1.W.grad, gen.l0z.W.grad, dis.c0.W.grad,
+                                                          getattr(dis, dis.linear_name).W.grad)])
+    for fast_value, plain_value, reference in zip(*results):
+        scale = numpy.abs(reference).max()
+        plain_error = numpy.abs(plain_value - reference).max()
+        assert scale > 0 and numpy.abs(fast_value - reference).max() <= max(1e-4 * scale, 1.5 * plain_error)
 
 
 def test_a_96_px_model_loaded_as_128_px_fails_clearly(tmp_path):
