@@ -10,7 +10,8 @@ of images, for every tag of the conditional model's vocabulary:
   by the classifier, :func:`chainer_dcgan.tagging.tag_vectors`), and the share of faces showing the
   tag at z0 and at clip(z0 + s v, -1, 1) (:func:`chainer_dcgan.agreement.steering_share`).
 
-The classifier is trained here on held-out embedded faces (another seed than the training data) and
+The classifier is trained here on held-out embedded faces (another seed than the training data, drawn at
+the models' size) and
 its balanced accuracy on further held-out faces is printed beside each tag. Prints a Markdown table.
 
 Usage::
@@ -51,8 +52,8 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def faces_and_labels(n, seed, tags):
-    data = SyntheticFaces(n, seed=seed)
+def faces_and_labels(n, seed, tags, size):
+    data = SyntheticFaces(n, seed=seed, size=size)
     images = numpy.stack([data.image(i) for i in range(n)])
     labels = numpy.array([[t in data.tags(i) for t in tags] for i in range(n)], dtype=numpy.int32)
     return images, labels
@@ -61,13 +62,16 @@ def faces_and_labels(n, seed, tags):
 def main(argv=None):
     args = parse_args(argv)
     cgen, ugen = load_generator(args.conditional), load_generator(args.unconditional)
-    tags = list(cgen.tags)
+    tags, size = list(cgen.tags), cgen.size
+    if ugen.size != size:
+        print("error: --unconditional is {} px but --conditional is {} px".format(ugen.size, size), file=sys.stderr)
+        return 2
     start = time.time()
-    held_images, held_labels = faces_and_labels(max(args.classifier_images // 5, 50), 202, tags)
+    held_images, held_labels = faces_and_labels(max(args.classifier_images // 5, 50), 202, tags, size)
     if args.classifier:
         clf = tagging.load_classifier(args.classifier)
     else:
-        images, labels = faces_and_labels(args.classifier_images, 101, tags)
+        images, labels = faces_and_labels(args.classifier_images, 101, tags, size)
         keep = [k for k in range(len(tags)) if 0 < labels[:, k].sum() < len(labels)]
         clf = tagging.train_tag_classifier(images, labels[:, keep], [tags[k] for k in keep], epochs=args.epochs, seed=0)
         if args.save_classifier:
@@ -78,7 +82,7 @@ def main(argv=None):
     print("classifier: {} tags, held-out balanced accuracy {:.3f} (chance 0.5), {:.0f} s".format(
         len(clf.tags), float(numpy.mean(ev["balanced"])), time.time() - start), flush=True)
 
-    data = TaggedDataset(SyntheticFaces(args.synthetic_size, seed=args.synthetic_seed), tags)
+    data = TaggedDataset(SyntheticFaces(args.synthetic_size, seed=args.synthetic_seed, size=size), tags)
     start = time.time()
     agree = agreement.conditional_agreement(cgen, clf, data.labels, args.n, seed=5)
     control = agreement.conditional_agreement(cgen, clf, data.labels, args.n, seed=5, shuffle=True)

@@ -49,6 +49,13 @@ class TagAgreement:
         return (self.p_on + 1.0 - self.p_off) / 2.0
 
 
+def check_sizes(generator, classifier):
+    """Raise ValueError unless ``classifier`` reads faces of the size ``generator`` draws."""
+    if classifier.image_size != generator.size:
+        raise ValueError("the tag classifier reads {0}x{0} faces but the generator draws {1}x{1}: train a "
+                         "classifier at {1} px".format(classifier.image_size, generator.size))
+
+
 def conditional_agreement(generator, classifier, tag_sets, n=500, seed=0, threshold=0.5, shuffle=False,
                           batch_size=100):
     """Per-tag agreement of ``generator``'s faces with the tags asked of it (see the module).
@@ -68,6 +75,7 @@ def conditional_agreement(generator, classifier, tag_sets, n=500, seed=0, thresh
         list of :class:`TagAgreement`, in ``generator.tags`` order, for the tags the classifier
         knows that were both asked for and not at least once.
     """
+    check_sizes(generator, classifier)
     tag_sets = numpy.asarray(tag_sets, dtype=numpy.float32)
     if tag_sets.ndim != 2 or tag_sets.shape[1] != len(generator.tags) or not len(tag_sets):
         raise ValueError("tag_sets must have shape (M, {}) with M >= 1, got {}".format(
@@ -129,6 +137,7 @@ def steering_share(generator, classifier, vectors, n=200, seed=1, strength=1.0, 
     Returns:
         dict ``name -> (share at z0, share after steering)``, floats in [0, 1].
     """
+    check_sizes(generator, classifier)
     index = {t: j for j, t in enumerate(classifier.tags)}
     z0 = sample_z(n, generator.z_dim, seed)
     base = classifier.predict_proba(generate(generator, z0, batch_size), batch_size) >= threshold
@@ -147,7 +156,8 @@ def classifier_accuracy(classifier, dataset, n=500, seed=0):
     """The classifier's own balanced accuracy per tag on ``n`` real images of a tagged ``dataset``.
 
     Args:
-        dataset: a dataset with ``tags(i)`` whose examples are ``float32 (3, 96, 96)`` arrays.
+        dataset: a dataset with ``tags(i)`` whose examples are ``float32 (3, S, S)`` arrays, S the
+            classifier's ``image_size``.
         n (int): images (all when the dataset is smaller), picked with ``seed``.
 
     Returns:

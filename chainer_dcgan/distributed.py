@@ -271,8 +271,8 @@ def replace_batch_normalization(link, comm):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # "experimental feature"
                 mnbn = cls(child.avg_mean.shape, comm, decay=child.decay, eps=child.eps,
-                           dtype=child.avg_mean.dtype, use_gamma=hasattr(child, "gamma"),
-                           use_beta=hasattr(child, "beta"))
+                           dtype=child.avg_mean.dtype, use_gamma=child.gamma is not None,
+                           use_beta=child.beta is not None)  # (the class defines both as None)
             mnbn.copyparams(child)
             for persistent in child._persistent:
                 mnbn.__dict__[persistent] = child.__dict__[persistent].copy() \

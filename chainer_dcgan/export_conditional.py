@@ -7,7 +7,9 @@ statistics, test mode) folds into the layer before it; the tag-dependent affine 
     Gemm(z) -> *g_0 + b_0 -> Relu -> Reshape (N, 512, 6, 6)
     -> 3 x [ConvTranspose -> *g_l + b_l (over H, W) -> Relu] -> ConvTranspose (-> Tanh)
 
-z ``float32 (N, D)`` in [-1, 1] and y ``float32 (N, K)`` in [0, 1] -> ``float32 (N, 3, 96, 96)``.
+(at 96 px; other sizes reshape to 4x4 and have one block more per doubling, as in
+:mod:`chainer_dcgan.export`). z ``float32 (N, D)`` in [-1, 1] and y ``float32 (N, K)`` in [0, 1]
+-> ``float32 (N, 3, S, S)``, S the generator's ``size``.
 As for the unconditional export (:mod:`chainer_dcgan.export`), nothing is written before onnxruntime's
 output matched Chainer's test-mode output for random z and y, and ``demo.json`` (written last) tells
 the page what it loads; here it also holds ``"conditional": {"tags": [names in y's order]}``.
@@ -21,19 +23,17 @@ import numpy
 from chainer_dcgan import hparams
 from chainer_dcgan.atomic import atomic_write
 from chainer_dcgan.export import (FORMAT_VERSION, MANIFEST, MODEL_F32, OPSET, TAGS, TOLERANCE, ExportCheckError,
-                                  ExportError)
+                                  ExportError, _base, _blocks, _deconvs)
 from chainer_dcgan.models import ConditionalGenerator, sample_z
-
-_LAYERS = (("l0z", "bn0l"), ("dc1", "bn1"), ("dc2", "bn2"), ("dc3", "bn3"), ("dc4", None))
 
 
 def fold_conditional(generator):
     """The weights of a conditional generator with each BatchNorm's normalisation folded in.
 
     Returns:
-        dict ``name -> float32 array``: for each layer ``l0z, dc1..dc4`` ``{l}_W`` and ``{l}_b``
+        dict ``name -> float32 array``: for each layer ``l0z, dc1..dcB`` ``{l}_W`` and ``{l}_b``
         (``(W, b)`` times ``1 / sqrt(var + eps)``, minus the mean), and for each conditional
-        BatchNorm ``bn0l, bn1..bn3`` its ``{bn}_gamma, {bn}_beta`` ``(C,)`` and
+        BatchNorm ``bn0l, bn1..bn(B-1)`` its ``{bn}_gamma, {bn}_beta`` ``(C,)`` and
         ``{bn}_gamma_y, {bn}_beta_y`` ``(K, C)``.
     """
     if not isinstance(generator, ConditionalGenerator):
@@ -41,7 +41,7 @@ def fold_conditional(generator):
     if generator.xp is not numpy:
         raise ExportError("move the generator to the CPU before exporting (generator.to_cpu())")
     params = {}
-    for layer, bn_name in _LAYERS:
+    for layer, bn_name in (("l0z", "bn0l"),) + _deconvs(generator.blocks):
         link = getattr(generator, layer)
         W = numpy.asarray(link.W.array, dtype=numpy.float64)
         axis = 0 if layer == "l0z" else 1
@@ -64,13 +64,15 @@ def fold_conditional(generator):
 
 def build_conditional_onnx(params, output_activation="none"):
     """``onnx.ModelProto`` (opset :data:`~chainer_dcgan.export.OPSET`) with inputs ``z`` ``(N, D)`` and
-    ``y`` ``(N, K)``, output ``x`` ``(N, 3, 96, 96)`` (N symbolic)."""
+    ``y`` ``(N, K)``, output ``x`` ``(N, 3, S, S)`` (N symbolic; S from the number of blocks)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     z_dim, n_tags = params["l0z_W"].shape[1], params["bn0l_gamma_y"].shape[0]
-    c0, out_c = params["dc1_W"].shape[0], params["dc4_W"].shape[1]
-    size = hparams.BASE_SIZE * hparams.STRIDE ** 4
+    blocks, base = _blocks(params), _base(params)
+    last = "dc{}".format(blocks)
+    c0, out_c = params["dc1_W"].shape[0], params[last + "_W"].shape[1]
+    size = base * hparams.STRIDE ** blocks
     nodes, inits = [], [numpy_helper.from_array(v, k) for k, v in sorted(params.items())]
 
     def node(op, inputs, output, **attrs):
@@ -88,16 +90,15 @@ def build_conditional_onnx(params, output_activation="none"):
     h = node("Gemm", ["z", "l0z_W", "l0z_b"], "l0z", transB=1)
     h = affine(h, "bn0l", False)
     inits.append(numpy_helper.from_array(
-        numpy.array([-1, c0, hparams.BASE_SIZE, hparams.BASE_SIZE], dtype=numpy.int64), "shape0"))
+        numpy.array([-1, c0, base, base], dtype=numpy.int64), "shape0"))
     h = node("Reshape", [h, "shape0"], "reshape0")
     conv = dict(kernel_shape=[hparams.KSIZE] * 2, strides=[hparams.STRIDE] * 2, pads=[hparams.PAD] * 4)
-    for layer, bn in _LAYERS[1:]:
-        if bn is not None:
-            h = affine(node("ConvTranspose", [h, layer + "_W", layer + "_b"], layer, **conv), bn, True)
+    for layer, bn in _deconvs(blocks)[:-1]:
+        h = affine(node("ConvTranspose", [h, layer + "_W", layer + "_b"], layer, **conv), bn, True)
     if output_activation == "tanh":
-        node("Tanh", [node("ConvTranspose", [h, "dc4_W", "dc4_b"], "dc4", **conv)], "x")
+        node("Tanh", [node("ConvTranspose", [h, last + "_W", last + "_b"], last, **conv)], "x")
     else:
-        node("ConvTranspose", [h, "dc4_W", "dc4_b"], "x", **conv)
+        node("ConvTranspose", [h, last + "_W", last + "_b"], "x", **conv)
     graph = helper.make_graph(
         nodes, "chainer_dcgan_conditional_generator",
         [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", z_dim]),

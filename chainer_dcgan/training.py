@@ -58,14 +58,13 @@ def seeded_models(seed, tags=None, size=hparams.IMAGE_SIZE, spectral_norm=False)
     """A new (Generator, Discriminator) pair for ``size`` px whose initial weights depend on ``seed`` alone.
 
     Faithful ones by default (``spectral_norm`` as :class:`~chainer_dcgan.models.Discriminator`), or
-    with ``tags`` (list of K names) a conditional 96 px pair
+    with ``tags`` (list of K names) a conditional pair
     (:class:`~chainer_dcgan.models.ConditionalGenerator`, :class:`~chainer_dcgan.models.ProjectionDiscriminator`).
     """
-    if tags is not None and (size != hparams.IMAGE_SIZE or spectral_norm):
-        raise ValueError("conditional models are {} px without spectral norm".format(hparams.IMAGE_SIZE))
     with seeded_global(seed):
         if tags is not None:
-            return ConditionalGenerator(tags), ProjectionDiscriminator(tags)
+            return (ConditionalGenerator(tags, size=size),
+                    ProjectionDiscriminator(tags, size=size, spectral_norm=spectral_norm))
         return Generator(size=size), Discriminator(size=size, spectral_norm=spectral_norm)
 
 

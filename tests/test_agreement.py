@@ -74,3 +74,18 @@ def test_evaluate_cli_reports_agreement(reader, tmp_path):
     save_model(str(faithful), seeded_models(0)[0])
     proc = run_script("tools/evaluate.py", "--model", faithful, "--classifier", clf, "--no-fid", check=False)
     assert proc.returncode != 0 and "not one" in proc.stderr
+
+
+def test_a_classifier_of_another_size_is_refused_by_name(reader, tmp_path):
+    small = seeded_models(0, TAGS, size=64)[0]
+    with pytest.raises(ValueError, match="reads 96x96 faces but the generator draws 64x64"):
+        agreement.conditional_agreement(small, reader, TAG_SETS, n=10)
+    with pytest.raises(ValueError, match="reads 96x96 faces"):
+        agreement.steering_share(seeded_models(0, size=64)[0], reader, [], n=4)
+    model, clf = tmp_path / "gen64.npz", tmp_path / "clf.npz"
+    save_model(str(model), small)
+    tagging.save_classifier(str(clf), reader)
+    proc = run_script("tools/evaluate.py", "--model", model, "--classifier", clf, "--no-fid", "--agreement-n", 20,
+                      "--synthetic-size", 50, check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: the tag classifier reads 96x96")
+    assert "Traceback" not in proc.stderr

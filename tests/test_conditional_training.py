@@ -105,3 +105,59 @@ def test_train_faces_conditional_cli_resumes_and_refuses_unknown_tags(tmp_path):
     assert proc.returncode == 2 and proc.stderr.startswith("error: --tags: nope") and "Traceback" not in proc.stderr
     proc = run_script("examples/train_faces.py", "--tags", "blonde_hair", check=False)
     assert proc.returncode == 2 and "need --conditional" in proc.stderr
+
+
+#: Every hair colour of the embedded faces: one per face, each on about a ninth of them.
+ALL_HAIR = ["blonde_hair", "black_hair", "brown_hair", "red_hair", "blue_hair", "pink_hair", "silver_hair",
+            "green_hair", "purple_hair"]
+LEARN_SIZE, LEARN_ITERATIONS, LEARN_BATCH, LEARN_LR = 64, 400, 16, 1e-3
+
+
+@pytest.fixture(scope="module")
+def learnt(tmp_path_factory):
+    """A short seeded conditional training at 64 px on 2,000 embedded faces and a hair-colour classifier.
+
+    6,400 training images (400 iterations of 16) at Adam 1e-3 for both nets: the faithful 2e-4 moves
+    the tag offsets, which start at zero, too little in a test's budget. The classifier is trained
+    on 1,000 other embedded faces and checked on 500 more.
+    """
+    from chainer_dcgan.tagging import evaluate_classifier, train_tag_classifier
+    from chainer_dcgan.datasets.tagged import tag_matrix
+
+    def faces(n, seed):
+        data = SyntheticFaces(n, seed=seed, size=LEARN_SIZE)
+        return (numpy.stack([data.image(i) for i in range(n)]),
+                tag_matrix([list(data.tags(i)) for i in range(n)], ALL_HAIR))
+
+    clf = train_tag_classifier(*faces(1000, 5), ALL_HAIR, epochs=3, seed=0)
+    held = evaluate_classifier(clf, *faces(500, 6))["balanced"]
+    data = TaggedDataset(SyntheticFaces(2000, seed=0, cache=True, size=LEARN_SIZE), ALL_HAIR)
+    untrained = seeded_models(0, ALL_HAIR, size=LEARN_SIZE)[0]
+    trainer = build_trainer(data, str(tmp_path_factory.mktemp("learn")), (LEARN_ITERATIONS, "iteration"),
+                            resolve_device(-1), batchsize=LEARN_BATCH, seed=0, snapshot_interval=LEARN_ITERATIONS,
+                            display_interval=LEARN_ITERATIONS, progress=False, tags=ALL_HAIR, size=LEARN_SIZE,
+                            lr_gen=LEARN_LR, lr_dis=LEARN_LR)
+    trainer.run()
+    return {"gen": trainer.updater.generator, "untrained": untrained, "clf": clf, "held": held,
+            "labels": data.labels}
+
+
+def test_short_training_obeys_hair_colour_and_shuffled_y_does_not(learnt):
+    """Agreement (ROC AUC of the classifier's hair-colour probabilities against y, chance 0.5) of the
+    trained G, of the same G fed shuffled y (a G that ignores y scores the same), and of the untrained G."""
+    from chainer_dcgan.agreement import conditional_agreement, mean_auc, mean_balanced
+
+    gen, clf, labels = learnt["gen"], learnt["clf"], learnt["labels"]
+    assert learnt["held"].min() > 0.9  # the reader itself is sound on real faces
+    agree = conditional_agreement(gen, clf, labels, n=300, seed=1)
+    shuffled = conditional_agreement(gen, clf, labels, n=300, seed=1, shuffle=True)
+    untrained = conditional_agreement(learnt["untrained"], clf, labels, n=300, seed=1)
+    assert [a.name for a in agree] == ALL_HAIR
+    summary = "trained AUC {:.3f} bal {:.3f}; shuffled AUC {:.3f} bal {:.3f}; untrained AUC {:.3f}; {}".format(
+        mean_auc(agree), mean_balanced(agree), mean_auc(shuffled), mean_balanced(shuffled), mean_auc(untrained),
+        ", ".join("{} {:.2f}".format(a.name, a.auc) for a in agree))
+    assert mean_auc(agree) > 0.75, summary
+    assert mean_auc(shuffled) < 0.6 and mean_auc(untrained) < 0.6, summary
+    assert mean_auc(agree) - mean_auc(shuffled) > 0.2, summary
+    assert sum(a.auc > 0.7 for a in agree) >= 5, summary  # most colours, not one lucky tag
+    assert mean_balanced(agree) > mean_balanced(shuffled), summary

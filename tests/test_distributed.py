@@ -103,6 +103,39 @@ def test_first_update_matches_one_process(tmp_path):
 
 
 @needs_mpi
+def test_conditional_models_use_multi_node_statistics(tmp_path):
+    """With ``mn_batchnorm`` every BatchNorm of the conditional pair (those inside the conditional
+    BatchNorms too) is multi-node: G on 2 ranks x 2 examples equals G on the 4 in one process."""
+    _check(mpirun((2, REPO, [__file__, "conditional-mn", tmp_path])))
+    with open(tmp_path / "conditional_mn.json") as f:
+        r = json.load(f)
+    assert r["gen_bn"] == ["bn0l/bn", "bn1/bn", "bn2/bn", "bn3/bn"], r
+    assert r["all_multi_node"], r
+    assert r["mn_max_abs"] < 1e-4, r  # float32 rounding of the all-reduced sums
+    assert r["plain_max_abs"] > 1e-2, r  # per-rank statistics give other faces
+    assert r["loaded_equal"], r
+
+
+@needs_mpi
+def test_cli_conditional_two_ranks_with_multi_node_batchnorm(tmp_path):
+    """``train_faces.py --conditional --mn-batchnorm`` under ``mpiexec -n 2``: the root writes a
+    conditional generator that loads with its vocabulary, and rank 1 writes nothing."""
+    script = os.path.join(REPO, "examples", "train_faces.py")
+    argv = [script, "--conditional", "--tags", "blonde_hair,pink_hair", "--communicator", "naive",
+            "--mn-batchnorm", "--synthetic-size", "8", "-b", "2", "-i", "2", "--size", "64", "--snapshot-interval",
+            "100", "--display-interval", "100", "--no-progress", "--out", "out"]
+    for name in ("root", "other"):
+        (tmp_path / name).mkdir()
+    proc = _check(mpirun((1, tmp_path / "root", argv), (1, tmp_path / "other", argv)))
+    assert proc.stdout.count("conditional on 2 tags: blonde_hair, pink_hair") == 1
+    assert not [p for p in (tmp_path / "other").rglob("*") if p.is_file()]
+    from chainer_dcgan.serialization import load_generator
+
+    gen = load_generator(str(tmp_path / "root" / "out" / "gen_iter_2.npz"))
+    assert gen.tags == ["blonde_hair", "pink_hair"] and gen.size == 64
+
+
+@needs_mpi
 def test_cli_two_ranks_root_writes_and_resume_replays(tmp_path):
     """``examples/train_faces.py`` under ``mpiexec -n 2``: rank 0 alone writes; 1 + 1 iterations
     with ``--resume`` between give the same weights as 2 straight."""
@@ -257,6 +290,55 @@ def _mode_first_update(out):
     comm.mpi_comm.barrier()
 
 
+def _mode_conditional_mn(out):
+    import chainer
+
+    from chainer_dcgan.distributed import Context, create_context
+    from chainer_dcgan.models import ConditionalGenerator
+    from chainer_dcgan.serialization import load_generator, save_model
+    from chainer_dcgan.training import seeded_models
+
+    tags = ["blonde_hair", "blue_hair", "smile"]
+    ctx = create_context("naive", mn_batchnorm=True)
+    comm, b = ctx.comm, 2
+    rs = numpy.random.RandomState(3)
+    z_all = rs.uniform(-1, 1, (2 * b, 100)).astype(numpy.float32)
+    y_all = (rs.uniform(size=(2 * b, len(tags))) < 0.5).astype(numpy.float32)
+    mine = slice(ctx.rank * b, (ctx.rank + 1) * b)
+
+    def forward(context, z, y):
+        gen, dis = (context.model(m) for m in seeded_models(5, tags, size=64))
+        for bn in (gen.bn0l, gen.bn1, gen.bn2, gen.bn3):  # tag offsets as training leaves them
+            bn.gamma_y.array[:] = numpy.random.RandomState(1).normal(0, 0.5, bn.gamma_y.shape)
+            bn.beta_y.array[:] = numpy.random.RandomState(2).normal(0, 0.5, bn.beta_y.shape)
+        with chainer.using_config("train", True):
+            return gen, dis, gen(z, y).array
+
+    gen, dis, mn = forward(ctx, z_all[mine], y_all[mine])
+    plain = forward(Context(comm, mn_batchnorm=False), z_all[mine], y_all[mine])[2]
+    norms = [(prefix + name.lstrip("/"), link) for prefix, model in (("", gen), ("dis/", dis))
+             for name, link in model.namedlinks() if hasattr(link, "avg_mean")]  # every normalisation
+    everyone = comm.gather_obj((mn, plain))
+    if ctx.is_root:
+        one = forward(Context(), z_all, y_all)[2]  # 1 process, batch 2b
+        path = os.path.join(out, "gen.npz")
+        save_model(path, gen)
+        loaded = load_generator(path)
+        with chainer.using_config("train", False):
+            equal = isinstance(loaded, ConditionalGenerator) and numpy.array_equal(
+                loaded(z_all[:b], y_all[:b]).array, gen(z_all[:b], y_all[:b]).array)
+        result = {
+            "gen_bn": sorted(name for name, _ in norms if not name.startswith("dis/")),
+            "all_multi_node": all(type(link).__name__ == "MultiNodeBatchNormalization" for _, link in norms),
+            "mn_max_abs": float(numpy.abs(numpy.concatenate([e[0] for e in everyone]) - one).max()),
+            "plain_max_abs": float(numpy.abs(numpy.concatenate([e[1] for e in everyone]) - one).max()),
+            "loaded_equal": bool(equal),
+        }
+        with open(os.path.join(out, "conditional_mn.json"), "w") as f:
+            json.dump(result, f, indent=1)
+    comm.mpi_comm.barrier()
+
+
 def _mode_crash(out, how):
     from chainer_dcgan.distributed import create_context
 
@@ -272,4 +354,5 @@ def _mode_crash(out, how):
 if __name__ == "__main__":
     import chainer_dcgan  # noqa: F401  (the chainer shims, before chainer)
 
-    {"first-update": _mode_first_update, "crash": _mode_crash}[sys.argv[1]](*sys.argv[2:])
+    {"first-update": _mode_first_update, "conditional-mn": _mode_conditional_mn,
+     "crash": _mode_crash}[sys.argv[1]](*sys.argv[2:])

@@ -16,12 +16,11 @@ pytest.importorskip("onnxruntime")
 TAGS = ["blonde_hair", "blue_hair", "long_hair"]
 
 
-@pytest.fixture(scope="module")
-def gen():
+def _trained_like(size=96):
     """A conditional G with random tag offsets and running statistics, as training leaves them."""
-    g = seeded_models(0, TAGS)[0]
+    g = seeded_models(0, TAGS, size=size)[0]
     rs = numpy.random.RandomState(0)
-    for bn in (g.bn0l, g.bn1, g.bn2, g.bn3):
+    for bn in [g.bn0l] + [getattr(g, "bn{}".format(i)) for i in range(1, g.blocks)]:
         bn.gamma_y.array[:] = rs.normal(0, 0.5, bn.gamma_y.shape)
         bn.beta_y.array[:] = rs.normal(0, 0.5, bn.beta_y.shape)
         bn.gamma.array[:] = rs.uniform(0.5, 1.5, bn.gamma.shape)
@@ -30,9 +29,16 @@ def gen():
     return g
 
 
-def test_onnx_output_equals_chainer_for_random_z_and_y(gen):
+@pytest.fixture(scope="module")
+def gen():
+    return _trained_like()
+
+
+@pytest.mark.parametrize("size", [64, 96, 128])
+def test_onnx_output_equals_chainer_for_random_z_and_y(gen, size):
     import chainer
 
+    gen = gen if size == 96 else _trained_like(size)
     model = build_conditional_onnx(fold_conditional(gen)).SerializeToString()
     rs = numpy.random.RandomState(3)
     z = sample_z(5, random_state=rs)
@@ -41,7 +47,7 @@ def test_onnx_output_equals_chainer_for_random_z_and_y(gen):
     with chainer.using_config("train", False):
         want = gen(z, y).array
     got = run_conditional_onnx(model, z, y)
-    assert got.shape == (5, 3, 96, 96)
+    assert got.shape == (5, 3, size, size)
     numpy.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
     # y is an input of the graph: other tags, other faces, from the same z
     other = run_conditional_onnx(model, z, 1.0 - y)

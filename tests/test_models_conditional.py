@@ -38,6 +38,35 @@ def test_shapes_and_parameter_counts_for_k_tags(k):
     assert logits.shape == (3, 2) and logits.dtype == numpy.float32
 
 
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_conditional_models_at_every_size(size):
+    """The conditional pair of ``size`` is the faithful pair of that size plus the tag parameters."""
+    k = 3
+    tags = TAGS[:k]
+    gen, dis = ConditionalGenerator(tags, size=size), ProjectionDiscriminator(tags, size=size)
+    faithful_gen = Generator(size=size)
+    channels = [faithful_gen.bn0l.avg_mean.size] + [getattr(faithful_gen, "bn{}".format(i)).avg_mean.size
+                                                    for i in range(1, faithful_gen.blocks)]
+    assert count(gen) == count(faithful_gen) + 2 * k * sum(channels)
+    assert count(dis) == count(Discriminator(size=size)) + 512 * k
+    assert gen.config["size"] == dis.config["size"] == size
+    x = gen(gen.make_hidden(2, 0), _y(2, k))
+    assert x.shape == (2, 3, size, size)
+    assert dis(x, _y(2, k, 1)).shape == (2, 2)
+
+
+def test_projection_discriminator_with_spectral_norm():
+    dis = _seeded(lambda: ProjectionDiscriminator(TAGS, size=64, spectral_norm=True), 2)
+    plain = _seeded(lambda: Discriminator(size=64, spectral_norm=True), 2)
+    assert dis.config["spectral_norm"] and not any(name.startswith("bn") for name in dis._children)
+    assert count(dis) == count(plain) + 512 * len(TAGS)
+    x = numpy.random.RandomState(0).uniform(-1, 1, (2, 3, 64, 64)).astype(numpy.float32)
+    with chainer.using_config("train", False):  # the same weights and power-iteration vectors: equal
+        numpy.testing.assert_allclose(dis(x, _y(2, 4)).array, plain(x).array, atol=1e-5)
+    twin = MODEL_CLASSES["ProjectionDiscriminator"](**dis.config)
+    assert twin.spectral_norm and twin.size == 64 and twin.tags == TAGS
+
+
 def test_untrained_conditional_models_equal_the_faithful_ones():
     """Offsets and embedding start at zero, so y changes nothing until training moves them."""
     gen, cgen = _seeded(Generator), _seeded(lambda: ConditionalGenerator(TAGS))

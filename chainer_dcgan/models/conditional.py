@@ -5,6 +5,7 @@
 (de Vries et al. 2017, Dumoulin et al. 2017): each normalises as the faithful one does, then scales
 and shifts by ``gamma + y @ gamma_y`` and ``beta + y @ beta_y``, so each tag owns one gamma and one
 beta offset per channel. The offsets start at zero: an untrained conditional G is a faithful G.
+Both Chains take the faithful ones' ``size`` (64, 96, 128, 256 px) and D its ``spectral_norm``.
 
 :class:`ProjectionDiscriminator` is the faithful D whose REAL logit gains the projection term of
 Miyato & Koyama (2018): ``<y @ embed, mean over positions of D's last features>``. Its output keeps
@@ -159,30 +160,30 @@ def _as_tags(y, n, k, xp):
 
 
 class ConditionalGenerator(Generator):
-    """z ``float32 (N, D)`` in [-1, 1] and y ``float32 (N, K)`` in [0, 1] -> ``float32 (N, 3, 96, 96)``.
+    """z ``float32 (N, D)`` in [-1, 1] and y ``float32 (N, K)`` in [0, 1] -> ``float32 (N, 3, size, size)``.
 
-    The faithful :class:`~chainer_dcgan.models.Generator` (same link names and shapes: ``l0z``,
-    ``dc1..dc4``) whose ``bn0l, bn1..bn3`` are :class:`ConditionalBatchNormalization`. It has
-    ``2 K (18432 + 256 + 128 + 64) = 37,760 K`` parameters more than the faithful G.
+    The faithful :class:`~chainer_dcgan.models.Generator` of the same ``size`` (same link names and
+    shapes: ``l0z``, ``dc1..dcB``) whose BatchNorms ``bn0l, bn1..bn(B-1)`` are
+    :class:`ConditionalBatchNormalization`. Each adds ``2 K C`` parameters for its C channels: at 96 px
+    ``2 K (18432 + 256 + 128 + 64) = 37,760 K`` more than the faithful G.
 
     Args:
         tags (list of str): the K tag names, in the order of y's columns.
-        z_dim (int), output_activation (str): as for the faithful Generator.
+        z_dim (int), output_activation (str), size (int): as for the faithful Generator.
     """
 
-    def __init__(self, tags, z_dim=hparams.Z_DIM, output_activation="none"):
+    def __init__(self, tags, z_dim=hparams.Z_DIM, output_activation="none", size=hparams.IMAGE_SIZE):
         tags = _check_tags(tags)
-        super().__init__(z_dim=z_dim, output_activation=output_activation)
+        super().__init__(z_dim=z_dim, output_activation=output_activation, size=size)
         self.tags = tags
-        self.config = {"tags": list(tags), "z_dim": z_dim, "output_activation": output_activation}
-        c, s = hparams.GEN_CHANNELS, hparams.BASE_SIZE
-        for name in ("bn0l", "bn1", "bn2", "bn3"):  # replace the faithful BatchNorms
+        self.config = dict(self.config, tags=list(tags))
+        names = ["bn0l"] + ["bn{}".format(i) for i in range(1, self.blocks)]
+        channels = {name: getattr(self, name).avg_mean.shape[0] for name in names}
+        for name in names:  # replace the faithful BatchNorms, keeping their order
             delattr(self, name)
         with self.init_scope():
-            self.bn0l = ConditionalBatchNormalization(s * s * c[0], len(tags))
-            self.bn1 = ConditionalBatchNormalization(c[1], len(tags))
-            self.bn2 = ConditionalBatchNormalization(c[2], len(tags))
-            self.bn3 = ConditionalBatchNormalization(c[3], len(tags))
+            for name in names:
+                setattr(self, name, ConditionalBatchNormalization(channels[name], len(tags)))
 
     @property
     def n_tags(self):
@@ -194,36 +195,31 @@ class ConditionalGenerator(Generator):
 
     def forward(self, z, y=None):
         y = _as_tags(y, len(z), self.n_tags, self.xp)
-        s, c0 = hparams.BASE_SIZE, hparams.GEN_CHANNELS[0]
-        h = self.bn0l(self.l0z(z), y, activation="relu")
-        h = F.reshape(h, (h.shape[0], c0, s, s))
-        h = self.bn1(self.dc1(h), y, activation="relu")
-        h = self.bn2(self.dc2(h), y, activation="relu")
-        h = self.bn3(self.dc3(h), y, activation="relu")
-        x = self.dc4(h)
-        return F.tanh(x) if self.output_activation == "tanh" else x
+        return self.synthesize(z, lambda bn, h: bn(h, y, activation="relu"))
 
 
 class ProjectionDiscriminator(Discriminator):
-    """Image ``float32 (N, 3, 96, 96)`` and tags y ``float32 (N, K)`` -> logits ``float32 (N, 2)``.
+    """Image ``float32 (N, 3, size, size)`` and tags y ``float32 (N, K)`` -> logits ``float32 (N, 2)``.
 
-    The faithful :class:`~chainer_dcgan.models.Discriminator` (class 0 real, 1 fake) plus ``embed``,
-    a ``(K, 512)`` matrix: the REAL logit gains ``sum_c (y @ embed)_c * phi_c`` where ``phi`` is
-    the mean over the 6x6 positions of the last convolution's activated features. That adds
-    ``512 K`` parameters.
+    The faithful :class:`~chainer_dcgan.models.Discriminator` of the same ``size`` (class 0 real,
+    1 fake) plus ``embed``, a ``(K, C)`` matrix (C = 512, the last convolution's channels): the REAL
+    logit gains ``sum_c (y @ embed)_c * phi_c`` where ``phi`` is the mean over positions of the last
+    convolution's activated features (:meth:`features`). That adds ``512 K`` parameters.
 
     Args:
         tags (list of str): the K tag names, in the order of y's columns.
-        activation (str): as for the faithful Discriminator.
+        activation (str), size (int), spectral_norm (bool): as for the faithful Discriminator
+            (``embed`` itself is not normalised: it enters the logit linearly, like the Linear's bias).
     """
 
-    def __init__(self, tags, activation="elu"):
+    def __init__(self, tags, activation="elu", size=hparams.IMAGE_SIZE, spectral_norm=False):
         tags = _check_tags(tags)
-        super().__init__(activation=activation)
+        super().__init__(activation=activation, size=size, spectral_norm=spectral_norm)
         self.tags = tags
-        self.config = {"tags": list(tags), "activation": activation}
+        self.config = dict(self.config, tags=list(tags))
+        channels = getattr(self, "c{}".format(self.blocks - 1)).out_channels
         with self.init_scope():
-            self.embed = chainer.Parameter(chainer.initializers.Zero(), (len(tags), hparams.DIS_CHANNELS[-1]))
+            self.embed = chainer.Parameter(chainer.initializers.Zero(), (len(tags), channels))
 
     @property
     def n_tags(self):
@@ -231,13 +227,9 @@ class ProjectionDiscriminator(Discriminator):
 
     def forward(self, x, y=None):
         y = _as_tags(y, len(x), self.n_tags, self.xp)
-        h = self.c0(x)
-        h = functions.elu(h) if self.activation == "elu" else F.leaky_relu(h, 0.2)
-        h = self.bn1(self.c1(h), activation=self.activation)
-        h = self.bn2(self.c2(h), activation=self.activation)
-        h = self.bn3(self.c3(h), activation=self.activation)
-        logits = self.l4l(h)
-        phi = F.mean(h, axis=(2, 3))  # (N, 512)
+        h = self.features(x)
+        logits = getattr(self, self.linear_name)(h)
+        phi = F.mean(h, axis=(2, 3))  # (N, C)
         projection = F.sum(F.matmul(y, self.embed) * phi, axis=1, keepdims=True)  # (N, 1)
         real = self.xp.zeros((1, 2), dtype=numpy.float32)
         real[0, hparams.REAL_LABEL] = 1.0

@@ -123,10 +123,18 @@ class Generator(chainer.Chain):
         return sample_z(n, self.z_dim, random_state, self.xp)
 
     def forward(self, z):
-        h = self.bn0l(self.l0z(z), activation="relu")
+        return self.synthesize(z, lambda bn, h: bn(h, activation="relu"))
+
+    def synthesize(self, z, normalize):
+        """The forward pass with ``normalize(bn_link, h)`` applying each BatchNorm and the ReLU after it.
+
+        Subclasses change how the BatchNorms are called (the conditional G passes its tags) and keep
+        the layers and their order.
+        """
+        h = normalize(self.bn0l, self.l0z(z))
         h = F.reshape(h, (h.shape[0], -1, self.base, self.base))
         for i in range(1, self.blocks):
-            h = getattr(self, "bn{}".format(i))(getattr(self, "dc{}".format(i))(h), activation="relu")
+            h = normalize(getattr(self, "bn{}".format(i)), getattr(self, "dc{}".format(i))(h))
         x = getattr(self, "dc{}".format(self.blocks))(h)
         return F.tanh(x) if self.output_activation == "tanh" else x
 
@@ -177,7 +185,8 @@ class Discriminator(chainer.Chain):
     def _activate(self, h):
         return functions.elu(h) if self.activation == "elu" else F.leaky_relu(h, 0.2)
 
-    def forward(self, x):
+    def features(self, x):
+        """The last convolution's activated features ``float32 (N, C, base, base)`` (``(N, 512, 6, 6)`` at 96 px)."""
         h = self._activate(self.c0(x))
         for i in range(1, self.blocks):
             h = getattr(self, "c{}".format(i))(h)
@@ -185,4 +194,7 @@ class Discriminator(chainer.Chain):
                 h = self._activate(h)
             else:
                 h = getattr(self, "bn{}".format(i))(h, activation=self.activation)
-        return getattr(self, self.linear_name)(h)
+        return h
+
+    def forward(self, x):
+        return getattr(self, self.linear_name)(self.features(x))
