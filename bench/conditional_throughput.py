@@ -9,7 +9,7 @@ steadier measure of the work. Prints each round, the medians, and the last line
 
 Usage::
 
-    python bench/conditional_throughput.py [--batchsize 16] [--tags 35] [--repeats 3] [--warmup 1]
+    python bench/conditional_throughput.py [--batchsize 16] [--tags 35] [--size 96] [--repeats 3] [--warmup 1]
 """
 import argparse
 import os
@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan import hparams  # noqa: E402
 from chainer_dcgan.datasets import TAGS, SyntheticFaces, TaggedDataset  # noqa: E402
 from chainer_dcgan.datasets.iterators import ResumableIterator  # noqa: E402
 from chainer_dcgan.training import make_optimizer, seeded_models  # noqa: E402
@@ -30,6 +31,8 @@ def parse_args(argv=None):
     p.add_argument("--batchsize", type=int, default=16, help="images per iteration (default 16)")
     p.add_argument("--tags", type=int, default=len(TAGS),
                    help="K, the first K tags of the embedded data (default all {})".format(len(TAGS)))
+    p.add_argument("--size", type=int, choices=hparams.SIZES, default=hparams.IMAGE_SIZE,
+                   help="image size of both pairs (default {})".format(hparams.IMAGE_SIZE))
     p.add_argument("--iterations", type=int, default=2, help="iterations per timed round (default 2)")
     p.add_argument("--repeats", type=int, default=3, help="timed rounds of each (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds of each first (default 1)")
@@ -38,10 +41,10 @@ def parse_args(argv=None):
 
 
 def make_updater(conditional, args):
-    faces = SyntheticFaces(max(4 * args.batchsize, 400), seed=args.seed, cache=True)  # every tag occurs
+    faces = SyntheticFaces(max(4 * args.batchsize, 400), seed=args.seed, cache=True, size=args.size)  # every tag occurs
     tags = list(TAGS[:args.tags]) if conditional else None
     data = TaggedDataset(faces, tags) if conditional else faces
-    gen, dis = seeded_models(args.seed, tags)
+    gen, dis = seeded_models(args.seed, tags, size=args.size)
     opts = {"gen": make_optimizer(gen), "dis": make_optimizer(dis)}
     cls = ConditionalUpdater if conditional else DCGANUpdater
     return cls(ResumableIterator(data, args.batchsize, seed=args.seed), opts, device="@numpy", seed=args.seed)
@@ -52,8 +55,8 @@ def main(argv=None):
     updaters = {"faithful": make_updater(False, args), "conditional": make_updater(True, args)}
     times = {name: [] for name in updaters}
     cpu = {name: [] for name in updaters}
-    print("batch {}, K = {} tags, {} iteration(s) per round, load average {}".format(
-        args.batchsize, args.tags, args.iterations, " ".join("{:.2f}".format(x) for x in os.getloadavg())))
+    print("{} px, batch {}, K = {} tags, {} iteration(s) per round, load average {}".format(
+        args.size, args.batchsize, args.tags, args.iterations, " ".join("{:.2f}".format(x) for x in os.getloadavg())))
     for r in range(args.warmup + args.repeats):
         order = list(updaters) if r % 2 == 0 else list(reversed(list(updaters)))
         for name in order:

@@ -263,6 +263,7 @@ def test_a_128_px_model_draws_at_its_size(browser, tmp_path):
             page.evaluate("dcganDemo.draw()")
             assert page.evaluate("[document.getElementById('face').width, document.getElementById('face').height]") \
                 == [128, 128]
+            assert page.text_content("#face-size") == "128\u00d7128"  # the lead says what is drawn
             rgba = numpy.array(page.evaluate("dcganDemo.pixels()"), dtype=numpy.uint8).reshape(128, 128, 4)
             reference = to_image(export.chainer_output(gen, z0[None])[0])
             diff = numpy.abs(rgba[..., :3].astype(int) - reference.astype(int))

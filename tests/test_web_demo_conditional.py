@@ -52,6 +52,7 @@ def test_conditional_page_shows_one_control_per_tag(cond_page):
     assert cond_page.locator("#sliders input[id^=cond-]").count() == len(TAGS)
     assert cond_page.locator("#sliders input[id^=tag-]").count() == 0
     assert cond_page.is_hidden("#no-tags")
+    assert cond_page.text_content("#face-size") == "96\u00d796" and cond_page.text_content("#z-dim") == "100"
     assert cond_page.evaluate("dcganDemo.tagWeights()") == [0, 0, 0]
 
 

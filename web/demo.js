@@ -70,6 +70,8 @@ async function load() {
     executionProviders: ['wasm'], graphOptimizationLevel: 'all',
   });
   state.manifest = manifest;
+  document.getElementById('face-size').textContent = `${manifest.image_size}\u00d7${manifest.image_size}`;
+  document.getElementById('z-dim').textContent = String(manifest.z_dim);
   state.tags = tagDoc.tags.map((t) => t.name);
   state.vectors = tagDoc.tags.map((t) => Float64Array.from(t.v));
   buildSliders(tagDoc.tags);
