@@ -156,6 +156,7 @@ def test_short_training_obeys_hair_colour_and_shuffled_y_does_not(learnt):
     summary = "trained AUC {:.3f} bal {:.3f}; shuffled AUC {:.3f} bal {:.3f}; untrained AUC {:.3f}; {}".format(
         mean_auc(agree), mean_balanced(agree), mean_auc(shuffled), mean_balanced(shuffled), mean_auc(untrained),
         ", ".join("{} {:.2f}".format(a.name, a.auc) for a in agree))
+    print(summary)  # shown with pytest -s
     assert mean_auc(agree) > 0.75, summary
     assert mean_auc(shuffled) < 0.6 and mean_auc(untrained) < 0.6, summary
     assert mean_auc(agree) - mean_auc(shuffled) > 0.2, summary
