@@ -34,7 +34,7 @@ from chainer_dcgan.atomic import atomic_write
 from chainer_dcgan.models import Generator, sample_z
 
 __all__ = ["ExportError", "ExportCheckError", "FoldedGenerator", "fold_generator", "build_onnx",
-           "run_onnx", "check_export", "export_demo", "read_demo_manifest",
+           "run_onnx", "check_export", "export_demo", "read_demo_manifest", "refuse_nonfinite",
            "OPSET", "TOLERANCE", "MANIFEST", "MODEL_F32", "MODEL_F16", "TAGS"]
 
 #: ONNX opset of the exported graph (onnxruntime-web and onnx_chainer's ceiling).
@@ -90,6 +90,16 @@ def _fold(W, b, bn, axis):
     return (W * scale.reshape(shape)).astype(numpy.float32), ((b - mean) * scale + beta).astype(numpy.float32)
 
 
+def refuse_nonfinite(generator):
+    """Raise ExportError naming the parameters of ``generator`` that hold NaN or infinity (their faces are blank)."""
+    from chainer_dcgan.serialization import nonfinite_parameters
+
+    bad = nonfinite_parameters(generator)
+    if bad:
+        raise ExportError("the generator's weights hold NaN or infinite values ({}): there is nothing to export".format(
+            ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")))
+
+
 def fold_generator(generator):
     """The generator's weights with BatchNorm folded in.
 
@@ -105,6 +115,7 @@ def fold_generator(generator):
         raise ExportError("expected a chainer_dcgan.models.Generator, got {}".format(type(generator).__name__))
     if generator.xp is not numpy:
         raise ExportError("move the generator to the CPU before exporting (generator.to_cpu())")
+    refuse_nonfinite(generator)
     params = {}
 
     def bias(link):

@@ -23,7 +23,7 @@ import numpy
 from chainer_dcgan import hparams
 from chainer_dcgan.atomic import atomic_write
 from chainer_dcgan.export import (FORMAT_VERSION, MANIFEST, MODEL_F32, OPSET, TAGS, TOLERANCE, ExportCheckError,
-                                  ExportError, _base, _blocks, _deconvs)
+                                  ExportError, _base, _blocks, _deconvs, refuse_nonfinite)
 from chainer_dcgan.models import ConditionalGenerator, sample_z
 
 
@@ -40,6 +40,7 @@ def fold_conditional(generator):
         raise ExportError("expected a ConditionalGenerator, got {}".format(type(generator).__name__))
     if generator.xp is not numpy:
         raise ExportError("move the generator to the CPU before exporting (generator.to_cpu())")
+    refuse_nonfinite(generator)
     params = {}
     for layer, bn_name in (("l0z", "bn0l"),) + _deconvs(generator.blocks):
         link = getattr(generator, layer)
