@@ -208,8 +208,8 @@ class ProjectionDiscriminator(Discriminator):
 
     Args:
         tags (list of str): the K tag names, in the order of y's columns.
-        activation (str), size (int), spectral_norm (bool): as for the faithful Discriminator
-            (``embed`` itself is not normalised: it enters the logit linearly, like the Linear's bias).
+        activation (str), size (int), spectral_norm (bool): as for the faithful Discriminator.
+            ``embed`` is not normalised (Miyato & Koyama normalise it too); it starts at zero.
     """
 
     def __init__(self, tags, activation="elu", size=hparams.IMAGE_SIZE, spectral_norm=False):
