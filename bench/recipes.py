@@ -121,7 +121,7 @@ def run(recipe, size, seed, data, real_features, extractor, device, args):
     trainer.run()
     gen = trainer.updater.generator
     if options.get("ema") is not None:
-        gen = trainer.get_extension("gen_ema").model
+        gen = trainer.get_extension("gen_ema").refresh()
     fake = metrics.generator_features(gen, extractor, args.fid_samples, seed=seed + 1000)
     return metrics.evaluate(real_features, fake), clock.images_per_second(args.batchsize)
 

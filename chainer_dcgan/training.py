@@ -54,6 +54,16 @@ class EveryOrLast:
         self.last.serialize(serializer["last"])
 
 
+class AnyOf:
+    """Fires when any of ``triggers`` fires; every one is called each time (they may keep state)."""
+
+    def __init__(self, *triggers):
+        self.triggers = [training.get_trigger(t) for t in triggers]
+
+    def __call__(self, trainer):
+        return any([t(trainer) for t in self.triggers])
+
+
 def seeded_models(seed, tags=None, size=hparams.IMAGE_SIZE, spectral_norm=False):
     """A new (Generator, Discriminator) pair for ``size`` px whose initial weights depend on ``seed`` alone.
 
@@ -161,7 +171,18 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     sampled = gen  # the generator that the grids, statistics and FID see
     written = [(gen, "gen"), (dis, "dis")]
     if ema is not None:
-        average = GeneratorAverage(gen, ema)
+        # BatchNorm statistics of the average are measured anew whenever a writer reads it
+        intervals = {snapshot_interval, display_interval, preview_interval or display_interval, fid_interval}
+        refresh = AnyOf(training.get_trigger(stop_trigger),
+                        *[(n, "iteration") for n in sorted(i for i in intervals if i)])
+        sample_tags = None
+        if conditional:
+            labels = numpy.asarray(dataset.labels, dtype=numpy.float32)
+
+            def sample_tags(rs, n):
+                return labels[rs.randint(0, len(labels), n)]
+        average = GeneratorAverage(gen, ema, refresh_trigger=refresh, batchsize=max(batchsize, 32),
+                                   sample_tags=sample_tags)
         trainer.extend(average)
         sampled = average.model
         written.append((sampled, "gen_ema"))
