@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
-# Every GPU check of the project in one device call: CuPy tests of chainer_dcgan.functions, a
-# training run of examples/train_faces.py --gpu 0 (300 iterations, batch 100, with a resume), one
-# ChainerMN rank with the pure_nccl communicator, then bench/train_step.py --gpu 0 (batch 100
-# and 32) in strict float32 and with TF32 allowed.
+# Every GPU check of the project, in two device calls (the issue's "run 1" and "run 2").
 #
-# Two steps:
-#   1. here, once (needs PyPI):   bash bench/gpu_check.sh prepare
-#      builds into .whl/ (git-ignored) the wheels the GPU machine lacks: chainer 7.8.1 (pure
-#      Python) and chainer-dcgan itself (for its startup hook, chainer_dcgan_shims.pth). The GPU
-#      machine has Python 3.12, numpy 2, cupy-cuda13x 14, torch, and every other dependency of
-#      both (six, filelock, typing-extensions, protobuf, packaging, h5py, ...: checked against its
-#      package list), but no chainer and no network. EXTRA="name==version ..." adds wheels for
-#      more packages (downloaded for CPython 3.12 on manylinux x86_64).
-#   2. one call of the device tool (the "run" verb), e.g.
-#        command: bash bench/gpu_check.sh      carry: [".whl"]      timeout_s: 540
-#      Everything it prints is also written to $OUT/gpu_check.log (comes back with the reply).
-#      It installs the carried wheels (--no-deps) into that Python's environment, then stops with
-#      exit status 2 and the names of what is missing if any dependency of chainer or
-#      chainer-dcgan is not installed there.
+#   bash bench/gpu_check.sh prepare          here, once (needs PyPI): wheels into .whl/ (git-ignored)
+#   bash bench/gpu_check.sh                  run 1, prove and measure (about 5 minutes):
+#       CuPy equals NumPy for one update of the faithful, conditional and spectral-norm models
+#       (bench/gpu_equivalence.py); bench/train_step.py --gpu 0 at batch 100 and 256, strict float32
+#       and TF32, Chainer's fast path and own functions against PyTorch eager (cuDNN); where the time
+#       of one iteration goes (bench/gpu_profile.py); a short examples/train_faces.py --gpu 0 with a
+#       resume; the GPU tests; one ChainerMN rank with pure_nccl; PyTorch through torch.compile.
+#   bash bench/gpu_check.sh train SECONDS    run 2: bench/gpu_train.py, four recipes trained side by
+#       side on the GPU for SECONDS, their newest generators kept as float16 files in $OUT.
+#
+# prepare builds chainer 7.8.1 (pure Python) and chainer-dcgan itself (for its startup hook,
+# chainer_dcgan_shims.pth) as wheels. The GPU machine has Python 3.12, numpy 2, cupy-cuda13x 14,
+# torch, and every other dependency of both, but no chainer and no network. EXTRA="name==version
+# ..." adds wheels for more packages (downloaded for CPython 3.12 on manylinux x86_64).
+# A device call: command "bash bench/gpu_check.sh", carry [".whl"], timeout_s 330.
+# Everything printed is also written to $OUT/gpu_check.log (or $OUT/gpu_train.log), which comes
+# back with the reply even when the call is cut off.
 #
 # Each stage has its own time limit so a hang cannot eat the whole lease; the script goes on to
 # the next stage after a failure and exits non-zero if any stage failed.
@@ -40,9 +40,10 @@ if [ "${1:-}" = "prepare" ]; then
     exit 0
 fi
 
+MODE=${1:-check}
 LOG_DIR=${OUT:-$ROOT/result/gpu_check}
 mkdir -p "$LOG_DIR"
-LOG="$LOG_DIR/gpu_check.log"
+LOG="$LOG_DIR/gpu_$MODE.log"
 exec > >(tee "$LOG") 2>&1
 export PYTHONUNBUFFERED=1
 status=0
@@ -85,7 +86,17 @@ print("every dependency of chainer and chainer-dcgan is installed")
 EOF
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's code before the carried wheel's
 
-stage environment 120 bash -c '
+if [ "$MODE" = "train" ]; then
+    SECONDS_BUDGET=${2:?"usage: bash bench/gpu_check.sh train SECONDS"}
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    OMP_NUM_THREADS=3 "$PY" bench/gpu_train.py --gpu 0 --seconds "$SECONDS_BUDGET" --work /tmp/gpu_train --keep "$LOG_DIR"
+    status=$?
+    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
+    echo "=== done status=$status $(date -u +%H:%M:%S)"
+    exit $status
+fi
+
+stage environment 60 bash -c '
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 '"$PY"' - <<EOF
 import platform, numpy
@@ -100,22 +111,28 @@ import torch
 print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())
 EOF'
 
-stage "tests on GPU" 180 "$PY" -m pytest -q -p no:cacheprovider tests/test_functions.py tests/test_links.py -k "gpu"
+# the first GPU stage also compiles CuPy's kernels (a fresh machine has no kernel cache)
+stage "CuPy equals NumPy, one update" 150 "$PY" bench/gpu_equivalence.py --gpu 0 --batchsize 50
+B="$PY bench/train_step.py --gpu 0 --warmup 2 --infer-repeats 5"
+stage "bench batch 100 float32" 120 $B --batchsize 100 --repeats 7 --peak-tflops 67
+stage "bench batch 100 TF32" 90 $B --batchsize 100 --repeats 7 --tf32 --peak-tflops 495
+stage "profile batch 100" 60 "$PY" bench/gpu_profile.py --gpu 0 --batchsize 100
+stage "bench batch 256 float32" 90 $B --batchsize 256 --repeats 5 --peak-tflops 67
+stage "bench batch 256 TF32" 90 $B --batchsize 256 --repeats 5 --tf32 --peak-tflops 495
 
-stage "train_faces --gpu 0" 150 bash -c '
-'"$PY"' examples/train_faces.py --gpu 0 --out "'"$LOG_DIR"'/train" --iteration 250 --display-interval 50 --snapshot-interval 250 --no-progress &&
-'"$PY"' examples/train_faces.py --gpu 0 --out "'"$LOG_DIR"'/train" --iteration 300 --display-interval 50 --snapshot-interval 250 --no-progress --resume &&
-ls "'"$LOG_DIR"'/train" && cp "'"$LOG_DIR"'/train/preview/image_iter_00000300.png" "'"$LOG_DIR"'/grid_300.png"'
+stage "train_faces --gpu 0 with a resume" 90 bash -c '
+T=/tmp/train_check; rm -rf $T
+'"$PY"' examples/train_faces.py --gpu 0 --out $T --iteration 100 --display-interval 50 --snapshot-interval 100 --synthetic-size 2000 --no-progress &&
+'"$PY"' examples/train_faces.py --gpu 0 --out $T --iteration 150 --display-interval 50 --snapshot-interval 100 --synthetic-size 2000 --no-progress --resume &&
+ls $T && cp $T/preview/image_iter_00000150.png "'"$LOG_DIR"'/grid_150.png"'
+
+stage "tests on GPU" 90 "$PY" -m pytest -q -p no:cacheprovider tests/test_functions.py tests/test_links.py -k "gpu"
 
 # one rank of ChainerMN on the GPU (MPI singleton start: no mpiexec needed for one rank)
-stage "ChainerMN pure_nccl, 1 rank" 120 "$PY" examples/train_faces.py --gpu 0 --communicator pure_nccl \
-    --out "$LOG_DIR/mn" --iteration 20 --display-interval 10 --batchsize 50 --no-progress
+stage "ChainerMN pure_nccl, 1 rank" 60 bash -c '"'"$PY"'" examples/train_faces.py --gpu 0 --communicator pure_nccl \
+    --out /tmp/mn --iteration 20 --display-interval 10 --batchsize 50 --synthetic-size 1000 --no-progress'
 
-for bs in 100 32; do
-    # the first run also compiles CuPy's kernels (a fresh machine has no kernel cache): 240 s
-    stage "bench batch $bs float32" $([ $bs = 100 ] && echo 240 || echo 150) "$PY" bench/train_step.py --gpu 0 --batchsize $bs --warmup 2 --repeats 10 --infer-repeats 10
-    stage "bench batch $bs TF32" 150 "$PY" bench/train_step.py --gpu 0 --batchsize $bs --warmup 2 --repeats 10 --infer-repeats 10 --tf32
-done
+stage "torch.compile batch 100 float32" 150 $B --batchsize 100 --repeats 5 --skip-own --torch-compile --peak-tflops 67
 
 echo
 echo "=== done status=$status $(date -u +%H:%M:%S)"

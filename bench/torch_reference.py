@@ -86,9 +86,10 @@ class TorchStep:
             256) is the models' size.
         device (str): ``"cpu"`` or ``"cuda:0"``.
         seed (int): seeds the weights, z and the flips.
+        compile (bool): run G and D through ``torch.compile`` (compiled on the first calls).
     """
 
-    def __init__(self, batch, device="cpu", seed=0):
+    def __init__(self, batch, device="cpu", seed=0, compile=False):
         torch.manual_seed(seed)
         self.device = torch.device(device)
         size = batch.shape[-1]
@@ -96,6 +97,9 @@ class TorchStep:
         self.dis = TorchDiscriminator(size=size).to(self.device)
         self.opt_gen = make_optimizer(self.gen)
         self.opt_dis = make_optimizer(self.dis)
+        if compile:  # the modules' forward (and their backward) through torch.compile; the optimizers stay eager
+            self.gen = torch.compile(self.gen)
+            self.dis = torch.compile(self.dis)
         self.real = torch.from_numpy(batch).to(self.device)
         self.random_state = numpy.random.RandomState(seed)
         n = len(batch)

@@ -48,6 +48,11 @@ def parse_args(argv=None):
     p.add_argument("--skip-own", action="store_true",
                    help="do not time Chainer's own functions (fast path off); it is the slowest part on CPU")
     p.add_argument("--skip-torch", action="store_true", help="do not time the PyTorch reference")
+    p.add_argument("--torch-compile", action="store_true",
+                   help="also time the PyTorch reference through torch.compile (compiled in the warm-up rounds)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="the device's peak TFLOP/s for the precision used; adds a share-of-peak column "
+                        "(H100/H200 SXM: 67 float32, 495 dense TF32)")
     p.add_argument("--size", type=int, choices=(64, 96, 128, 256), default=96,
                    help="image side of the models (default 96, the faithful one)")
     p.add_argument("--seed", type=int, default=0, help="seeds weights, data, z and flips (default 0)")
@@ -219,6 +224,9 @@ def main(argv=None):
         from torch_reference import TorchStep
         tstep = TorchStep(batch, "cuda:{}".format(args.gpu) if on_gpu else "cpu", seed=args.seed)
         candidates.append(("pytorch", tstep, tstep.generate, torch_sync))
+        if args.torch_compile:
+            cstep = TorchStep(batch, "cuda:{}".format(args.gpu) if on_gpu else "cpu", seed=args.seed, compile=True)
+            candidates.append(("pytorch compiled", cstep, tstep.generate, torch_sync))
 
     # Training: interleaved rounds, rotating the order so no framework always runs first.
     train = {label: [] for label, *_ in candidates}
@@ -240,6 +248,10 @@ def main(argv=None):
             label, rates[label], statistics.median(train[label]),
             rates[label] * GFLOP_PER_TRAIN_IMAGE if args.size == 96 else float("nan"),
             statistics.median(cpu[label])))
+    if args.peak_tflops and args.size == 96:
+        print("# share of the peak {:g} TFLOP/s: {}".format(args.peak_tflops, "; ".join(
+            "{} {:.2f} %".format(label, 100 * rates[label] * GFLOP_PER_TRAIN_IMAGE / 1e3 / args.peak_tflops)
+            for label, *_ in candidates)))
     print("# each round's s/iter: " + "; ".join(
         "{} {}".format(label, " ".join("{:.2f}".format(t) for t in train[label])) for label, *_ in candidates))
 
@@ -248,7 +260,7 @@ def main(argv=None):
     infer = {label: [] for label, *_ in candidates}
     for r in range(1 + args.infer_repeats):
         for label, _, fn, sync in candidates:
-            arg = z if label == "pytorch" else z_dev
+            arg = z if label.startswith("pytorch") else z_dev
             t = Timer(sync)(lambda: fn(arg))
             if r >= 1:
                 infer[label].append(t)
@@ -274,6 +286,8 @@ def main(argv=None):
         if "chainer own" in rates:
             print("ratio Chainer(own)/PyTorch train: {:.2f}".format(rates["chainer own"] / rates["pytorch"]))
         print("ratio Chainer/PyTorch inference: {:.2f}".format(infer_rates["chainer fast"] / infer_rates["pytorch"]))
+        if "pytorch compiled" in rates:
+            print("ratio Chainer/PyTorch compiled train: {:.2f}".format(rates["chainer fast"] / rates["pytorch compiled"]))
         print("ratio Chainer/PyTorch train: {:.2f}".format(rates["chainer fast"] / rates["pytorch"]))
     return 0
 
