@@ -5,19 +5,26 @@ weights, real batch, z, flips (and tags) go through one full :class:`chainer_dcg
 iteration (G forward, D on fake and real, both backward passes, both Adam+WeightDecay steps) on the
 CPU and on ``--gpu``, with the fast path on and off. It prints, per model and fast-path setting:
 
-* ``grad``: the worst relative L2 error ``|g_gpu - g_cpu| / |g_cpu|`` over the parameters'
+* ``grad``: the three worst relative L2 errors ``|g_gpu - g_cpu| / |g_cpu|`` over the parameters'
   gradients after the update (G's from G's loss, D's from D's loss);
-* ``step``: the worst relative L2 error of the weight change the optimizers made;
-* ``stats``: the worst relative error of BatchNorm's running statistics after the update;
+* ``step``: the three worst relative L2 errors of the weight change the optimizers made;
+* ``stats``: the three worst relative errors of BatchNorm's running statistics after the update;
 
-and PASS when all three lie under ``--tolerance`` (default 1e-3; float32 sums in another order
-give about 1e-6 to 1e-4). Exit status 1 if any comparison fails, 2 without a GPU.
+and PASS when every error lies under ``--tolerance`` (default 1e-3; float32 sums in another order
+give about 1e-6 to 1e-4), the steps under ``--step-tolerance`` (1e-2). Exit status 1 if any
+comparison fails, 2 without a GPU.
 
 Usage::
 
     python bench/gpu_equivalence.py --gpu 0 [--batchsize 100] [--size 96]
 
-``--gpu -1`` compares NumPy with NumPy (a self-check that runs anywhere: every error is then 0).
+``--gpu -1`` compares, on NumPy, the fast path with Chainer's own functions: two implementations
+on one device, a self-check that runs anywhere.
+
+A bias that a BatchNorm follows has a gradient of exactly zero in exact arithmetic; its float32
+gradient is rounding noise, and Adam's first step on noise is ``lr * sign(noise)``. Such parameters
+(gradient RMS below 1e-4 of the model's median) are listed and left out of the comparison: the
+first run on the H200 (2026-12-04) compared them too and reported errors of 1.3 to 5.5 there.
 """
 import argparse
 import copy
@@ -44,7 +51,11 @@ def parse_args(argv=None):
     p.add_argument("--gpu", type=int, default=0, help="GPU id; -1 compares the CPU with itself")
     p.add_argument("--batchsize", type=int, default=100)
     p.add_argument("--size", type=int, default=96, choices=(64, 96, 128, 256))
-    p.add_argument("--tolerance", type=float, default=1e-3)
+    p.add_argument("--tolerance", type=float, default=1e-3, help="for gradients and statistics")
+    p.add_argument("--step-tolerance", type=float, default=1e-2,
+                   help="for the weight change: Adam's first step is lr * sign(g), so an element whose "
+                        "gradient is within rounding of 0 may step the other way (measured 6.6e-4 between "
+                        "the fast path and Chainer's functions on NumPy at batch 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     return p.parse_args(argv)
@@ -88,35 +99,50 @@ def host(a):
     return None if a is None else chainer.backend.CpuDevice().send(a)
 
 
+def rms(a):
+    return float(numpy.sqrt(numpy.mean(numpy.square(numpy.asarray(a, dtype=numpy.float64)))))
+
+
 def compare(kind, fast, gpu_device, args):
+    """Errors of the ``gpu_device`` update against the NumPy one (on ``@numpy`` the other side runs
+    with the fast path toggled: two implementations on one device, a self-check that runs anywhere)."""
     cpu_device = chainer.get_device("@numpy")
     initial, gen_c, dis_c = one_update(kind, cpu_device, fast, args)
-    _, gen_g, dis_g = one_update(kind, gpu_device, fast, args)
-    worst = {"grad": (0.0, ""), "step": (0.0, ""), "stats": (0.0, "")}
-
-    def note(key, err, name):
-        if err > worst[key][0] or not worst[key][1]:
-            worst[key] = (err, name)
-
+    other_fast = fast if gpu_device.xp is not numpy else not fast
+    _, gen_g, dis_g = one_update(kind, gpu_device, other_fast, args)
+    errors = {"grad": [], "step": [], "stats": []}
+    null = []
     for model, c, g in (("gen", gen_c, gen_g), ("dis", dis_c, dis_g)):
         params_g = dict(g.namedparams())
-        for name, pc in c.namedparams():
+        params_c = [(name, pc) for name, pc in c.namedparams() if pc.grad is not None]
+        # a bias followed by BatchNorm has a gradient of exactly 0 in exact arithmetic: its float32
+        # gradient is rounding noise (1e-9 against 1e-3 elsewhere) and Adam's first step on it is
+        # lr * sign(noise). Those parameters are listed, not compared.
+        typical = numpy.median([rms(pc.grad) for _, pc in params_c])
+        for name, pc in params_c:
             pg = params_g[name]
-            if pc.grad is not None:
-                note("grad", relative_error(host(pg.grad), pc.grad), model + name)
+            if rms(pc.grad) < 1e-4 * typical:
+                null.append(model + name)
+                continue
+            errors["grad"].append((relative_error(host(pg.grad), pc.grad), model + name))
             start = initial[(model, name)]
-            note("step", relative_error(host(pg.array) - start, pc.array - start), model + name)
+            errors["step"].append((relative_error(host(pg.array) - start, pc.array - start), model + name))
         links_g = dict(g.namedlinks())
         for name, link in c.namedlinks():
             for key in ("avg_mean", "avg_var"):
                 value = getattr(link, key, None)
                 if isinstance(value, numpy.ndarray):
-                    note("stats", relative_error(host(getattr(links_g[name], key)), value),
-                         "{}{}/{}".format(model, name, key))
-    ok = all(err < args.tolerance and numpy.isfinite(err) for err, _ in worst.values())
-    print("{:<14} fast={:<5} grad {:.2e} ({})  step {:.2e} ({})  stats {:.2e} ({})  {}".format(
-        kind, str(fast), worst["grad"][0], worst["grad"][1], worst["step"][0], worst["step"][1],
-        worst["stats"][0], worst["stats"][1], "PASS" if ok else "FAIL"), flush=True)
+                    errors["stats"].append((relative_error(host(getattr(links_g[name], key)), value),
+                                            "{}{}/{}".format(model, name, key)))
+    worst = {key: sorted(values, reverse=True) for key, values in errors.items()}
+    ok = all(values and all(err < (args.step_tolerance if key == "step" else args.tolerance)
+                            and numpy.isfinite(err) for err, _ in values)
+             for key, values in worst.items())
+    print("{:<14} fast={:<5} {}  ({} parameters compared)".format(
+        kind, str(fast), "PASS" if ok else "FAIL", len(errors["grad"])), flush=True)
+    for key, values in worst.items():
+        print("    {:<6} worst: {}".format(key, "; ".join("{:.1e} {}".format(e, n) for e, n in values[:3])))
+    print("    gradient 0 by construction, not compared: {}".format(", ".join(null) or "none"))
     return ok
 
 

@@ -219,6 +219,11 @@ def create_context(communicator=None, mn_batchnorm=False):
         comm = chainermn.create_communicator(communicator)
     except (ImportError, RuntimeError) as e:  # e.g. pure_nccl without NCCL
         raise ValueError("--communicator {}: {}".format(communicator, e)) from e
+    # The batched copy packs gradients with a CUDA kernel of ChainerMN's whose source uses the type
+    # `half` without declaring it; CuPy 14's headers no longer provide it, so NVRTC refused that
+    # kernel on the H200 (CUDA 13, 2026-12-04). The per-parameter copies do the same work with CuPy's
+    # own copies (a few dozen parameters here).
+    comm.set_config("batched_copy", False)
     if comm.size > 1 and chainermn.global_except_hook._orig_except_hook is None:
         chainermn.global_except_hook.add_hook()
     return Context(comm, mn_batchnorm, communicator)

@@ -66,6 +66,20 @@ def test_single_process_context():
 
 
 @needs_mpi
+def test_communicators_copy_gradients_without_chainermn_batched_kernel():
+    """ChainerMN's batched gradient copy compiles a CUDA kernel that CuPy 14 refuses (it uses an
+    undeclared `half`); every communicator is made with the per-parameter copies instead."""
+    proc = subprocess.run([sys.executable, "-c", (
+        "import chainer_dcgan\n"
+        "from chainer_dcgan.distributed import create_context\n"
+        "ctx = create_context('naive')\n"
+        "print('batched_copy', ctx.comm.get_config('batched_copy'))\n")],
+        capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "batched_copy False" in proc.stdout
+
+
+@needs_mpi
 @pytest.mark.parametrize("how", ["raise", "abort"])
 def test_crashed_rank_ends_the_job_nonzero(tmp_path, how):
     """Rank 1 raises (the excepthook installed by create_context aborts) or calls Context.abort (what
