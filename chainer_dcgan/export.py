@@ -258,7 +258,8 @@ def check_export(model_bytes, reference, z, tolerance=TOLERANCE, what="exported 
     return err
 
 
-def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0, tolerance=TOLERANCE):
+def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0, tolerance=TOLERANCE,
+                first_z=None):
     """Export ``generator`` and tag vectors into ``out_dir`` for the web demo (see the module doc).
 
     Args:
@@ -270,6 +271,8 @@ def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0,
         check_n (int): how many z (uniform, seeded) the check runs.
         seed (int): the check's z.
         tolerance (float): largest absolute difference allowed.
+        first_z (sequence of float or None): the z the page opens on (``first_z`` in the manifest);
+            None: a random one each time.
 
     Returns:
         dict: the manifest written to ``demo.json``.
@@ -292,6 +295,11 @@ def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0,
         if len(tv.v) != z_dim:
             raise ExportError("tag vector {!r} has {} numbers, the generator's z has {}".format(
                 tv.name, len(tv.v), z_dim))
+    if first_z is not None:
+        first_z = numpy.asarray(first_z, dtype=numpy.float64)
+        if first_z.shape != (z_dim,) or not numpy.all(numpy.isfinite(first_z)) or numpy.abs(first_z).max() > 1:
+            raise ExportError("the first face's z must be {} finite numbers in [-1, 1], got shape {}".format(
+                z_dim, first_z.shape))
     z = sample_z(check_n, z_dim, random_state=seed)
     reference = chainer_output(generator, z).astype(numpy.float64)
     act = generator.output_activation
@@ -319,6 +327,8 @@ def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0,
         "default_model": MODEL_F32,
         "check": {"n": int(check_n), "seed": int(seed), "tolerance": tolerance},
     }
+    if first_z is not None:
+        manifest["first_z"] = [float(numpy.float32(v)) for v in first_z]
     os.makedirs(out_dir, exist_ok=True)
     for name, (data, _) in files.items():
         with atomic_write(os.path.join(out_dir, name)) as f:

@@ -79,6 +79,22 @@ def test_demo_export_is_made_once_and_cached(shipped_root, tmp_path):
     assert pretrained.demo_export(pretrained.DEFAULT, cache_dir=str(cache)) != first
 
 
+def test_a_shipped_first_face_reaches_the_demo_manifest_and_a_new_one_a_new_export(shipped_root, tmp_path):
+    folder, _ = shipped_root
+    cache = str(tmp_path / "cache")
+    without = pretrained.demo_export(pretrained.DEFAULT, cache_dir=cache)
+    assert "first_z" not in json.load(open(os.path.join(without, "demo.json")))
+    z = [round(v, 4) for v in numpy.random.RandomState(2).uniform(-1, 1, 100).tolist()]
+    (folder / pretrained.FIRST_FACE).write_text(json.dumps({"z": z, "seed": 2}))
+    with_face = pretrained.demo_export(pretrained.DEFAULT, cache_dir=cache)
+    assert with_face != without
+    manifest = json.load(open(os.path.join(with_face, "demo.json")))
+    numpy.testing.assert_array_equal(numpy.float32(manifest["first_z"]), numpy.float32(z))
+    (folder / pretrained.FIRST_FACE).write_text('{"z": "nope"}')
+    with pytest.raises(pretrained.PretrainedError, match="first_face.json: not a first-face record"):
+        pretrained.demo_export(pretrained.DEFAULT, cache_dir=cache)
+
+
 def test_serve_demo_without_a_shipped_model_says_so(tmp_path):
     empty = tmp_path / "none"
     empty.mkdir()

@@ -190,6 +190,33 @@ def test_float16_export_without_tags(browser, demo_generator, tmp_path):
             page.close()
 
 
+def test_the_page_opens_on_the_exports_first_face_and_shuffle_leaves_it(browser, demo_generator, tmp_path):
+    first = sample_z(1, random_state=21)[0]
+    manifest = export.export_demo(demo_generator, str(tmp_path), check_n=1, first_z=first)
+    numpy.testing.assert_array_equal(numpy.array(manifest["first_z"], numpy.float32), first)
+    with DemoServer(str(tmp_path)) as srv:
+        pages = [_open(browser, srv.url) for _ in range(2)]
+        try:
+            for page in pages:  # every visit opens on the same face: that z, drawn
+                numpy.testing.assert_array_equal(numpy.array(page.evaluate("dcganDemo.getZ0()"), numpy.float32),
+                                                 first)
+                want = to_image(export.chainer_output(demo_generator, first[None])[0]).astype(int)
+                assert numpy.mean(numpy.abs(_pixels(page).astype(int) - want) <= 1) >= 0.99
+            _click_and_wait(pages[0], "#shuffle")
+            assert not numpy.array_equal(numpy.array(pages[0].evaluate("dcganDemo.getZ0()"), numpy.float32), first)
+            assert not pages[0].errors and not pages[1].errors
+        finally:
+            for page in pages:
+                page.close()
+
+
+@pytest.mark.parametrize("bad", [[0.5] * 99, [2.0] + [0.0] * 99, [float("nan")] + [0.0] * 99])
+def test_a_first_face_that_is_not_a_z_is_refused(demo_generator, tmp_path, bad):
+    with pytest.raises(export.ExportError, match="first face"):
+        export.export_demo(demo_generator, str(tmp_path), check_n=1, first_z=bad)
+    assert not os.listdir(tmp_path)  # nothing written
+
+
 # The server alone, without a browser.
 
 def _get(url):

@@ -215,7 +215,13 @@ async function main() {
   state.marks.start = performance.now();
   await load();
   wire();
-  await shuffle();
+  const first = state.manifest.first_z;
+  if (Array.isArray(first) && first.length === state.manifest.z_dim) {
+    state.z0 = Float32Array.from(first);  // the model's chosen first face; Shuffle draws random ones
+    await draw();
+  } else {
+    await shuffle();
+  }
   state.loadMs = performance.now();
   showTimes();
 }

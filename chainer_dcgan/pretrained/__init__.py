@@ -5,7 +5,8 @@ Each lives in a folder of its own beside this file:
 * ``generator.npz``: float16 weights with the ``_meta`` record (:mod:`chainer_dcgan.serialization`);
 * ``tags.json``: its tag vectors (the format of ``tools/tag_vectors.py``);
 * ``classifier.npz``: the tag classifier those vectors were measured with;
-* ``MODEL_CARD.md``: what it is, how it was trained, and how good it is.
+* ``MODEL_CARD.md``: what it is, how it was trained, and how good it is;
+* ``first_face.json`` (optional): ``{"z": [...], ...}``, the z the browser demo opens on.
 
 :func:`resolve` turns a name into the generator's path (an existing path always wins), so every
 tool that takes ``--model`` takes a name too. :func:`demo_export` makes (once, cached) the browser
@@ -21,6 +22,7 @@ GENERATOR = "generator.npz"
 TAGS = "tags.json"
 CLASSIFIER = "classifier.npz"
 CARD = "MODEL_CARD.md"
+FIRST_FACE = "first_face.json"
 DEFAULT = "default"
 
 __all__ = ["ROOT", "DEFAULT", "PretrainedError", "names", "file_of", "resolve", "demo_export"]
@@ -79,8 +81,13 @@ def demo_export(name=DEFAULT, cache_dir=None):
     from chainer_dcgan.tagging import read_tag_vectors
 
     gen_path = file_of(name)
-    with open(gen_path, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    first_path = os.path.join(ROOT, name, FIRST_FACE)
+    sha = hashlib.sha256()
+    for path in (gen_path, first_path):  # a new first face is a new export too
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                sha.update(hashlib.file_digest(f, "sha256").digest())
+    digest = sha.hexdigest()[:16]
     root = cache_dir or _cache_root()
     folder = os.path.join(root, "{}-{}".format(name, digest))
     if os.path.isfile(os.path.join(folder, export.MANIFEST)):
@@ -88,10 +95,11 @@ def demo_export(name=DEFAULT, cache_dir=None):
     gen = load_generator(gen_path)
     tags_path = os.path.join(ROOT, name, TAGS)
     tags = read_tag_vectors(tags_path, gen.z_dim) if os.path.isfile(tags_path) else []
+    first_z = read_first_face(first_path) if os.path.isfile(first_path) else None
     os.makedirs(root, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".{}-".format(name), dir=root)
     try:
-        export.export_demo(gen, tmp, tags=tags, check_n=2)
+        export.export_demo(gen, tmp, tags=tags, check_n=2, first_z=first_z)
         os.chmod(tmp, 0o777 & ~_umask())
         try:
             os.rename(tmp, folder)
@@ -101,6 +109,21 @@ def demo_export(name=DEFAULT, cache_dir=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def read_first_face(path):
+    """The z list of a ``first_face.json``; raises :class:`PretrainedError` naming the file if it is not one."""
+    import json
+
+    try:
+        with open(path) as f:
+            record = json.load(f)
+        z = record["z"]
+        if not isinstance(z, list) or not all(isinstance(v, (int, float)) for v in z):
+            raise TypeError("z is not a list of numbers")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise PretrainedError("{}: not a first-face record ({})".format(path, e)) from None
+    return z
 
 
 def _umask():
