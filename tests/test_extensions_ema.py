@@ -105,3 +105,25 @@ def test_averaged_generator_draws_what_training_mode_draws_after_refresh(fast):
     assert fresh < 0.3, fresh
     assert stale > 3 * fresh, (stale, fresh)
     assert not ema.stale
+
+
+def test_the_decay_warms_up_with_the_iteration():
+    ema = GeneratorAverage(Generator(size=64), 0.999)
+    assert ema.decay_at(0) == pytest.approx(0.1) and ema.decay_at(80) == pytest.approx(0.9)
+    assert ema.decay_at(10 ** 6) == 0.999  # later the decay asked for
+    assert all(ema.decay_at(t) <= ema.decay_at(t + 1) for t in range(0, 20000, 97))
+
+
+def test_the_trainer_step_uses_the_warmed_up_decay():
+    numpy.random.seed(0)
+    gen = Generator(size=64)
+    ema = GeneratorAverage(gen, 0.999, refresh_trigger=(10 ** 6, "iteration"))
+    start = gen.dc2.W.array.copy()
+    gen.dc2.W.array += 1.0
+
+    class Trainer:
+        class updater:
+            iteration = 1
+
+    ema(Trainer())  # after the first update the average moved 1 - 2/11 of the way, not 0.001
+    numpy.testing.assert_allclose(ema.model.dc2.W.array, start + (1 - 2.0 / 11), rtol=1e-5)
