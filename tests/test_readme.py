@@ -68,3 +68,32 @@ def test_python_example_draws_the_pixels_of_generate_py(tmp_path):
     faces = example.reshape(4, 96, 4, 96, 3).transpose(0, 2, 1, 3, 4).reshape(16, -1).astype(numpy.float32)
     assert numpy.abs(faces[1:] - faces[0]).max(axis=1).min() > 50  # every z its own face, not one blur
 
+
+def public_modules():
+    """Dotted names of every module and package in chainer_dcgan/ whose name has no leading underscore."""
+    root = os.path.join(REPO, "chainer_dcgan")
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")) and os.path.isfile(
+            os.path.join(folder, d, "__init__.py")))
+        relative = os.path.relpath(folder, root)
+        package = ["chainer_dcgan"] + ([] if relative == "." else relative.split(os.sep))
+        found.append(".".join(package))
+        found += [".".join(package + [f[:-3]]) for f in sorted(files) if f.endswith(".py") and not f.startswith("_")]
+    return found
+
+
+def test_every_public_module_is_in_the_api_docs_and_the_package_docstring():
+    import re
+
+    import chainer_dcgan
+
+    modules = public_modules()
+    assert {"chainer_dcgan.zspace", "chainer_dcgan.models.faithful", "chainer_dcgan.pretrained",
+            "chainer_dcgan.cli"} <= set(modules) and "chainer_dcgan._compat" not in modules
+    with open(os.path.join(REPO, "docs", "api.rst"), encoding="utf-8") as f:
+        documented = set(re.findall(r"^\.\. automodule:: (\S+)$", f.read(), re.M))
+    assert sorted(set(modules) - documented) == []
+    assert sorted(documented - set(modules)) == []
+    listed = set(re.findall(r"\w+", chainer_dcgan.__doc__.split("The public modules", 1)[1]))
+    assert sorted(m.split(".")[-1] for m in modules[1:] if m.split(".")[-1] not in listed) == []
