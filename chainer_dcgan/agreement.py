@@ -61,7 +61,7 @@ def conditional_agreement(generator, classifier, tag_sets, n=500, seed=0, thresh
     """Per-tag agreement of ``generator``'s faces with the tags asked of it (see the module).
 
     Args:
-        generator (ConditionalGenerator): the model (any device).
+        generator (chainer_dcgan.models.ConditionalGenerator): the model (any device).
         classifier (TagClassifier): labels the faces; tags it does not know are left out.
         tag_sets: ``float (M, K)`` over ``generator.tags``: the tag sets to draw from (the
             training data's rows, e.g. :attr:`~chainer_dcgan.datasets.TaggedDataset.labels`).

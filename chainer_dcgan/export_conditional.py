@@ -1,7 +1,7 @@
 """Export a :class:`~chainer_dcgan.models.ConditionalGenerator` as ONNX with inputs z and y.
 
 A conditional BatchNorm's scale and shift depend on y, so only its normalisation (running
-statistics, test mode) folds into the layer before it; the tag-dependent affine stays in the graph:
+statistics, test mode) folds into the layer before it; the tag-dependent affine stays in the graph::
 
     g_l = y @ gamma_y_l + gamma_l,   b_l = y @ beta_y_l + beta_l            (N, C_l) each
     Gemm(z) -> *g_0 + b_0 -> Relu -> Reshape (N, 512, 6, 6)

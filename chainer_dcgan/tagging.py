@@ -26,7 +26,7 @@ import chainer.functions as F
 import chainer.links as L
 import numpy
 
-from chainer_dcgan import hparams
+from chainer_dcgan import hparams, pretrained
 from chainer_dcgan.atomic import atomic_save, atomic_write
 from chainer_dcgan.images import read_image, to_array
 from chainer_dcgan.random_state import seeded_global
@@ -286,15 +286,27 @@ def save_classifier(path, classifier):
     atomic_save(path, write)
 
 
+def _shipped(path, what, error):
+    """``path``, or the file ``what`` of the shipped model it names (see :func:`chainer_dcgan.pretrained.resolve`)."""
+    try:
+        return pretrained.resolve(path, what)
+    except pretrained.PretrainedError as e:
+        raise error(str(e)) from None
+
+
 def load_classifier(path):
-    """A :class:`TagClassifier` saved by :func:`save_classifier`.
+    """A :class:`TagClassifier` saved by :func:`save_classifier`, from ``path`` or the shipped model of that
+    name (``"default"``: the classifier its tag vectors were measured with).
 
     Raises:
         TaggedDatasetError: the file is missing or is not such a classifier.
     """
     from chainer_dcgan.serialization import SafeNpz, load_npz_into
 
-    path = os.fspath(path)
+    path = _shipped(path, pretrained.CLASSIFIER, TaggedDatasetError)
+    if not os.path.exists(path):
+        raise TaggedDatasetError("{}: no such classifier file (shipped models, by name: {})".format(
+            path, ", ".join(pretrained.names()) or "none"))
     try:
         with SafeNpz(path) as npz:
             shape, dtype = npz.headers.get("config.json", ((1,), None))
@@ -355,18 +367,32 @@ def vectors_from_labels(z, probs, tags, threshold=0.5, min_count=20):
     return result
 
 
-def tag_vectors(generator, classifier, n=2000, seed=0, threshold=0.5, min_count=20, batch_size=100):
+def tag_vectors(generator, classifier, n=2000, seed=0, threshold=0.5, min_count=20, batch_size=100, tags=None):
     """Tag vectors of ``generator``'s z-space, read by ``classifier``.
 
     Draws ``n`` z uniform in ``[-1, 1]`` (seeded), labels their faces (:func:`label_faces`), and
     returns :func:`vectors_from_labels` of them.
 
+    Args:
+        tags (list of str or None): only these of the classifier's tags (default: all of them).
+
     Returns:
-        list of :class:`TagVector`, ``v`` ``float32 (D,)`` with ``max |v_i| = 1``.
+        list of :class:`TagVector`, ``v`` ``float32 (D,)`` with ``max |v_i| = 1``, in the classifier's order.
+
+    Raises:
+        ValueError: a tag in ``tags`` that the classifier does not know (named, with the ones it knows).
     """
+    columns = range(len(classifier.tags))
+    if tags is not None:
+        unknown = [t for t in tags if t not in classifier.tags]
+        if unknown or not tags:
+            raise ValueError("{} (the classifier knows: {})".format(
+                "unknown tag{} {}".format("s" if len(unknown) > 1 else "", ", ".join(unknown)) if unknown
+                else "no tag asked for", ", ".join(classifier.tags)))
+        columns = [k for k, t in enumerate(classifier.tags) if t in tags]
     z = sample_z(n, generator.z_dim if hasattr(generator, "z_dim") else hparams.Z_DIM, seed)
-    probs = label_faces(generator, classifier, z, batch_size)
-    return vectors_from_labels(z, probs, classifier.tags, threshold, min_count)
+    probs = label_faces(generator, classifier, z, batch_size)[:, columns]
+    return vectors_from_labels(z, probs, [classifier.tags[k] for k in columns], threshold, min_count)
 
 
 def measure_effect(generator, classifier, vectors, n=200, seed=1, strengths=(0.5, 1.0), batch_size=100):
@@ -452,7 +478,8 @@ def write_tag_vectors(path, vectors, effects=None, meta=None):
 
 
 def read_tag_vectors(path, z_dim=None):
-    """Read a tag-vector JSON file into a list of :class:`TagVector` (``v`` as ``float64 (D,)``).
+    """A list of :class:`TagVector` (``v`` as ``float64 (D,)``) from a tag-vector JSON file, or from the
+    shipped model of that name (``"default"``: its tag vectors).
 
     ``v`` is kept in float64, the values a browser reads from the same file, so
     :func:`~chainer_dcgan.zspace.compose` gives the page's z exactly.
@@ -461,12 +488,13 @@ def read_tag_vectors(path, z_dim=None):
         TagVectorFileError: the file is missing, not JSON, or a field is malformed (named), or
             ``z_dim`` is given and a vector has another length.
     """
-    path = os.fspath(path)
+    path = _shipped(path, pretrained.TAGS, TagVectorFileError)
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
     except FileNotFoundError:
-        raise TagVectorFileError("{}: no such tag-vector file".format(path)) from None
+        raise TagVectorFileError("{}: no such tag-vector file (shipped models, by name: {})".format(
+            path, ", ".join(pretrained.names()) or "none")) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise TagVectorFileError("{}: not a JSON file: {}".format(path, e)) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("tags"), list):

@@ -2,7 +2,8 @@
 
 Every latent vector here is ``float32`` with values in ``[-1, 1]`` (the generator's prior); a single
 z has shape ``(D,)`` and a batch ``(N, D)``, with ``D = 100`` for the faithful model. Functions
-return NumPy arrays; :func:`generate` turns them into images with a generator.
+return NumPy arrays; ``generate`` (:func:`chainer_dcgan.models.generate`, here too) turns them into
+faces with a generator in test mode.
 
 :func:`compose` is *the* formula of the browser demo; every tool (and the page, in JavaScript)
 computes slider faces with it so that the same inputs give the same z everywhere.
@@ -10,12 +11,11 @@ computes slider faces with it so that the same inputs give the same z everywhere
 import json
 import os
 
-import chainer
 import numpy
 
 from chainer_dcgan import hparams
 from chainer_dcgan.atomic import atomic_save, atomic_write
-from chainer_dcgan.models import sample_z
+from chainer_dcgan.models import generate, sample_z
 
 __all__ = ["sample_z", "lerp", "slerp", "interpolate", "loop_path", "variations", "compose", "generate",
            "read_z", "write_z", "ZFileError"]
@@ -170,40 +170,6 @@ def compose(z0, strength, sliders=None, vectors=None):
         for i in range(v.shape[0]):
             z = z + s[..., i:i + 1] * v[i] if s.ndim == 2 else z + s[i] * v[i]
     return numpy.clip(z, hparams.Z_LOW, hparams.Z_HIGH).astype(numpy.float32)
-
-
-def generate(generator, z, batch_size=100, y=None):
-    """Faces for the latent vectors ``z``, in test mode (BatchNorm running statistics), no graph.
-
-    Args:
-        generator: a :class:`~chainer_dcgan.models.Generator` (or any link ``(N, D) -> (N, 3, H, W)``).
-        z: ``float (N, D)`` in ``[-1, 1]``.
-        batch_size (int): faces per forward pass.
-        y: ``float (N, K)`` or ``(K,)`` (the same tags for every z) in ``[0, 1]``: the tags, for a
-            :class:`~chainer_dcgan.models.ConditionalGenerator`; None for an unconditional one.
-
-    Returns:
-        NumPy ``float32 (N, 3, H, W)``, roughly ``(pixel - 128) / 128`` and unclipped (see
-        :func:`chainer_dcgan.images.to_image`).
-    """
-    z = _as_z(z, "z", ndim=2)
-    if y is not None:
-        y = numpy.asarray(y, dtype=numpy.float32)
-        y = numpy.broadcast_to(y, (len(z), y.shape[-1])) if y.ndim == 1 else y
-        if len(y) != len(z):
-            raise ValueError("y: {} rows of tags for {} latent vectors".format(len(y), len(z)))
-    xp = generator.xp
-    out = []
-    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
-        for i in range(0, len(z), batch_size):
-            args = [xp.asarray(z[i:i + batch_size])]
-            if y is not None:
-                args.append(xp.asarray(y[i:i + batch_size]))
-            x = generator(*args)
-            out.append(chainer.backend.CpuDevice().send(x.array))
-    if not out:
-        raise ValueError("z: no latent vectors to generate from")
-    return numpy.concatenate(out).astype(numpy.float32, copy=False)
 
 
 class ZFileError(ValueError):

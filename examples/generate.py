@@ -1,20 +1,20 @@
 #!/usr/bin/env python
-"""Write a grid of faces from a trained generator (the original's visualizer.py), on the CPU.
+"""Write a grid of faces from a trained generator (the original's visualizer.py).
 
-Loads npz weights (gen_iter_N.npz, or a trainer snapshot) or an HDF5 file saved by the 2015
-original, draws z uniform in [-1, 1] with --seed and writes a --rows x --cols PNG grid. A
-conditional model (train_faces.py --conditional) makes every face with the tags of --tags.
+Loads npz weights (gen_iter_N.npz, or a trainer snapshot), an HDF5 file saved by the 2015
+original or a shipped model by name (default), draws z uniform in [-1, 1] with --seed and writes a
+--rows x --cols grid of the faces the generator makes in test mode (Generator.generate), on the CPU
+or with --gpu/--device on a GPU (the same z either way). A conditional model
+(train_faces.py --conditional) makes every face with the tags of --tags.
 """
 import argparse
 import os
 import sys
 
-import numpy
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan.cli import output_image, positive_int, seed, warn_nonfinite  # noqa: E402
-from chainer_dcgan.extensions.sample_grid import generate  # noqa: E402
+from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.images import save_image, tile  # noqa: E402
 from chainer_dcgan.models import resolve_tags, sample_z  # noqa: E402
 from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
@@ -22,7 +22,8 @@ from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="generator weights: .npz (ours or a trainer snapshot) or .h5 (the original's)")
+    p.add_argument("model", help="generator weights: .npz (ours or a trainer snapshot), .h5 (the original's) "
+                                 "or a shipped model's name (default)")
     p.add_argument("--out", "-o", type=output_image, default="generated.png",
                    help="output image; the extension gives the format (default: generated.png)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the z drawn (default 0)")
@@ -34,22 +35,27 @@ def parse_args(argv=None):
     p.add_argument("--colors", type=positive_int, default=None,
                    help="write an adaptive palette of this many colours (2..256; .png or .gif): smaller files, "
                         "e.g. for documentation (default: full colour)")
+    p.add_argument("--gpu", "-g", type=int, default=-1,
+                   help="GPU id to generate on through CuPy; -1 (default) generates on the CPU with NumPy")
+    p.add_argument("--device", default=None,
+                   help="Chainer device specifier instead of --gpu, e.g. @numpy or @cupy:0")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
+        device = resolve_device(args.gpu, args.device)
         gen = load_generator(args.model)
         y = resolve_tags(gen, args.tags)
     except (ModelFileError, ValueError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
     warn_nonfinite(gen, args.model)
-    z = sample_z(args.rows * args.cols, gen.z_dim, args.seed)
-    y = None if y is None else numpy.tile(y, (len(z), 1))
+    gen.to_device(device)
+    z = sample_z(args.rows * args.cols, gen.z_dim, args.seed)  # drawn on the host: the same z on any device
     try:
-        save_image(args.out, tile(generate(gen, z, y=y), args.rows, args.cols), colors=args.colors)
+        save_image(args.out, tile(gen.generate(z, y), args.rows, args.cols), colors=args.colors)
     except (ValueError, OSError) as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2

@@ -202,6 +202,11 @@ ROWS = [
     ("tools/fetch_inception.py", ["--out", "{o}"], "is a folder; give a file name"),
     ("tools/make_inception_golden.py", ["--out", "{o}"], "is a folder; give a file name"),
     ("tools/serve_demo.py", ["--screenshot", "{o}/page.jpg"], "a screenshot is a PNG"),
+    ("examples/generate.py", [G, "--device", "nonsense", "--out", "{o}/g.png"], "--device nonsense"),
+    ("tools/tag_vectors.py", ["--model", G, "--classifier", "{c}/clf.npz", "--tags", "smiel", "--out", "{o}/t.json"],
+     "unknown tag smiel"),
+    ("tools/export_weights.py", ["--model", G, "--tags", "{c}/nothere.json", "--out", "{o}/e"],
+     "nothere.json: no such tag-vector file"),
 ]
 
 

@@ -304,3 +304,32 @@ def test_spectral_norm_bounds_the_effective_weights():
         sigma = numpy.linalg.svd(effective.reshape(len(effective), -1), compute_uv=False)[0]
         assert abs(sigma - 1.0) < 0.05, (name, sigma)
         assert raw_sigma > 2.0, (name, raw_sigma)
+
+
+def test_generate_is_test_mode_without_a_graph_and_differs_from_calling_the_link():
+    numpy.random.seed(0)
+    gen = Generator(size=64)
+    z = gen.make_hidden(3, random_state=1)
+    x = gen.generate(z)
+    assert isinstance(x, numpy.ndarray) and x.dtype == numpy.float32 and x.shape == (3, 3, 64, 64)
+    with chainer.using_config("train", False):
+        numpy.testing.assert_array_equal(x, gen(z).array)
+    # One z at a time: test mode gives each z its face; training mode (the link's default) one blur for all.
+    one_by_one = gen.generate(z, batch_size=1)
+    numpy.testing.assert_allclose(one_by_one, x, atol=1e-5)
+    assert numpy.abs(one_by_one[0] - one_by_one[1]).max() > 1e-3
+    assert numpy.abs(gen(z[:1]).array - gen(z[1:2]).array).max() == 0.0
+    with pytest.raises(ValueError, match="2-d array of latent vectors"):
+        gen.generate(z[0])
+
+
+def test_generate_of_a_conditional_generator_takes_one_tag_row_for_every_z():
+    from chainer_dcgan.models import ConditionalGenerator
+
+    numpy.random.seed(0)
+    gen = ConditionalGenerator(["a", "b"], size=64)
+    z = gen.make_hidden(2, random_state=1)
+    y = numpy.array([1, 0], numpy.float32)
+    numpy.testing.assert_array_equal(gen.generate(z, y), gen.generate(z, numpy.tile(y, (2, 1))))
+    with pytest.raises(ValueError, match="y: 3 rows of tags for 2 latent vectors"):
+        gen.generate(z, numpy.ones((3, 2), numpy.float32))

@@ -203,3 +203,88 @@ def test_serve_demo_without_export_serves_the_default(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# Shipped names wherever a file of that kind is taken, through the real command lines.
+
+def _one_error_line(proc, *names):
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in proc.stderr, proc.stderr
+    for name in names:
+        assert name in lines[0]
+
+
+def test_resolve_gives_each_kind_of_shipped_file(shipped_root, tmp_path, monkeypatch):
+    folder, _ = shipped_root
+    assert pretrained.resolve(pretrained.DEFAULT, pretrained.TAGS) == str(folder / pretrained.TAGS)
+    assert pretrained.companion(pretrained.DEFAULT, pretrained.TAGS) == str(folder / pretrained.TAGS)
+    assert pretrained.companion(pretrained.DEFAULT, pretrained.CLASSIFIER) is None  # this one has none
+    assert pretrained.companion(str(folder / pretrained.GENERATOR), pretrained.TAGS) is None  # a path
+    assert len(read_tag_vectors(pretrained.DEFAULT, 100)) == 3
+    from chainer_dcgan.tagging import TaggedDatasetError, TagVectorFileError
+
+    with pytest.raises(TaggedDatasetError, match="shipped model 'default' has no classifier.npz"):
+        load_classifier(pretrained.DEFAULT)
+    with pytest.raises(TaggedDatasetError, match="nothere.npz: no such classifier file .shipped models, by name: "):
+        load_classifier(str(tmp_path / "nothere.npz"))
+    with pytest.raises(TagVectorFileError, match="nosuch: no such tag-vector file .shipped models, by name: default"):
+        read_tag_vectors("nosuch")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / pretrained.DEFAULT).write_text("{}")  # a file called "default" in the working folder wins
+    assert pretrained.resolve(pretrained.DEFAULT, pretrained.TAGS) == pretrained.DEFAULT
+    assert pretrained.companion(pretrained.DEFAULT, pretrained.TAGS) is None
+
+
+@needs_default
+def test_tag_vectors_takes_the_shipped_classifier_and_only_the_tags_asked_for(tmp_path):
+    out = tmp_path / "tags.json"
+    run_script("tools/tag_vectors.py", "--model", "default", "--classifier", "default", "--tags", "smile",
+               "--samples", 60, "--min-count", 3, "--no-effect", "--out", out)
+    assert [tv.name for tv in read_tag_vectors(str(out))] == ["smile"]
+    proc = run_script("tools/tag_vectors.py", "--model", "default", "--classifier", "default", "--tags", "smile,smiel",
+                      "--out", out, check=False)
+    _one_error_line(proc, "unknown tag smiel", "the classifier knows: animal_ears")
+
+
+@needs_default
+def test_evaluate_takes_the_shipped_classifier(tmp_path):
+    from chainer_dcgan.models import ConditionalGenerator
+
+    numpy.random.seed(0)
+    save_model(str(tmp_path / "cond.npz"), ConditionalGenerator(["smile", "long_hair"]))
+    proc = run_script("tools/evaluate.py", "--model", tmp_path / "cond.npz", "--classifier", "default", "--no-fid",
+                      "--agreement-n", 8, "--synthetic-size", 40, "--no-progress", "--json")
+    assert set(json.loads(proc.stdout)["agreement"]["tags"]) == {"smile", "long_hair"}
+
+
+@needs_default
+def test_export_weights_takes_shipped_tag_vectors(tmp_path):
+    shipped = len(read_tag_vectors(pretrained.file_of(pretrained.DEFAULT, pretrained.TAGS)))
+    numpy.random.seed(0)
+    save_model(str(tmp_path / "g.npz"), Generator())
+    for args, sliders in [(["--model", "default"], shipped),  # the model's own vectors
+                          (["--model", tmp_path / "g.npz", "--tags", "default"], shipped),
+                          (["--model", "default", "--no-tags"], 0)]:
+        out = tmp_path / "export{}".format(len(os.listdir(tmp_path)))
+        proc = run_script("tools/export_weights.py", *args, "--check-n", 1, "--out", out)
+        assert json.load(open(out / "demo.json"))["tag_count"] == sliders, (args, proc.stdout)
+    proc = run_script("tools/export_weights.py", "--model", "default", "--tags", "nosuch", "--out", tmp_path / "e",
+                      check=False)
+    _one_error_line(proc, "nosuch: no such tag-vector file")
+
+
+@needs_default
+def test_serve_demo_takes_a_shipped_name_for_export(tmp_path):
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "tools", "serve_demo.py"), "--export", "default",
+                             "--port", "0", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path)))
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving the demo at http://127.0.0.1:"), (line, proc.stderr.read()
+                                                                            if proc.poll() is not None else "")
+        with urllib.request.urlopen(line.split()[4] + "export/tags.json", timeout=30) as r:
+            assert len(json.load(r)["tags"]) >= 10
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

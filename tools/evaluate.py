@@ -37,8 +37,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--model",
-                       help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) "
-                            "or the 2015 original's HDF5")
+                       help="generator weights: npz (gen_iter_N.npz or a trainer snapshot), "
+                            "the 2015 original's HDF5 or a shipped model's name (default)")
     model.add_argument("--untrained", action="store_true",
                        help="evaluate a freshly initialised faithful generator (seeded by --seed): "
                             "a baseline")
@@ -69,8 +69,9 @@ def parse_args(argv=None):
     p.add_argument("--cache-dir", default=None,
                    help="real-feature cache folder (default: {})".format(metrics.stats_cache_dir()))
     p.add_argument("--classifier", default=None,
-                   help="conditional models: a tag classifier (tools/tag_vectors.py --save-classifier) to measure "
-                        "agreement with the tags asked for")
+                   help="conditional models: a tag classifier (tools/tag_vectors.py --save-classifier, or a shipped "
+                        "model's name for the one shipped with it, e.g. default) to measure agreement with the tags "
+                        "asked for")
     p.add_argument("--agreement-n", type=positive_int, default=500,
                    help="faces generated for the agreement (and real images for the classifier's accuracy; "
                         "default 500)")

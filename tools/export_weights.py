@@ -6,7 +6,8 @@ network is written as ONNX (opset 11) for onnxruntime-web: generator.onnx (float
 --float16, generator.f16.onnx (half the download). Before anything is written the exported model
 is run with onnxruntime and compared with Chainer's test-mode output for the same z; a difference
 above --tolerance aborts the export with exit status 1. --tags copies the tag vectors of
-tools/tag_vectors.py (one slider each); without it the page has no tag sliders.
+tools/tag_vectors.py (one slider each); a shipped model (--model default) brings its own, and
+without either (or with --no-tags) the page has no tag sliders.
 
 A conditional model (train_faces.py --conditional) is exported with two inputs, z and the tags y,
 checked against Chainer for random z and y; demo.json then lists its tags under "conditional".
@@ -21,7 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import export  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan import export, pretrained  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import output_folder, positive_float, positive_int, seed, warn_nonfinite  # noqa: E402
 from chainer_dcgan.export_conditional import export_conditional_demo  # noqa: E402
 from chainer_dcgan.models import is_conditional  # noqa: E402
@@ -32,12 +33,16 @@ from chainer_dcgan.tagging import TagVectorFileError, read_tag_vectors  # noqa: 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
-                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) or the 2015 original's HDF5")
+                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot), the 2015 original's HDF5 "
+                        "or a shipped model's name (default)")
     p.add_argument("--out", type=output_folder, required=True,
                    help="export folder (created); gets demo.json, generator.onnx, tags.json")
-    p.add_argument("--tags", default=None,
-                   help="tag-vector JSON of tools/tag_vectors.py ({\"tags\": [{\"name\", \"v\", \"count\"}]}); "
-                        "default: no tag sliders")
+    tags = p.add_mutually_exclusive_group()
+    tags.add_argument("--tags", default=None,
+                      help="tag-vector JSON of tools/tag_vectors.py ({\"tags\": [{\"name\", \"v\", \"count\"}]}) "
+                           "or a shipped model's name for its vectors; default: those shipped with --model when it "
+                           "names a shipped model, else no tag sliders")
+    tags.add_argument("--no-tags", action="store_true", help="no tag sliders, even for a shipped model")
     p.add_argument("--float16", action="store_true",
                    help="also write generator.f16.onnx with float16 weights (page: ?model=f16)")
     p.add_argument("--check-n", type=positive_int, default=4,
@@ -58,6 +63,7 @@ def main(argv=None):
     try:
         gen = load_generator(args.model)
         warn_nonfinite(gen, args.model)
+        tags_file = None if args.no_tags else args.tags or pretrained.companion(args.model, pretrained.TAGS)
         if is_conditional(gen):
             if args.tags or args.float16:
                 raise export.ExportError("--tags and --float16 are for unconditional models; {} is conditional on "
@@ -65,7 +71,7 @@ def main(argv=None):
             manifest = export_conditional_demo(gen, args.out, check_n=args.check_n, seed=args.seed,
                                                tolerance=args.tolerance)
         else:
-            tags = read_tag_vectors(args.tags, gen.z_dim) if args.tags else []
+            tags = read_tag_vectors(tags_file, gen.z_dim) if tags_file else []
             manifest = export.export_demo(gen, args.out, tags=tags, float16=args.float16, check_n=args.check_n,
                                           seed=args.seed, tolerance=args.tolerance)
     except export.ExportCheckError as e:
@@ -78,8 +84,9 @@ def main(argv=None):
         print("wrote {} ({:.1f} MB, {}; max |difference| from Chainer {:.2g})".format(
             os.path.join(args.out, entry["file"]), entry["bytes"] / 1e6, entry["dtype"],
             entry["max_abs_error_vs_chainer"]))
-    print("wrote {} ({} tag sliders) and {}".format(
-        os.path.join(args.out, export.TAGS), manifest["tag_count"], os.path.join(args.out, export.MANIFEST)))
+    print("wrote {} ({} tag sliders{}) and {}".format(
+        os.path.join(args.out, export.TAGS), manifest["tag_count"],
+        " from {}".format(tags_file) if manifest["tag_count"] else "", os.path.join(args.out, export.MANIFEST)))
     return 0
 
 

@@ -30,7 +30,8 @@ from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
-                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) or the 2015 original's HDF5")
+                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot), the 2015 original's HDF5 "
+                        "or a shipped model's name (default)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the random z's (default 0)")
     p.add_argument("--z", default=None,
                    help="read the z's from this .npy/.json file, shape (K, 100), instead of drawing them")

@@ -5,9 +5,9 @@ Open the printed URL in a browser. The page generates faces itself (onnxruntime-
 this server only hands out files, and needs nothing from the network. The page's JavaScript
 dependencies come from `npm ci` in web/ (run by `make venv`). Stop with Ctrl-C.
 
-Without --export it serves the model shipped with the package (chainer_dcgan/pretrained/default,
-exported once into ~/.cache/chainer-dcgan/demo). --screenshot PATH loads the page in headless
-Chromium, saves a PNG of it and exits instead of serving.
+Without --export, or with --export NAME, it serves a model shipped with the package
+(chainer_dcgan/pretrained/NAME; default: default), exported once into ~/.cache/chainer-dcgan/demo.
+--screenshot PATH loads the page in headless Chromium, saves a PNG of it and exits instead of serving.
 
 Example:
   python tools/serve_demo.py                                  # the shipped model, with its tag sliders
@@ -31,8 +31,8 @@ from chainer_dcgan.web_demo import DemoServer, WebDemoError, screenshot  # noqa:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--export", default=None,
-                   help="export folder written by tools/export_weights.py (default: the shipped model {!r}, "
-                        "exported on first use)".format(pretrained.DEFAULT))
+                   help="export folder written by tools/export_weights.py, or a shipped model's name (exported on "
+                        "first use into the cache; default: {!r})".format(pretrained.DEFAULT))
     p.add_argument("--screenshot", type=output_file, default=None, metavar="PNG",
                    help="save a screenshot of the loaded page (headless Chromium) to this .png file and exit")
     p.add_argument("--port", type=port, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 picks a free one)")
@@ -48,7 +48,8 @@ def main(argv=None):
     args = parse_args(argv)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        export_dir = args.export if args.export is not None else pretrained.demo_export(pretrained.DEFAULT)
+        name = pretrained.DEFAULT if args.export is None else pretrained.shipped_name(args.export)
+        export_dir = pretrained.demo_export(name) if name is not None else args.export
         server = DemoServer(export_dir, web_dir=args.web, port=args.port, log=log)
     except (WebDemoError, pretrained.PretrainedError, ModelFileError, TagVectorFileError, ExportError) as e:
         print("error: {}".format(e), file=sys.stderr)

@@ -35,19 +35,22 @@ import numpy  # noqa: E402,I100
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
-                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) or the 2015 original's HDF5")
+                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot), the 2015 original's HDF5 "
+                        "or a shipped model's name (default)")
     p.add_argument("--dataset", default=None,
                    help="tagged dataset folder (manifest.jsonl + images) to train the classifier on; "
                         "required unless --classifier is given")
     p.add_argument("--classifier", default=None,
-                   help="use this classifier (saved with --save-classifier) instead of training one")
+                   help="use this classifier (saved with --save-classifier, or a shipped model's name for the one "
+                        "shipped with it, e.g. default) instead of training one")
     p.add_argument("--save-classifier", type=output_file, default=None, help="save the trained classifier here (npz)")
     p.add_argument("--out", type=output_file, default="tag_vectors.json", help="output JSON (default tag_vectors.json)")
     p.add_argument("--seed", type=seed, default=0,
                    help="seed of the classifier's training and of the z's (labelled: seed, measured: seed + 1; "
                         "default 0)")
     p.add_argument("--tags", default=None,
-                   help="comma-separated tags to learn (default: every tag on at least --min-tag-images images)")
+                   help="comma-separated tags to make vectors for (default: every tag on at least --min-tag-images "
+                        "images, or every tag of --classifier); with --classifier each must be one of its tags")
     p.add_argument("--min-tag-images", type=positive_int, default=20,
                    help="a dataset tag is learnt when at least this many images have it and as many lack it "
                         "(default 20)")
@@ -82,8 +85,13 @@ def parse_args(argv=None):
     return args
 
 
+def asked_tags(args):
+    """The tags of --tags, or None for all."""
+    return [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags is not None else None
+
+
 def train_classifier(args, device):
-    tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None
+    tags = asked_tags(args) or None
     images, labels, tags = tagging.load_tagged_faces(args.dataset, tags, args.min_tag_images, limit=args.limit)
     order = numpy.random.RandomState(args.seed).permutation(len(images))
     n_test = int(round(len(images) * args.holdout))
@@ -133,10 +141,11 @@ def main(argv=None):
                 tagging.save_classifier(args.save_classifier, clf)
                 print("wrote {}".format(args.save_classifier))
         start = time.time()
+        wanted = asked_tags(args) if args.classifier else None  # a classifier trained here knows only --tags
         vectors = tagging.tag_vectors(gen, clf, args.samples, args.seed, args.threshold, args.min_count,
-                                      args.batch_size)
+                                      args.batch_size, tags=wanted)
         print("{} of {} tags have vectors ({} faces labelled in {:.1f} s)".format(
-            len(vectors), len(clf.tags), args.samples, time.time() - start))
+            len(vectors), len(wanted if wanted is not None else clf.tags), args.samples, time.time() - start))
         if not vectors:
             raise ValueError("no tag has --min-count {} generated faces with it and {} without among --samples {} "
                              "at --threshold {:g}: lower --min-count or give more --samples".format(

@@ -28,7 +28,8 @@ import numpy  # noqa: E402,I100
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True,
-                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot) or the 2015 original's HDF5")
+                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot), the 2015 original's HDF5 "
+                        "or a shipped model's name (default)")
     p.add_argument("--seed", type=seed, default=0,
                    help="seed of z (when --z is not given) and of the neighbours' noise (default 0)")
     p.add_argument("--z", default=None, help="read z from this .npy/.json file instead of drawing it")

@@ -5,9 +5,8 @@ import numpy
 from chainer import training
 
 from chainer_dcgan.atomic import atomic_write
-from chainer_dcgan.extensions.sample_grid import generate
 from chainer_dcgan.images import save_image, tile
-from chainer_dcgan.models import sample_z
+from chainer_dcgan.models import generate, sample_z
 
 
 def grid_tag_sets(tag_sets, rows, seed=0):
@@ -40,7 +39,7 @@ class ConditionalSampleGrid(training.Extension):
     row, fixed for the run (saved in snapshots), so the rows differ by their tags alone.
 
     Args:
-        gen (ConditionalGenerator): the model.
+        gen (chainer_dcgan.models.ConditionalGenerator): the model.
         tag_rows: ``float32 (R, K)``, one tag set per row (e.g. :func:`grid_tag_sets`).
         cols (int): faces per row.
         seed (int or None): seed of the fixed z.

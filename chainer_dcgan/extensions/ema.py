@@ -89,7 +89,7 @@ class GeneratorAverage(training.Extension):
     :meth:`refresh` before reading :attr:`model` anywhere else.
 
     Args:
-        gen (Generator): the trained generator (on its device already).
+        gen (chainer_dcgan.models.Generator): the trained generator (on its device already).
         decay (float): weight of the old average, in ``[0, 1)``.
         refresh_trigger: a trigger (or ``(n, "iteration")``) for the BatchNorm refresh; None: every
             iteration (exact, but ``batches`` forward passes each time). It is not saved in

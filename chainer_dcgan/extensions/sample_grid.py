@@ -1,31 +1,13 @@
 """The original's sample grid: 10x10 faces, half of them from z fixed for the whole run."""
 import os
 
-import chainer
 import numpy
 from chainer import training
 
 from chainer_dcgan import hparams
 from chainer_dcgan.images import save_image, tile
-from chainer_dcgan.models import sample_z
+from chainer_dcgan.models import generate, sample_z
 from chainer_dcgan.random_state import serialize_random_state
-
-
-def generate(gen, z, batchsize=100, y=None):
-    """Run ``gen`` in test mode on ``z`` (NumPy ``float32 (N, z_dim)``) and return NumPy ``(N, 3, H, W)``.
-
-    ``y`` (``float32 (N, K)``): the tags, for a conditional generator.
-    """
-    device = chainer.backend.get_device_from_array(gen.l0z.W.array)
-    out = []
-    with chainer.using_config("train", False), chainer.no_backprop_mode():
-        for i in range(0, len(z), batchsize):
-            args = [device.send(numpy.asarray(z[i:i + batchsize], dtype=numpy.float32))]
-            if y is not None:
-                args.append(device.send(numpy.asarray(y[i:i + batchsize], dtype=numpy.float32)))
-            x = gen(*args)
-            out.append(chainer.backend.CpuDevice().send(x.array))
-    return numpy.concatenate(out)
 
 
 class SampleGrid(training.Extension):

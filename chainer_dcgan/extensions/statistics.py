@@ -2,8 +2,7 @@
 import numpy
 from chainer import reporter, training
 
-from chainer_dcgan.extensions.sample_grid import generate
-from chainer_dcgan.models import sample_z
+from chainer_dcgan.models import generate, sample_z
 from chainer_dcgan.statistics import statistics_distance
 
 

@@ -1,6 +1,7 @@
 """The model family. ``faithful`` holds the 2015 Chains (the defaults); variants live beside it.
 
-``from chainer_dcgan.models import Generator, Discriminator, sample_z`` gives the faithful ones;
+``from chainer_dcgan.models import Generator, Discriminator, sample_z`` gives the faithful ones
+(:func:`generate`, also ``Generator.generate``, draws faces in test mode);
 ``conditional`` holds the tag-conditional ones (:class:`ConditionalGenerator`,
 :class:`ProjectionDiscriminator`).
 
@@ -8,7 +9,7 @@ Every Chain here has a ``config`` dict: the JSON-able constructor arguments that
 ``MODEL_CLASSES[type(link).__name__](**link.config)`` makes an empty twin. Model files carry that
 pair (see :mod:`chainer_dcgan.serialization`).
 """
-from chainer_dcgan.models.faithful import Discriminator, Generator, sample_z
+from chainer_dcgan.models.faithful import Discriminator, Generator, generate, sample_z
 from chainer_dcgan.models.conditional import (  # noqa: I100  (after the faithful ones it builds on)
     ConditionalGenerator, ProjectionDiscriminator, UnknownTagError, encode_tags, parse_tag_spec, resolve_tags)
 
@@ -22,6 +23,6 @@ def is_conditional(link):
     return isinstance(link, (ConditionalGenerator, ProjectionDiscriminator))
 
 
-__all__ = ["Generator", "Discriminator", "sample_z", "MODEL_CLASSES", "ConditionalGenerator",
+__all__ = ["Generator", "Discriminator", "sample_z", "generate", "MODEL_CLASSES", "ConditionalGenerator",
            "ProjectionDiscriminator", "UnknownTagError", "encode_tags", "parse_tag_spec", "resolve_tags",
            "is_conditional"]

@@ -64,6 +64,48 @@ def sample_z(n, z_dim=hparams.Z_DIM, random_state=None, xp=numpy):
     return z if xp is numpy else xp.asarray(z)
 
 
+def generate(generator, z, batch_size=100, y=None):
+    """Faces for the latent vectors ``z``, in test mode (BatchNorm running statistics), with no graph.
+
+    This is how a trained generator is used; calling the link itself (``generator(z)``) runs in the
+    mode of ``chainer.config.train``, which is training mode unless set otherwise, where BatchNorm
+    normalizes each batch by its own statistics (one z at a time gives one blurred face for every z),
+    and returns a ``chainer.Variable`` with its graph. :meth:`Generator.generate` calls this.
+
+    Args:
+        generator: a :class:`Generator` (or any link ``(N, D) -> (N, 3, H, W)``), on any device.
+        z: ``float (N, D)`` in ``[-1, 1]``, NumPy or on the generator's device (e.g.
+            :meth:`Generator.make_hidden`).
+        batch_size (int): faces per forward pass.
+        y: ``float (N, K)`` or ``(K,)`` (the same tags for every z) in ``[0, 1]``: the tags, for a
+            :class:`~chainer_dcgan.models.ConditionalGenerator`; None for an unconditional one.
+
+    Returns:
+        NumPy ``float32 (N, 3, H, W)``, roughly ``(pixel - 128) / 128`` and unclipped
+        (:func:`chainer_dcgan.images.to_image` and :func:`~chainer_dcgan.images.tile` make pixels of it).
+    """
+    host = chainer.backend.CpuDevice()
+    z = numpy.asarray(host.send(z), dtype=numpy.float32)
+    if z.ndim != 2:
+        raise ValueError("z: expected a 2-d array of latent vectors, got shape {}".format(z.shape))
+    if len(z) == 0:
+        raise ValueError("z: no latent vectors to generate from")
+    if y is not None:
+        y = numpy.asarray(host.send(y), dtype=numpy.float32)
+        y = numpy.broadcast_to(y, (len(z), y.shape[-1])) if y.ndim == 1 else y
+        if len(y) != len(z):
+            raise ValueError("y: {} rows of tags for {} latent vectors".format(len(y), len(z)))
+    device = generator.device
+    out = []
+    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
+        for i in range(0, len(z), batch_size):
+            args = [device.send(z[i:i + batch_size])]
+            if y is not None:
+                args.append(device.send(numpy.ascontiguousarray(y[i:i + batch_size])))
+            out.append(host.send(generator(*args).array))
+    return numpy.concatenate(out).astype(numpy.float32, copy=False)
+
+
 def architecture(size):
     """The layout of the Chains for ``size`` px images.
 
@@ -121,6 +163,23 @@ class Generator(chainer.Chain):
     def make_hidden(self, n, random_state=None):
         """``n`` latent vectors on this link's device (see :func:`sample_z`)."""
         return sample_z(n, self.z_dim, random_state, self.xp)
+
+    def generate(self, z, y=None, batch_size=100):
+        """Faces for ``z`` in test mode, with no graph: NumPy ``float32 (N, 3, size, size)``.
+
+        The way to draw faces with a trained generator (see :func:`generate`: ``gen(z)`` runs in
+        training mode by default)::
+
+            gen = load_generator("default")
+            x = gen.generate(gen.make_hidden(16, random_state=0))   # (16, 3, 96, 96)
+            save_image("faces.png", tile(x, 4, 4))
+
+        Args:
+            z: ``float (N, z_dim)`` in ``[-1, 1]``, NumPy or on this link's device.
+            y: the tags, ``float (N, K)`` or ``(K,)`` in ``[0, 1]``, for a conditional generator only.
+            batch_size (int): faces per forward pass.
+        """
+        return generate(self, z, batch_size=batch_size, y=y)
 
     def forward(self, z):
         return self.synthesize(z, lambda bn, h: bn(h, activation="relu"))

@@ -8,9 +8,10 @@ Each lives in a folder of its own beside this file:
 * ``MODEL_CARD.md``: what it is, how it was trained, and how good it is;
 * ``first_face.json`` (optional): ``{"z": [...], ...}``, the z the browser demo opens on.
 
-:func:`resolve` turns a name into the generator's path (an existing path always wins), so every
-tool that takes ``--model`` takes a name too. :func:`demo_export` makes (once, cached) the browser
-demo's export of a shipped model.
+:func:`resolve` turns a name into the path of the generator, tag vectors or classifier shipped
+under it (an existing path always wins), so every tool that takes such a file takes a name too
+(``--model default``, ``--tags default``, ``--classifier default``). :func:`demo_export` makes
+(once, cached) the browser demo's export of a shipped model.
 """
 import hashlib
 import os
@@ -25,7 +26,8 @@ CARD = "MODEL_CARD.md"
 FIRST_FACE = "first_face.json"
 DEFAULT = "default"
 
-__all__ = ["ROOT", "DEFAULT", "PretrainedError", "names", "file_of", "resolve", "demo_export"]
+__all__ = ["ROOT", "DEFAULT", "PretrainedError", "names", "file_of", "shipped_name", "resolve", "companion",
+           "demo_export"]
 
 
 class PretrainedError(ValueError):
@@ -52,12 +54,33 @@ def file_of(name, what=GENERATOR):
     return path
 
 
-def resolve(spec):
-    """``spec`` itself when it is an existing path or no shipped model's name; else that model's generator."""
+def shipped_name(spec):
+    """The shipped model ``spec`` names, or None when it is a path (an existing path always wins)."""
     spec = os.fspath(spec)
     if os.path.exists(spec) or os.sep in spec or spec not in names():
-        return spec
-    return file_of(spec)
+        return None
+    return spec
+
+
+def resolve(spec, what=GENERATOR):
+    """``spec`` itself when it is an existing path or no shipped model's name; else that model's ``what``.
+
+    ``what`` is the kind of file asked for (``GENERATOR``, ``TAGS``, ``CLASSIFIER``), so
+    ``resolve("default", CLASSIFIER)`` is the classifier shipped with ``default``.
+
+    Raises:
+        PretrainedError: ``spec`` names a shipped model that has no such file.
+    """
+    name = shipped_name(spec)
+    return os.fspath(spec) if name is None else file_of(name, what)
+
+
+def companion(spec, what):
+    """The file ``what`` shipped beside the model ``spec`` names; None when ``spec`` is a path or the
+    model has no such file (e.g. the tag vectors that go with ``--model default``)."""
+    name = shipped_name(spec)
+    path = None if name is None else os.path.join(ROOT, name, what)
+    return path if path is not None and os.path.isfile(path) else None
 
 
 def _cache_root():
@@ -93,8 +116,8 @@ def demo_export(name=DEFAULT, cache_dir=None):
     if os.path.isfile(os.path.join(folder, export.MANIFEST)):
         return folder
     gen = load_generator(gen_path)
-    tags_path = os.path.join(ROOT, name, TAGS)
-    tags = read_tag_vectors(tags_path, gen.z_dim) if os.path.isfile(tags_path) else []
+    tags_path = companion(name, TAGS)
+    tags = read_tag_vectors(tags_path, gen.z_dim) if tags_path else []
     first_z = read_first_face(first_path) if os.path.isfile(first_path) else None
     os.makedirs(root, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".{}-".format(name), dir=root)
