@@ -26,8 +26,8 @@ CARD = "MODEL_CARD.md"
 FIRST_FACE = "first_face.json"
 DEFAULT = "default"
 
-__all__ = ["ROOT", "DEFAULT", "PretrainedError", "names", "file_of", "shipped_name", "resolve", "companion",
-           "demo_export"]
+__all__ = ["ROOT", "DEFAULT", "FIRST_FACE", "PretrainedError", "names", "file_of", "shipped_name", "resolve",
+           "companion", "demo_export", "read_first_face"]
 
 
 class PretrainedError(ValueError):
