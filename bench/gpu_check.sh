@@ -8,7 +8,7 @@
 #       and TF32, Chainer's fast path and own functions against PyTorch eager (cuDNN); where the time
 #       of one iteration goes (bench/gpu_profile.py); a short examples/train_faces.py --gpu 0 with a
 #       resume; the GPU tests; one ChainerMN rank with pure_nccl; PyTorch through torch.compile.
-#   bash bench/gpu_check.sh train SECONDS    run 2: bench/gpu_train.py, four recipes trained side by
+#   bash bench/gpu_check.sh train SECONDS    run 2: bench/gpu_train.py, its recipes (DEFAULT_ARMS) trained side by
 #       side on the GPU for SECONDS, their newest generators kept as float16 files in $OUT.
 #
 # prepare builds chainer 7.8.1 (pure Python) and chainer-dcgan itself (for its startup hook,
@@ -113,6 +113,10 @@ EOF'
 
 # the first GPU stage also compiles CuPy's kernels (a fresh machine has no kernel cache)
 stage "CuPy equals NumPy, one update" 150 "$PY" bench/gpu_equivalence.py --gpu 0 --batchsize 50
+# one rank of ChainerMN on the GPU (MPI singleton start: no mpiexec needed for one rank)
+stage "ChainerMN pure_nccl, 1 rank" 60 bash -c '"'"$PY"'" examples/train_faces.py --gpu 0 --communicator pure_nccl \
+    --out /tmp/mn --iteration 20 --display-interval 10 --batchsize 50 --synthetic-size 1000 --no-progress'
+
 B="$PY bench/train_step.py --gpu 0 --warmup 2 --infer-repeats 5"
 stage "bench batch 100 float32" 120 $B --batchsize 100 --repeats 7 --peak-tflops 67
 stage "bench batch 100 TF32" 90 $B --batchsize 100 --repeats 7 --tf32 --peak-tflops 495
@@ -127,10 +131,6 @@ T=/tmp/train_check; rm -rf $T
 ls $T && cp $T/preview/image_iter_00000150.png "'"$LOG_DIR"'/grid_150.png"'
 
 stage "tests on GPU" 90 "$PY" -m pytest -q -p no:cacheprovider tests/test_functions.py tests/test_links.py -k "gpu"
-
-# one rank of ChainerMN on the GPU (MPI singleton start: no mpiexec needed for one rank)
-stage "ChainerMN pure_nccl, 1 rank" 60 bash -c '"'"$PY"'" examples/train_faces.py --gpu 0 --communicator pure_nccl \
-    --out /tmp/mn --iteration 20 --display-interval 10 --batchsize 50 --synthetic-size 1000 --no-progress'
 
 stage "torch.compile batch 100 float32" 150 $B --batchsize 100 --repeats 5 --skip-own --torch-compile --peak-tflops 67
 
