@@ -221,10 +221,46 @@ def load_npz_into(source, obj, path="", strict=True, name=None):
     return obj
 
 
+#: HDF5 filters a weights file may use: Chainer's ``save_hdf5`` compresses with gzip; lzf and the byte
+#: shuffle are plain too. Anything else (plugins, scale-offset) is refused.
+HDF5_FILTERS = (None, "gzip", "lzf")
+
+
+def _check_hdf5_storage(f, path):
+    """Refuse what would make reading ``f`` touch anything but its own bytes, or hold anything but numbers:
+    external and soft links, virtual datasets, datasets whose data lives in other files (external
+    raw storage: reading them would copy a local file into the weights), unknown filters, and
+    non-numeric dtypes."""
+    def walk(group, prefix):
+        for name in group:
+            where = prefix + name
+            link = group.get(name, getlink=True)
+            if not isinstance(link, h5py.HardLink):
+                raise ModelFileError("{}: {!r} is a {} (a weights file holds its data itself)".format(
+                    path, where, type(link).__name__))
+            obj = group[name]
+            if isinstance(obj, h5py.Group):
+                walk(obj, where + "/")
+                continue
+            if obj.is_virtual:
+                raise ModelFileError("{}: dataset {!r} is virtual (its data lives in other files)".format(path, where))
+            if obj.external:
+                raise ModelFileError("{}: dataset {!r} is stored outside the file (in {}); refused".format(
+                    path, where, ", ".join(repr(os.fsdecode(e[0])) for e in obj.external)))
+            if obj.compression not in HDF5_FILTERS or obj.scaleoffset is not None or obj.fletcher32:
+                raise ModelFileError("{}: dataset {!r} uses the filter {!r}; only gzip and lzf are read".format(
+                    path, where, obj.compression or "scale-offset/fletcher32"))
+            if obj.dtype.kind not in "biuf":
+                raise ModelFileError("{}: dataset {!r} holds {} values, not numbers".format(path, where, obj.dtype))
+    walk(f, "")
+
+
 def _load_hdf5_into(path, link):
-    """``chainer.serializers.load_hdf5`` after checking every dataset's shape against ``link``."""
+    """``chainer.serializers.load_hdf5`` after checking every dataset's storage (:func:`_check_hdf5_storage`)
+    and shape against ``link``."""
     try:
         with h5py.File(path, "r") as f:
+            _check_hdf5_storage(f, path)
             for key, value in expected_values(link).items():
                 if key in f and hasattr(value, "shape") and f[key].shape != tuple(value.shape):
                     raise ModelFileError("{}: dataset {!r} has shape {}, the {} expects {}".format(

@@ -4,12 +4,16 @@ The hostile files are made here: an npz whose member is an object array holding 
 ``__reduce__`` would create a marker file when unpickled.
 """
 import os
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 
 import h5py
 import numpy
 import pytest
+
+from conftest import REPO
 
 from chainer_dcgan import metrics, tagging
 from chainer_dcgan.models import Generator
@@ -125,6 +129,63 @@ def test_hdf5_wrong_shape_empty_and_truncated(tmp_path):
     (tmp_path / "cut.h5").write_bytes(open(good, "rb").read()[:3000])
     with pytest.raises(ModelFileError, match="cut.h5"):
         load_generator(str(tmp_path / "cut.h5"))
+
+
+def _rewrite_h5(src_path, dst_path, replace):
+    """Copy the HDF5 weights ``src_path`` to ``dst_path``, letting ``replace(dst, name, array)`` write
+    the datasets it wants (returning True) in its own way."""
+    with h5py.File(src_path, "r") as src, h5py.File(dst_path, "w") as dst:
+        def copy(name, obj):
+            if isinstance(obj, h5py.Dataset) and not replace(dst, name, obj[()]):
+                dst[name] = obj[()]
+        src.visititems(copy)
+
+
+def test_hdf5_that_reads_other_files_or_holds_no_numbers_is_refused(tmp_path, capsys):
+    """An HDF5 dataset with external raw storage reads another local file as its data; loaded, the
+    bytes of that file became weights and an export published them. Every such layout is refused."""
+    numpy.random.seed(0)
+    good = str(tmp_path / "g.h5")
+    save_model(good, Generator())
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"password=hunter2")  # 16 bytes; dc4/b is 3 float32 = 12 bytes
+    def replace(case, dst, name, a):
+        if case == "filter" and name == "dc4/W":
+            dst.create_dataset(name, data=a, scaleoffset=4)
+            return True
+        if name != "dc4/b":
+            return False
+        if case == "external":
+            dst.create_dataset(name, shape=a.shape, dtype=a.dtype, external=[(str(secret), 0, a.nbytes)])
+        elif case == "soft":
+            dst["hidden/b"] = a
+            dst[name] = h5py.SoftLink("/hidden/b")
+        elif case == "external-link":
+            dst[name] = h5py.ExternalLink(good, "/dc4/b")
+        elif case == "strings":
+            dst[name] = numpy.array([b"a", b"b", b"c"])
+        else:
+            return False
+        return True
+
+    messages = {"external": "stored outside the file", "soft": "SoftLink", "external-link": "ExternalLink",
+                "strings": "not numbers", "filter": "filter"}
+    for case in messages:
+        path = str(tmp_path / "{}.h5".format(case))
+        _rewrite_h5(good, path, lambda dst, name, a: replace(case, dst, name, a))
+        with pytest.raises(ModelFileError, match=messages[case]):
+            load_generator(path)
+    assert load_generator(good).dc4.b.shape == (3,)  # Chainer's own gzip-compressed file still loads
+    # The export tool: one error line naming the file, status 2, and nothing written.
+    out = tmp_path / "export"
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "export_weights.py"), "--model",
+                           str(tmp_path / "external.h5"), "--out", str(out), "--no-tags"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "external.h5" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "hunter2" not in proc.stderr
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_tag_classifier_files_run_no_code(tmp_path):
