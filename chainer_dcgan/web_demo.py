@@ -12,6 +12,7 @@ WebAssembly use threads; ``.mjs`` and ``.wasm`` get the MIME types browsers insi
 import functools
 import http
 import http.server
+import ipaddress
 import os
 import posixpath
 import shutil
@@ -108,7 +109,36 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         inside = any(real.startswith(os.path.realpath(root) + os.sep) for root in roots)
         return real if inside and os.path.isfile(real) else None
 
+    def host_allowed(self):
+        """Whether the request's Host header names this server: ``localhost``, a loopback address or
+        the bound address (any IP address when bound to all of them), with the bound port. A page on
+        another site that re-points its own name at 127.0.0.1 (DNS rebinding) sends its own name, and
+        is refused. A request without Host (HTTP/1.0) is not from a browser and is answered."""
+        header = self.headers.get("Host")
+        if header is None:
+            return True
+        bound, port = self.server.server_address[:2]
+        try:
+            parsed = urllib.parse.urlsplit("//" + header.strip())
+            name, given_port = parsed.hostname, parsed.port
+        except ValueError:
+            return False
+        if name is None or given_port != port:
+            return False
+        if name == "localhost":
+            return True
+        try:
+            address = ipaddress.ip_address(name)
+        except ValueError:
+            return False  # a DNS name: only localhost is ours
+        if address.is_loopback or str(address) == bound:
+            return True
+        return ipaddress.ip_address(bound).is_unspecified
+
     def send_head(self):
+        if not self.host_allowed():
+            self.send_error(http.HTTPStatus.MISDIRECTED_REQUEST, "Unknown host")
+            return None
         try:
             path = self.translate_path(self.path)
         except ValueError:

@@ -246,6 +246,35 @@ def test_server_stays_inside_its_folders(server):
         assert status == 404 or b"chainer-dcgan" not in body, path
 
 
+def _status_with_host(server, host, path="/demo.js"):
+    import http.client
+
+    address, port = server._server.server_address[:2]
+    conn = http.client.HTTPConnection(address, port, timeout=30)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        if host is not None:
+            conn.putheader("Host", host.format(port=port))
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_server_answers_only_the_names_it_serves_on(server):
+    """DNS rebinding: a hostile site re-points its own name at 127.0.0.1; the browser then sends that
+    name in Host, and the server must not answer it."""
+    for host in ("127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}", None):
+        status, body = _status_with_host(server, host)
+        assert status == 200 and b"dcganDemo" in body, host
+    for host in ("evil.example:{port}", "127.0.0.1.evil.example:{port}", "localhost", "127.0.0.1:1",
+                 "10.0.0.1:{port}", "", "[not-an-ip]:{port}", "a b:{port}"):
+        status, body = _status_with_host(server, host)
+        assert status == 421 and b"dcganDemo" not in body, host
+    assert _status_with_host(server, "evil.example:{port}", "/export/demo.json")[0] == 421
+
+
 def test_server_refuses_a_folder_without_an_export(tmp_path):
     with pytest.raises(WebDemoError, match="demo.json"):
         DemoServer(str(tmp_path))
