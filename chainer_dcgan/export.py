@@ -29,6 +29,7 @@ import os
 import chainer
 import numpy
 
+from chainer_dcgan import jsonio
 from chainer_dcgan import hparams
 from chainer_dcgan.atomic import atomic_write
 from chainer_dcgan.models import Generator, sample_z
@@ -345,7 +346,7 @@ def read_demo_manifest(out_dir):
     path = os.path.join(os.fspath(out_dir), MANIFEST)
     try:
         with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
+            manifest = jsonio.load(f)
     except FileNotFoundError:
         raise ExportError("{}: no such file; make the export with tools/export_weights.py".format(path)) from None
     except (OSError, ValueError) as e:

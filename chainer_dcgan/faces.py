@@ -15,13 +15,13 @@ OpenCV 5.x has no ``CascadeClassifier``; this needs ``opencv-python-headless<5``
 import concurrent.futures
 import dataclasses
 import hashlib
-import json
 import multiprocessing
 import os
 import threading
 
 import numpy
 
+from chainer_dcgan import jsonio
 from chainer_dcgan.atomic import atomic_write
 from chainer_dcgan.images import is_image_file, read_image, save_image
 from chainer_dcgan.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
@@ -256,7 +256,7 @@ def list_inputs(input_dir, exclude=None):
                 if not line.strip() or not line.endswith("\n"):
                     continue
                 try:
-                    rec = json.loads(line)
+                    rec = jsonio.loads(line)
                     file = rec["file"]
                 except (ValueError, KeyError, TypeError):
                     raise ValueError("{}:{}: not a post record with a 'file'".format(posts, lineno)) from None

@@ -6,6 +6,8 @@ Each line holds at least ``{"file": "relative/path.png", "tags": ["long_hair", .
 import json
 import os
 
+from chainer_dcgan import jsonio
+
 MANIFEST_NAME = "manifest.jsonl"
 
 
@@ -61,7 +63,7 @@ def read_manifest(root):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = jsonio.loads(line)
             except json.JSONDecodeError as e:
                 if not line.endswith("\n"):
                     break  # a torn last line from a killed writer: everything before it stands

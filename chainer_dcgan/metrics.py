@@ -20,6 +20,7 @@ import os
 import chainer
 import numpy
 
+from chainer_dcgan import jsonio
 from chainer_dcgan.atomic import atomic_save
 
 #: Rows per block in the pairwise computations (memory: block * N * 8 bytes per matrix).
@@ -334,7 +335,7 @@ def _load_cached(path, key):
 
     try:
         with SafeNpz(path) as npz:
-            meta = json.loads(str(npz["meta"]))
+            meta = jsonio.loads(str(npz["meta"]))
             if not isinstance(meta, dict) or meta.get("key") != key:
                 return None
             return npz["features"].astype(numpy.float32)

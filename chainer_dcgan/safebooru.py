@@ -33,6 +33,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 from PIL import Image
 
+from chainer_dcgan import jsonio
+
 DEFAULT_BASE_URL = "https://safebooru.org"
 MAX_LIMIT = 1000  # the API's hard cap on posts per request
 POSTS_NAME = "posts.jsonl"
@@ -245,7 +247,7 @@ def parse_posts(body, url=None):
         return Page([])  # the JSON API has been seen to answer nothing at all for no results
     if text[0] == "[":
         try:
-            items = json.loads(text)
+            items = jsonio.loads(text)
         except json.JSONDecodeError as e:
             raise MalformedResponse("listing is not valid JSON ({})".format(e.msg), url) from None
         return Page([Post.from_json(item) for item in items])
@@ -671,7 +673,7 @@ class PostStore:
                 for lineno, line in enumerate(f, 1):
                     if line.strip():
                         try:
-                            record = json.loads(line)
+                            record = jsonio.loads(line)
                             self.ids.add(int(record["id"]))
                             self.md5s.add(record["md5"])
                         except (ValueError, KeyError, TypeError):
@@ -755,7 +757,7 @@ def read_posts(root):
     with open(os.path.join(os.fspath(root), POSTS_NAME), encoding="utf-8") as f:
         for line in f:
             if line.endswith("\n") and line.strip():
-                records.append(json.loads(line))
+                records.append(jsonio.loads(line))
     return records
 
 

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy
 from PIL import Image
 
+from chainer_dcgan import jsonio
 from chainer_dcgan.safebooru import MAX_LIMIT
 
 DEEP_PAGING_REASON = "Search error: API limited due to abuse."
@@ -234,7 +235,7 @@ def posts_from_folder(folder):
             for lineno, line in enumerate(f, 1):
                 if not line.strip() or not line.endswith("\n"):
                     continue
-                rec = json.loads(line)
+                rec = jsonio.loads(line)
                 path = os.path.normpath(os.path.join(folder, rec["file"]))
                 if not path.startswith(os.path.abspath(folder) + os.sep) and not path.startswith(folder + os.sep):
                     raise ValueError("{}:{}: file {!r} is outside the folder".format(posts_file, lineno, rec["file"]))

@@ -15,6 +15,7 @@ import chainer
 import h5py
 import numpy
 
+from chainer_dcgan import jsonio
 from chainer_dcgan.atomic import atomic_save, atomic_write
 
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".model")
@@ -361,7 +362,7 @@ def read_meta(path, prefix=""):
                 path, key, MAX_META_BYTES))
         raw = npz[key]
     try:
-        meta = json.loads(raw.astype(numpy.uint8).tobytes().decode("utf-8"))
+        meta = jsonio.loads(raw.astype(numpy.uint8).tobytes().decode("utf-8"))
     except (ValueError, TypeError, UnicodeDecodeError) as e:
         raise ModelFileError("{}: unreadable {} record: {}".format(path, key, e)) from e
     if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):

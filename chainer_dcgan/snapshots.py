@@ -13,6 +13,7 @@ import zipfile
 import numpy
 from chainer import training
 
+from chainer_dcgan import jsonio
 from chainer_dcgan.serialization import ModelFileError, SafeNpz
 
 SNAPSHOT_RE = re.compile(r"snapshot_iter_(\d+)")
@@ -71,7 +72,7 @@ def read_snapshot(snapshot):
             if dtype != numpy.uint8 or len(shape) != 1 or shape[0] > MAX_CONFIG_BYTES:
                 raise ModelFileError("{}: {} is not a JSON record".format(npz.name, _CONFIG_KEY))
             try:
-                config = json.loads(npz[_CONFIG_KEY].tobytes().decode("utf-8"))
+                config = jsonio.loads(npz[_CONFIG_KEY].tobytes().decode("utf-8"))
             except (ValueError, UnicodeDecodeError) as e:
                 raise ModelFileError("{}: unreadable {}: {}".format(npz.name, _CONFIG_KEY, e)) from None
             if not isinstance(config, dict):

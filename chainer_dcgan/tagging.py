@@ -26,6 +26,7 @@ import chainer.functions as F
 import chainer.links as L
 import numpy
 
+from chainer_dcgan import jsonio
 from chainer_dcgan import hparams, pretrained
 from chainer_dcgan.atomic import atomic_save, atomic_write
 from chainer_dcgan.images import read_image, to_array
@@ -312,7 +313,7 @@ def load_classifier(path):
             shape, dtype = npz.headers.get("config.json", ((1,), None))
             if shape != () or dtype.kind != "U" or dtype.itemsize > 4 << 20:
                 raise KeyError("no config.json string")
-            config = json.loads(str(npz["config.json"]))
+            config = jsonio.loads(str(npz["config.json"]))
             if not isinstance(config, dict):
                 raise TypeError("config.json is not a JSON object")
             clf = TagClassifier(**config)
@@ -491,7 +492,7 @@ def read_tag_vectors(path, z_dim=None):
     path = _shipped(path, pretrained.TAGS, TagVectorFileError)
     try:
         with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+            doc = jsonio.load(f)
     except FileNotFoundError:
         raise TagVectorFileError("{}: no such tag-vector file (shipped models, by name: {})".format(
             path, ", ".join(pretrained.names()) or "none")) from None

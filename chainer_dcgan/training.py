@@ -64,6 +64,15 @@ class AnyOf:
         return any([t(trainer) for t in self.triggers])
 
 
+def _row_sampler(labels):
+    """``sample(random_state, n)``: ``n`` rows of ``labels`` drawn with replacement (tags for a conditional G)."""
+    labels = numpy.asarray(labels, dtype=numpy.float32)
+
+    def sample(rs, n):
+        return labels[rs.randint(0, len(labels), n)]
+    return sample
+
+
 def seeded_models(seed, tags=None, size=hparams.IMAGE_SIZE, spectral_norm=False):
     """A new (Generator, Discriminator) pair for ``size`` px whose initial weights depend on ``seed`` alone.
 
@@ -175,12 +184,7 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         intervals = {snapshot_interval, display_interval, preview_interval or display_interval, fid_interval}
         refresh = AnyOf(training.get_trigger(stop_trigger),
                         *[(n, "iteration") for n in sorted(i for i in intervals if i)])
-        sample_tags = None
-        if conditional:
-            labels = numpy.asarray(dataset.labels, dtype=numpy.float32)
-
-            def sample_tags(rs, n):
-                return labels[rs.randint(0, len(labels), n)]
+        sample_tags = _row_sampler(dataset.labels) if conditional else None
         average = GeneratorAverage(gen, ema, refresh_trigger=refresh, batchsize=max(batchsize, 32),
                                    sample_tags=sample_tags)
         trainer.extend(average)

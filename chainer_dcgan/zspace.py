@@ -13,6 +13,7 @@ import os
 
 import numpy
 
+from chainer_dcgan import jsonio
 from chainer_dcgan import hparams
 from chainer_dcgan.atomic import atomic_save, atomic_write
 from chainer_dcgan.models import generate, sample_z
@@ -189,7 +190,7 @@ def read_z(path, z_dim=hparams.Z_DIM):
     try:
         if path.lower().endswith(".json"):
             with open(path, encoding="utf-8") as f:
-                z = numpy.asarray(json.load(f), dtype=numpy.float32)
+                z = numpy.asarray(jsonio.load(f), dtype=numpy.float32)
         else:
             z = numpy.load(path, allow_pickle=False)
             if not isinstance(z, numpy.ndarray):  # an .npz archive

@@ -136,11 +136,11 @@ def demo_export(name=DEFAULT, cache_dir=None):
 
 def read_first_face(path):
     """The z list of a ``first_face.json``; raises :class:`PretrainedError` naming the file if it is not one."""
-    import json
+    from chainer_dcgan import jsonio
 
     try:
         with open(path) as f:
-            record = json.load(f)
+            record = jsonio.load(f)
         z = record["z"]
         if not isinstance(z, list) or not all(isinstance(v, (int, float)) for v in z):
             raise TypeError("z is not a list of numbers")
