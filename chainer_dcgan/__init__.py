@@ -15,7 +15,7 @@ The model and its training
     distributed (devices, ChainerMN).
 Images and datasets
     images (image <-> array), manifest (the dataset format), atomic (atomic writes),
-    datasets (images, iterators, synthetic, tagged).
+    jsonio (every JSON read, nesting bounded), datasets (images, iterators, synthetic, tagged).
 Trainer extensions
     extensions (sample_grid, conditional_grid, statistics, fid, ema).
 Metrics
