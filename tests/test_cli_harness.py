@@ -58,6 +58,7 @@ def corpus(tmp_path_factory):
     (c / "empty.npz").write_bytes(b"")
     (c / "truncated.npz").write_bytes((c / "gen.npz").read_bytes()[:4096])
     (c / "empty.h5").write_bytes(b"")
+    (c / "afile").write_text("a file, not a folder")
     with h5py.File(str(c / "gen.h5"), "r") as src, h5py.File(str(c / "wrong.h5"), "w") as dst:
         def copy(name, obj):
             if isinstance(obj, h5py.Dataset):
@@ -78,8 +79,20 @@ def corpus(tmp_path_factory):
     (c / "empty_clf.npz").write_bytes(b"")
     numpy.save(str(c / "evil_z.npy"), numpy.array([Payload(marker)], dtype=object), allow_pickle=True)
     (c / "tags_empty.json").write_text("")
+    # HDF5 weights whose dc4/b is read from another local file (external raw storage)
+    with h5py.File(str(c / "gen.h5"), "r") as src, h5py.File(str(c / "external.h5"), "w") as dst:
+        def copy_external(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                if name == "dc4/b":
+                    dst.create_dataset(name, shape=obj.shape, dtype=obj.dtype,
+                                       external=[(str(c / "afile"), 0, obj.dtype.itemsize * obj.size)])
+                else:
+                    dst[name] = obj[()]
+        src.visititems(copy_external)
+    # JSON nested far deeper than any reader accepts (a tag-vector file, a z file)
+    (c / "deep_tags.json").write_text("[" * 100000 + "]" * 100000)
+    (c / "deep_z.json").write_text("[" * 100000 + "]" * 100000)
     (c / "bad.xml").write_text("<opencv_storage><cascade>garbage")
-    (c / "afile").write_text("a file, not a folder")
     # image folders: tagged, untagged (someone else's), one with a non-UTF-8 manifest
     rs = numpy.random.RandomState(0)
     for folder in ("tagged", "images", "nonutf8"):
@@ -207,6 +220,11 @@ ROWS = [
      "unknown tag smiel"),
     ("tools/export_weights.py", ["--model", G, "--tags", "{c}/nothere.json", "--out", "{o}/e"],
      "nothere.json: no such tag-vector file"),
+    ("examples/generate.py", ["{c}/external.h5", "--out", "{o}/g.png"], "external.h5: dataset 'dc4/b' is stored outside"),
+    ("tools/export_weights.py", ["--model", "{c}/external.h5", "--out", "{o}/e"], "external.h5"),
+    ("tools/export_weights.py", ["--model", G, "--tags", "{c}/deep_tags.json", "--out", "{o}/e"],
+     "deep_tags.json: not a JSON file: nested deeper than 64"),
+    ("tools/interpolate.py", ["--model", G, "--z", "{c}/deep_z.json", "--out", "{o}/i.png"], "deep_z.json"),
 ]
 
 
