@@ -29,8 +29,7 @@ import os
 import chainer
 import numpy
 
-from chainer_dcgan import jsonio
-from chainer_dcgan import hparams
+from chainer_dcgan import hparams, jsonio
 from chainer_dcgan.atomic import atomic_write
 from chainer_dcgan.models import Generator, sample_z
 

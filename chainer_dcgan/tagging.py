@@ -26,8 +26,7 @@ import chainer.functions as F
 import chainer.links as L
 import numpy
 
-from chainer_dcgan import jsonio
-from chainer_dcgan import hparams, pretrained
+from chainer_dcgan import hparams, jsonio, pretrained
 from chainer_dcgan.atomic import atomic_save, atomic_write
 from chainer_dcgan.images import read_image, to_array
 from chainer_dcgan.random_state import seeded_global

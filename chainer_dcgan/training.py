@@ -182,8 +182,7 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     if ema is not None:
         # BatchNorm statistics of the average are measured anew whenever a writer reads it
         intervals = {snapshot_interval, display_interval, preview_interval or display_interval, fid_interval}
-        refresh = AnyOf(training.get_trigger(stop_trigger),
-                        *[(n, "iteration") for n in sorted(i for i in intervals if i)])
+        refresh = AnyOf(stop_trigger, *[(n, "iteration") for n in sorted(i for i in intervals if i)])
         sample_tags = _row_sampler(dataset.labels) if conditional else None
         average = GeneratorAverage(gen, ema, refresh_trigger=refresh, batchsize=max(batchsize, 32),
                                    sample_tags=sample_tags)

@@ -84,9 +84,9 @@ class GeneratorAverage(training.Extension):
     The average starts as a copy of ``gen`` when the extension is made. It is saved in trainer
     snapshots (so a resumed run continues the same average) and runs before the writers of the same
     iteration (snapshots, sample grids), which therefore see it updated. At the iterations where
-    ``refresh_trigger`` fires (those of the writers), and at the first one after a resume, the
-    average's BatchNorm statistics are recomputed (:func:`recompute_batch_statistics`); call
-    :meth:`refresh` before reading :attr:`model` anywhere else.
+    ``refresh_trigger`` fires (those of the writers) the average's BatchNorm statistics are
+    recomputed (:func:`recompute_batch_statistics`); call :meth:`refresh` before reading
+    :attr:`model` anywhere else.
 
     Args:
         gen (chainer_dcgan.models.Generator): the trained generator (on its device already).
@@ -115,6 +115,7 @@ class GeneratorAverage(training.Extension):
         self.batchsize = batchsize
         self.sample_tags = sample_tags
         self.stale = True  # the copy's statistics are the raw G's until the first refresh
+        self._norms = {name for name, _ in batch_normalizations(self.model)}  # their statistics are not averaged
 
     def decay_at(self, iteration):
         """The decay used after ``iteration`` updates: ``min(decay, (1 + t) / (10 + t))``.
@@ -136,10 +137,9 @@ class GeneratorAverage(training.Extension):
         for name, param in self.model.namedparams():
             param.array *= decay
             param.array += (1.0 - decay) * current[name].array
-        norms = {name for name, _ in batch_normalizations(self.model)}
         links = dict(self.gen.namedlinks())
         for name, link in self.model.namedlinks():
-            if name in norms:
+            if name in self._norms:
                 continue
             for key in link._persistent:
                 setattr(link, key, copy.copy(getattr(links[name], key)))

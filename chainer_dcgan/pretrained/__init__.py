@@ -18,6 +18,8 @@ import os
 import shutil
 import tempfile
 
+from chainer_dcgan import jsonio
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
 GENERATOR = "generator.npz"
 TAGS = "tags.json"
@@ -104,12 +106,11 @@ def demo_export(name=DEFAULT, cache_dir=None):
     from chainer_dcgan.tagging import read_tag_vectors
 
     gen_path = file_of(name)
-    first_path = os.path.join(ROOT, name, FIRST_FACE)
+    first_path = companion(name, FIRST_FACE)
     sha = hashlib.sha256()
-    for path in (gen_path, first_path):  # a new first face is a new export too
-        if os.path.isfile(path):
-            with open(path, "rb") as f:
-                sha.update(hashlib.file_digest(f, "sha256").digest())
+    for path in filter(None, (gen_path, first_path)):  # a new first face is a new export too
+        with open(path, "rb") as f:
+            sha.update(hashlib.file_digest(f, "sha256").digest())
     digest = sha.hexdigest()[:16]
     root = cache_dir or _cache_root()
     folder = os.path.join(root, "{}-{}".format(name, digest))
@@ -118,7 +119,7 @@ def demo_export(name=DEFAULT, cache_dir=None):
     gen = load_generator(gen_path)
     tags_path = companion(name, TAGS)
     tags = read_tag_vectors(tags_path, gen.z_dim) if tags_path else []
-    first_z = read_first_face(first_path) if os.path.isfile(first_path) else None
+    first_z = read_first_face(first_path) if first_path else None
     os.makedirs(root, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".{}-".format(name), dir=root)
     try:
@@ -136,8 +137,6 @@ def demo_export(name=DEFAULT, cache_dir=None):
 
 def read_first_face(path):
     """The z list of a ``first_face.json``; raises :class:`PretrainedError` naming the file if it is not one."""
-    from chainer_dcgan import jsonio
-
     try:
         with open(path) as f:
             record = jsonio.load(f)
