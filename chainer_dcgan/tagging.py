@@ -6,11 +6,14 @@ and measured:
 1. :func:`train_tag_classifier` fits a small multi-label CNN (:class:`TagClassifier`) on the tagged
    face crops of a dataset in the ``manifest.jsonl`` format (:func:`load_tagged_faces`).
 2. :func:`tag_vectors` draws many z, generates their faces, labels them with the classifier, and for
-   each tag with enough positives (and negatives) takes ``mean z of faces with it - mean z of faces
-   without it``, scaled so ``max |v_i| = 1`` as the original's were.
+   each tag with enough positives (and negatives) finds a direction: ``mean z of faces with it - mean
+   z of faces without it`` (``method="mean"``), the normal of a logistic regression of the tag on z
+   (``"linear"``), or that normal made orthogonal to the other tags' (``"orthogonal"``, the least
+   entangled), scaled so ``max |v_i| = 1`` as the original's were.
 3. :func:`measure_effect` reports the classifier's mean probability of each tag on faces from ``z0``
    and from ``z0 + s * v`` (through :func:`chainer_dcgan.zspace.compose`), for ``s = 0.5, 1``: a
-   vector that works makes it rise.
+   vector that works makes it rise. It also reports how much each slider moves the other tags
+   (``off_target``); :func:`clean_sliders` names those that add their tag and little else.
 
 :func:`write_tag_vectors` / :func:`read_tag_vectors` hold the JSON the browser demo loads:
 ``{"tags": [{"name": "long_hair", "v": [D floats], "count": N, ...}, ...], "z_dim": D}``.
@@ -67,10 +70,26 @@ class TagEffect:
         name (str): the tag.
         base (float): the classifier's mean probability of the tag on faces from ``z0``.
         shifted (dict): ``{s: mean probability on faces from clip(z0 + s * v, -1, 1)}``.
+        changes (dict): ``{other tag: mean over the faces of |p(shifted) - p(z0)|}`` at the
+            strength ``at`` (1 when measured, else the largest): what the slider moves besides its tag.
+        at (float or None): the strength of ``changes``.
     """
     name: str
     base: float
     shifted: dict
+    changes: dict = dataclasses.field(default_factory=dict)
+    at: float = None
+
+    @property
+    def off_target(self):
+        """Mean of :attr:`changes` over the other tags (0 when there are none): the entanglement."""
+        return float(numpy.mean(list(self.changes.values()))) if self.changes else 0.0
+
+    def clean(self, low=0.3, high=0.8, limit=0.1):
+        """True when the slider takes its tag from below ``low`` to above ``high`` at strength :attr:`at`
+        while its :attr:`off_target` change stays below ``limit`` (issue 21's bar for a good slider)."""
+        return (self.at is not None and self.base < low and self.shifted[self.at] > high
+                and self.off_target < limit)
 
     @property
     def rises(self):
@@ -334,40 +353,111 @@ def label_faces(generator, classifier, z, batch_size=100):
     return numpy.concatenate(out) if out else numpy.zeros((0, len(classifier.tags)), numpy.float32)
 
 
-def vectors_from_labels(z, probs, tags, threshold=0.5, min_count=20):
+METHODS = {
+    "mean": "mean z of generated faces with the tag minus without, read by a tag classifier",
+    "linear": "normal of a logistic regression of the tag classifier's reading on z",
+    "orthogonal": "normal of a logistic regression of the tag classifier's reading on z, "
+                  "made orthogonal to every other tag's normal",
+}
+
+
+def fit_normals(z, probs, l2=1e-3, iterations=25):
+    """The normals of per-tag logistic regressions of ``probs`` (soft labels) on ``z``.
+
+    For each tag k it minimises ``mean(cross_entropy(probs[:, k], sigmoid(z @ w + b))) + l2 * |w|^2 / 2``
+    by Newton's method (the problem is convex; ``iterations`` steps, stopping early once converged).
+
+    Args:
+        z: ``float (N, D)``.
+        probs: ``float (N, K)`` in [0, 1].
+
+    Returns:
+        ``float64 (K, D)``: row k is ``w`` of tag k (the direction in which its log-odds grow fastest).
+    """
+    z = numpy.asarray(z, dtype=numpy.float64)
+    probs = numpy.clip(numpy.asarray(probs, dtype=numpy.float64), 0, 1)
+    n, d = z.shape
+    x = numpy.concatenate([z, numpy.ones((n, 1))], axis=1)
+    ridge = numpy.full(d + 1, l2)
+    ridge[-1] = 0  # the bias is not shrunk
+    normals = numpy.zeros((probs.shape[1], d))
+    for k in range(probs.shape[1]):
+        w = numpy.zeros(d + 1)
+        for _ in range(iterations):
+            p = 1 / (1 + numpy.exp(-numpy.clip(x @ w, -30, 30)))
+            grad = x.T @ (p - probs[:, k]) / n + ridge * w
+            hess = (x * (p * (1 - p))[:, None]).T @ x / n + numpy.diag(ridge + 1e-9)
+            step = numpy.linalg.solve(hess, grad)
+            w -= step
+            if numpy.abs(step).max() < 1e-6:
+                break
+        normals[k] = w[:d]
+    return normals
+
+
+def _orthogonal_to_others(normals):
+    """Row k of ``normals`` less its projection on the span of the other rows."""
+    result = numpy.empty_like(normals)
+    for k in range(len(normals)):
+        others = numpy.delete(normals, k, axis=0)
+        if len(others):
+            coef, *_ = numpy.linalg.lstsq(others.T, normals[k], rcond=None)
+            result[k] = normals[k] - others.T @ coef
+        else:
+            result[k] = normals[k]
+    return result
+
+
+def vectors_from_labels(z, probs, tags, threshold=0.5, min_count=20, method="mean"):
     """Tag vectors from labelled latent vectors: the pure arithmetic of :func:`tag_vectors`.
 
     For each tag k, the faces with ``probs[:, k] >= threshold`` are its positives; a tag with fewer
-    than ``min_count`` positives or negatives is skipped. Its vector is ``mean(z[pos]) - mean(z[neg])``
-    divided by its largest absolute component.
+    than ``min_count`` positives or negatives is skipped. Its direction depends on ``method``:
+
+    * ``"mean"``: ``mean(z[pos]) - mean(z[neg])`` (the original's kind of vector);
+    * ``"linear"``: the normal of a logistic regression of ``probs[:, k]`` on z (:func:`fit_normals`),
+      which, unlike the mean difference, does not follow the z-directions of tags that merely
+      co-occur with k among the labelled faces;
+    * ``"orthogonal"``: that normal less its projection on the other kept tags' normals, so that to
+      first order a slider leaves the other tags' log-odds where they were (hair colour stays
+      when the smile slider moves).
+
+    Each vector is divided by its largest absolute component.
 
     Args:
         z: ``float (N, D)``.
         probs: ``float (N, K)`` in [0, 1].
         tags (list of str): K names.
+        method (str): one of :data:`METHODS`.
 
     Returns:
         list of :class:`TagVector` (``v`` ``float32 (D,)``, ``max |v_i| = 1``), in the order of ``tags``.
     """
+    if method not in METHODS:
+        raise ValueError("method: expected one of {}, got {!r}".format(", ".join(METHODS), method))
     z = numpy.asarray(z, dtype=numpy.float64)
     probs = numpy.asarray(probs)
     if z.ndim != 2 or probs.shape != (len(z), len(tags)):
         raise ValueError("z {} and probs {} do not match {} tags".format(z.shape, probs.shape, len(tags)))
+    counts = (probs >= threshold).sum(0)
+    kept = [k for k in range(len(tags)) if min_count <= counts[k] <= len(z) - min_count]
+    if method == "mean":
+        directions = [z[probs[:, k] >= threshold].mean(0) - z[probs[:, k] < threshold].mean(0) for k in kept]
+    else:
+        directions = fit_normals(z, probs[:, kept]) if kept else numpy.zeros((0, z.shape[1]))
+        if method == "orthogonal":
+            directions = _orthogonal_to_others(directions)
     result = []
-    for k, name in enumerate(tags):
-        pos = probs[:, k] >= threshold
-        count = int(pos.sum())
-        if count < min_count or len(z) - count < min_count:
-            continue
-        v = z[pos].mean(0) - z[~pos].mean(0)
+    for k, v in zip(kept, directions):
         peak = numpy.abs(v).max()
         if not peak > 0:
             continue
-        result.append(TagVector(name, (v / peak).astype(numpy.float32), count))
+        result.append(TagVector(tags[k], (v / peak).astype(numpy.float32), int(counts[k])))
     return result
 
 
-def tag_vectors(generator, classifier, n=2000, seed=0, threshold=0.5, min_count=20, batch_size=100, tags=None):
+def tag_vectors(generator, classifier, n=2000, seed=0, threshold=0.5, min_count=20, batch_size=100, tags=None,
+                method="mean"):
     """Tag vectors of ``generator``'s z-space, read by ``classifier``.
 
     Draws ``n`` z uniform in ``[-1, 1]`` (seeded), labels their faces (:func:`label_faces`), and
@@ -375,6 +465,7 @@ def tag_vectors(generator, classifier, n=2000, seed=0, threshold=0.5, min_count=
 
     Args:
         tags (list of str or None): only these of the classifier's tags (default: all of them).
+        method (str): how a direction is found (:func:`vectors_from_labels`).
 
     Returns:
         list of :class:`TagVector`, ``v`` ``float32 (D,)`` with ``max |v_i| = 1``, in the classifier's order.
@@ -392,14 +483,16 @@ def tag_vectors(generator, classifier, n=2000, seed=0, threshold=0.5, min_count=
         columns = [k for k, t in enumerate(classifier.tags) if t in tags]
     z = sample_z(n, generator.z_dim if hasattr(generator, "z_dim") else hparams.Z_DIM, seed)
     probs = label_faces(generator, classifier, z, batch_size)[:, columns]
-    return vectors_from_labels(z, probs, [classifier.tags[k] for k in columns], threshold, min_count)
+    return vectors_from_labels(z, probs, [classifier.tags[k] for k in columns], threshold, min_count, method)
 
 
 def measure_effect(generator, classifier, vectors, n=200, seed=1, strengths=(0.5, 1.0), batch_size=100):
-    """How much each tag vector adds its tag, by the classifier's reading.
+    """How much each tag vector adds its tag, and how much it moves the others, by the classifier's reading.
 
     For ``n`` seeded ``z0``, the classifier's mean probability of tag ``name`` on faces from ``z0``
-    (``base``) and from ``compose(z0, 1, [s], [v]) = clip(z0 + s * v, -1, 1)`` for each ``s``.
+    (``base``) and from ``compose(z0, 1, [s], [v]) = clip(z0 + s * v, -1, 1)`` for each ``s``; at
+    ``s = 1`` (or the largest strength when 1 is not among them) also each other tag's mean absolute
+    change of probability, face by face (``changes``, summarised by ``off_target``).
 
     Args:
         vectors (list of TagVector): tags unknown to the classifier raise ValueError.
@@ -412,22 +505,34 @@ def measure_effect(generator, classifier, vectors, n=200, seed=1, strengths=(0.5
     unknown = [tv.name for tv in vectors if tv.name not in index]
     if unknown:
         raise ValueError("vectors: tags the classifier does not know: {}".format(", ".join(unknown)))
+    strengths = [float(s) for s in strengths]
+    at = 1.0 if 1.0 in strengths else max(strengths, default=None)
     z0 = sample_z(n, generator.z_dim if hasattr(generator, "z_dim") else hparams.Z_DIM, seed)
-    base = label_faces(generator, classifier, z0, batch_size).mean(0)
+    before = label_faces(generator, classifier, z0, batch_size)
     effects = []
     for tv in vectors:
         k = index[tv.name]
-        shifted = {}
+        shifted, changes = {}, {}
         for s in strengths:
-            z = compose(z0, 1.0, [s], tv.v[None])
-            shifted[float(s)] = float(label_faces(generator, classifier, z, batch_size)[:, k].mean())
-        effects.append(TagEffect(tv.name, float(base[k]), shifted))
+            after = label_faces(generator, classifier, compose(z0, 1.0, [s], tv.v[None]), batch_size)
+            shifted[s] = float(after[:, k].mean())
+            if s == at:
+                delta = numpy.abs(after - before).mean(0)
+                changes = {t: float(delta[j]) for j, t in enumerate(classifier.tags) if j != k}
+        effects.append(TagEffect(tv.name, float(before[:, k].mean()), shifted, changes, at))
     return effects
 
 
-def format_effect_table(effects, accuracy=None):
-    """A plain-text table of :func:`measure_effect`'s result, one tag a line, and a summary line.
+def clean_sliders(effects, low=0.3, high=0.8, limit=0.1):
+    """The names of the effects that pass :meth:`TagEffect.clean`, in order."""
+    return [e.name for e in effects if e.clean(low, high, limit)]
 
+
+def format_effect_table(effects, accuracy=None):
+    """A plain-text table of :func:`measure_effect`'s result, one tag a line, and summary lines.
+
+    Columns: the tag's mean probability at ``z0`` and at each strength, whether it rises, the mean
+    off-target change at the strength of the changes (``off@s``) and the other tag it moves most.
     ``accuracy`` (dict tag -> float), e.g. the classifier's held-out balanced accuracy per tag, adds
     a column saying how well each tag can be read at all.
     """
@@ -435,18 +540,30 @@ def format_effect_table(effects, accuracy=None):
         return "no tag vectors to measure\n"
     strengths = sorted(effects[0].shifted)
     width = max(12, max(len(e.name) for e in effects))
+    at = effects[0].at
     head = "{:<{w}}  {:>7}".format("tag", "z0", w=width) + "".join(
         "  {:>9}".format("+{:g}*v".format(s)) for s in strengths) + "  rises"
+    if at is not None:
+        head += "  {:>7}  {}".format("off@{:g}".format(at), "moves most")
     if accuracy is not None:
         head += "  clf acc"
     lines = [head, "-" * len(head)]
     for e in effects:
         line = "{:<{w}}  {:7.3f}".format(e.name, e.base, w=width) + "".join(
             "  {:9.3f}".format(e.shifted[s]) for s in strengths) + "  {:>5}".format("yes" if e.rises else "no")
+        if at is not None:
+            worst = max(e.changes, key=e.changes.get) if e.changes else "-"
+            most = "{} {:.2f}".format(worst, e.changes[worst]) if e.changes else "-"
+            line += "  {:7.3f}  {:<{w}}".format(e.off_target, most, w=width + 6)
         if accuracy is not None:
             line += "  {:7.3f}".format(accuracy[e.name]) if e.name in accuracy else "  {:>7}".format("-")
-        lines.append(line)
+        lines.append(line.rstrip())
     lines.append("{} of {} tags rise with s".format(sum(e.rises for e in effects), len(effects)))
+    if at is not None:
+        lines.append("mean off-target change at s = {:g}: {:.3f}; clean sliders (below 0.3 to above 0.8, "
+                     "off-target below 0.1): {} of {}".format(
+                         at, float(numpy.mean([e.off_target for e in effects])),
+                         len(clean_sliders(effects)), len(effects)))
     return "\n".join(lines) + "\n"
 
 
@@ -471,6 +588,9 @@ def write_tag_vectors(path, vectors, effects=None, meta=None):
             e = effects[tv.name]
             entry["effect"] = {"base": round(e.base, 6),
                                "shifted": {"{:g}".format(s): round(p, 6) for s, p in sorted(e.shifted.items())}}
+            if e.at is not None:
+                entry["effect"]["off_target"] = round(e.off_target, 6)
+                entry["effect"]["at"] = e.at
         doc["tags"].append(entry)
     with atomic_write(path, "w") as f:
         json.dump(doc, f, indent=1)

@@ -164,8 +164,72 @@ def test_measured_effect_rises(stand_in, classifier, vectors):
     table = tagging.format_effect_table(effects)
     assert "long_hair" in table and "+0.5*v" in table and "{0} of {0} tags rise".format(len(effects)) in table
     lines = tagging.format_effect_table(effects, {"long_hair": 0.9}).splitlines()
-    assert lines[0].endswith("clf acc")
-    assert [line[-7:].strip() for line in lines[2:-1]] == ["0.900" if e.name == "long_hair" else "-" for e in effects]
+    assert lines[0].endswith("clf acc") and "off@1" in lines[0]
+    assert [line[-7:].strip() for line in lines[2:-2]] == ["0.900" if e.name == "long_hair" else "-" for e in effects]
+    assert lines[-1].startswith("mean off-target change at s = 1: ")
+
+
+def test_off_target_change_tells_a_clean_slider_from_a_tangled_one(stand_in, classifier):
+    """A vector along hair length alone barely moves the colour tags; one that also pushes the colour
+    axis (z[1]) moves them, and the measurement says so."""
+    pure = numpy.zeros(100, numpy.float32)
+    pure[0] = 1
+    tangled = pure.copy()
+    tangled[1] = -1  # long hair, and black instead of blonde
+    effects = tagging.measure_effect(stand_in, classifier, [tagging.TagVector("long_hair", pure, 1),
+                                                            tagging.TagVector("long_hair", tangled, 1)],
+                                     n=60, seed=4, strengths=(0.5, 1.0))
+    clean, messy = effects
+    assert clean.at == messy.at == 1.0
+    assert set(clean.changes) == set(TAGS) - {"long_hair"}
+    assert clean.changes["blonde_hair"] < 0.15 and clean.changes["black_hair"] < 0.15, clean.changes
+    assert messy.changes["blonde_hair"] > 0.3 and messy.changes["black_hair"] > 0.3, messy.changes
+    assert messy.off_target > clean.off_target + 0.15
+    # short_hair falls as long_hair rises: an off-target change the slider cannot avoid
+    assert clean.changes["short_hair"] > 0.3
+    only = tagging.measure_effect(stand_in, classifier, [tagging.TagVector("long_hair", pure, 1)], n=8, seed=4,
+                                  strengths=(0.25, 0.5))
+    assert only[0].at == 0.5  # without s = 1 the changes are taken at the largest strength
+    bar = tagging.TagEffect("t", 0.1, {1.0: 0.9}, {"u": 0.05}, 1.0)
+    assert bar.clean() and not tagging.TagEffect("t", 0.1, {1.0: 0.9}, {"u": 0.2}, 1.0).clean()
+    assert not tagging.TagEffect("t", 0.4, {1.0: 0.9}, {"u": 0.05}, 1.0).clean()
+    assert tagging.clean_sliders([bar, tagging.TagEffect("v", 0.1, {1.0: 0.5}, {}, 1.0)]) == ["t"]
+
+
+def test_fit_normals_recovers_logistic_weights():
+    rs = numpy.random.RandomState(3)
+    z = rs.uniform(-1, 1, (4000, 10))
+    w_true = numpy.zeros((2, 10))
+    w_true[0, 2] = 4.0
+    w_true[1, [2, 5]] = [2.0, -3.0]
+    probs = 1 / (1 + numpy.exp(-(z @ w_true.T + [0.5, -0.2])))
+    normals = tagging.fit_normals(z, probs, l2=0)
+    numpy.testing.assert_allclose(normals, w_true, atol=0.05)
+    shrunk = tagging.fit_normals(z, probs, l2=0.1)
+    assert numpy.linalg.norm(shrunk[0]) < numpy.linalg.norm(normals[0]) and 0 < shrunk[0, 2] < normals[0, 2]
+
+
+def test_linear_and_orthogonal_methods():
+    """Tag b's log-odds grow along z[3] + z[7], tag a's along z[3]: the linear normal of b has both
+    components, the orthogonal one keeps only what a does not move (z[7])."""
+    z = zspace.sample_z(3000, 100, 2).astype(numpy.float64)
+    sig = lambda x: 1 / (1 + numpy.exp(-x))  # noqa: E731
+    probs = numpy.stack([sig(5 * z[:, 3]), sig(4 * (z[:, 3] + z[:, 7]))], axis=1)
+    linear = {tv.name: tv.v for tv in tagging.vectors_from_labels(z, probs, ["a", "b"], method="linear")}
+    ortho = {tv.name: tv.v for tv in tagging.vectors_from_labels(z, probs, ["a", "b"], method="orthogonal")}
+    mean = {tv.name: tv.v for tv in tagging.vectors_from_labels(z, probs, ["a", "b"], method="mean")}
+    assert numpy.argmax(linear["a"]) == 3 and linear["a"][3] == 1.0
+    assert linear["b"][3] == pytest.approx(1.0, abs=0.1) and linear["b"][7] == pytest.approx(1.0, abs=0.1)
+    assert ortho["b"][7] == 1.0 and abs(ortho["b"][3]) < 0.1
+    # a's slider must hold b's log-odds, so it pays z[3] back along z[7]
+    assert abs(ortho["a"][3]) == pytest.approx(1.0, abs=0.1) and ortho["a"][3] == pytest.approx(-ortho["a"][7], abs=0.15)
+    for name, other in (("a", "b"), ("b", "a")):
+        cos = ortho[name] @ linear[other] / numpy.linalg.norm(ortho[name]) / numpy.linalg.norm(linear[other])
+        assert abs(cos) < 1e-3, (name, cos)
+    assert numpy.abs(numpy.delete(ortho["b"], [3, 7])).max() < 0.35
+    assert mean["b"][3] > 0.5 and mean["b"][7] > 0.5  # the mean difference follows both, like linear
+    with pytest.raises(ValueError, match="method"):
+        tagging.vectors_from_labels(z, probs, ["a", "b"], method="pca")
 
 
 def test_measure_effect_rejects_tags_the_classifier_does_not_know(stand_in, classifier):

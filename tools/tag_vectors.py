@@ -5,11 +5,16 @@
    manifest.jsonl; e.g. one written by the synthetic-face writer), holding out --holdout of them to
    report its accuracy beside chance (or load one with --classifier).
 2. Draw --samples z's uniform in [-1, 1], generate their faces with --model and label them; for each
-   tag on at least --min-count faces (and missing from as many), its vector is
-   mean z (faces with it) - mean z (faces without), scaled so max |v_i| = 1.
+   tag on at least --min-count faces (and missing from as many), its vector is (--method)
+   mean: mean z (faces with it) - mean z (faces without);
+   linear: the normal of a logistic regression of the tag's probability on z;
+   orthogonal (default): that normal less its projection on the other tags' normals;
+   scaled so max |v_i| = 1.
 3. Measure each vector: the classifier's mean probability of its tag on faces from --effect-samples
-   z0's versus from clip(z0 + s * v, -1, 1) for each s in --strengths; print the table (with the
-   classifier's held-out balanced accuracy per tag, "clf acc", when it was trained here).
+   z0's versus from clip(z0 + s * v, -1, 1) for each s in --strengths, and at s = 1 the mean absolute
+   change of every other tag's probability ("off@1"); print the table (with the classifier's held-out
+   balanced accuracy per tag, "clf acc", when it was trained here). With --min-reach P, a tag whose
+   probability at s = 1 stays below P gets no slider (the model does not draw it).
 4. Write --out atomically: {"tags": [{"name", "v": [100 floats], "count", "effect"}, ...], ...}.
 
 Example:
@@ -69,6 +74,12 @@ def parse_args(argv=None):
                         "(default 20)")
     p.add_argument("--threshold", type=probability, default=0.5,
                    help="a generated face has a tag when the classifier's probability is >= this (default 0.5)")
+    p.add_argument("--method", choices=sorted(tagging.METHODS), default="orthogonal",
+                   help="how a tag's direction is found: mean (mean difference), linear (logistic-regression "
+                        "normal) or orthogonal (that normal, orthogonal to the other tags'; default)")
+    p.add_argument("--min-reach", type=probability, default=None,
+                   help="drop the vectors whose tag's mean probability at slider 1 stays below this (e.g. 0.8); "
+                        "needs the effect measurement")
     p.add_argument("--effect-samples", type=positive_int, default=200,
                    help="z0's for the effect measurement (default 200)")
     p.add_argument("--no-effect", action="store_true", help="skip the effect measurement")
@@ -82,6 +93,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.dataset is None and args.classifier is None:
         p.error("--dataset is required (or --classifier)")
+    if args.min_reach is not None and args.no_effect:
+        p.error("--min-reach needs the effect measurement: leave out --no-effect")
     return args
 
 
@@ -143,7 +156,7 @@ def main(argv=None):
         start = time.time()
         wanted = asked_tags(args) if args.classifier else None  # a classifier trained here knows only --tags
         vectors = tagging.tag_vectors(gen, clf, args.samples, args.seed, args.threshold, args.min_count,
-                                      args.batch_size, tags=wanted)
+                                      args.batch_size, tags=wanted, method=args.method)
         print("{} of {} tags have vectors ({} faces labelled in {:.1f} s)".format(
             len(vectors), len(wanted if wanted is not None else clf.tags), args.samples, time.time() - start))
         if not vectors:
@@ -155,11 +168,20 @@ def main(argv=None):
             effects = tagging.measure_effect(gen, clf, vectors, args.effect_samples, args.seed + 1,
                                              tuple(args.strengths), args.batch_size)
             print(tagging.format_effect_table(effects, accuracy), end="")
+            if args.min_reach is not None:
+                reach = {e.name: e.shifted[e.at] for e in effects}
+                dropped = [tv.name for tv in vectors if reach[tv.name] < args.min_reach]
+                vectors = [tv for tv in vectors if reach[tv.name] >= args.min_reach]
+                effects = [e for e in effects if e.name not in dropped]
+                print("--min-reach {:g}: dropped {} tag(s) the model does not draw: {}".format(
+                    args.min_reach, len(dropped), ", ".join(dropped) or "none"))
+                if not vectors:
+                    raise ValueError("no tag reaches --min-reach {:g} at slider 1".format(args.min_reach))
         if args.sheet and vectors:
             write_sheet(args.sheet, gen, vectors, args.seed + 2, args.batch_size)
             print("wrote {} ({} rows: z0 with one slider at {})".format(
                 args.sheet, len(vectors), ", ".join("{:g}".format(s) for s in SHEET_SLIDERS)))
-        meta = {"method": "mean z of generated faces with the tag minus without, read by a tag classifier",
+        meta = {"method": tagging.METHODS[args.method],
                 "model": os.path.basename(args.model), "samples": args.samples, "seed": args.seed,
                 "threshold": args.threshold}
         tagging.write_tag_vectors(args.out, vectors, effects, meta)
