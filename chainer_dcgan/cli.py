@@ -89,6 +89,15 @@ def positive_float(text):
     return value
 
 
+def augmentation_policy(text):
+    """A comma-separated list of DiffAugment steps (color, translation, cutout), as a list of names."""
+    from chainer_dcgan.diffaugment import parse_policy
+    try:
+        return list(parse_policy(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _check_writable(folder):
     """Raise ArgumentTypeError unless a file can really be created in ``folder``.
 

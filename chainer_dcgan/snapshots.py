@@ -115,9 +115,12 @@ def newest_loadable_snapshot(out, warn=None):
 
 def config_differences(saved, current):
     """One ``--flag: snapshot X, now Y`` string per flag whose value differs (``saved`` is a stored
-    configuration, ``current`` this run's; a flag present in only one of them counts)."""
+    configuration, ``current`` this run's; a flag present in only one of them counts, except a flag
+    added since the snapshot was written that is now off, None, as it was then by being absent)."""
     out = []
     for key in sorted(set(saved) | set(current)):
+        if key not in saved and current[key] is None:
+            continue
         a, b = saved.get(key, "(unset)"), current.get(key, "(unset)")
         if a != b:
             out.append("--{} (snapshot: {}, now: {})".format(key.replace("_", "-"), _show(a), _show(b)))

@@ -113,7 +113,7 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
                   preview_shape=(hparams.GRID_ROWS, hparams.GRID_COLS), context=None, gen=None, dis=None,
                   progress=True, statistics=True, loss="softmax", fid_interval=None, fid_samples=1000,
                   tags=None, size=hparams.IMAGE_SIZE, spectral_norm=False, lr_gen=hparams.ADAM_ALPHA,
-                  lr_dis=hparams.ADAM_ALPHA, ema=None):
+                  lr_dis=hparams.ADAM_ALPHA, ema=None, augment=None):
     """A ``chainer.training.Trainer`` for the DCGAN (faithful with the defaults).
 
     Args:
@@ -148,6 +148,8 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         ema (float or None): decay of a moving average of G's weights
             (:class:`~chainer_dcgan.extensions.GeneratorAverage`), which then draws the sample grids,
             the statistics and FID, and is written as ``gen_ema_iter_N.npz``; None: none (faithful).
+        augment (tuple of str or None): DiffAugment steps before D (see :class:`DCGANUpdater`);
+            None: none (faithful).
     """
     context = context or Context()
     conditional = tags is not None
@@ -170,7 +172,8 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     iterator = ResumableIterator(shard, batchsize, seed=seed + context.rank)
     optimizers = {"gen": make_optimizer(gen, context, lr_gen), "dis": make_optimizer(dis, context, lr_dis)}
     updater_class = ConditionalUpdater if conditional else DCGANUpdater
-    updater = updater_class(iterator, optimizers, device=device, seed=seed + 7919 * context.rank, loss=loss)
+    updater = updater_class(iterator, optimizers, device=device, seed=seed + 7919 * context.rank, loss=loss,
+                            augment=augment)
     trainer = training.Trainer(updater, stop_trigger, out=out)
     context.extend(trainer, EveryOrLast(snapshot_interval, stop_trigger))  # every rank, before the writers
     if not context.is_root:

@@ -5,6 +5,8 @@ import numpy
 from chainer import training
 
 from chainer_dcgan import hparams
+from chainer_dcgan.diffaugment import POLICIES as AUGMENT_STEPS
+from chainer_dcgan.diffaugment import diff_augment
 from chainer_dcgan.random_state import serialize_random_state
 
 
@@ -30,9 +32,13 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         seed (int or None): seed of the updater's random source.
         loss (str): ``"softmax"`` (faithful 2-class cross-entropy) or ``"hinge"``.
         flip (bool): random horizontal flips of the real batch (faithful: True).
+        augment (tuple of str or None): DiffAugment steps (:mod:`chainer_dcgan.diffaugment`) applied to
+            the real and the fake batch before D, each with its own draws from the updater's random
+            source; None (faithful): D sees the images as they are.
     """
 
-    def __init__(self, iterator, optimizer, device=None, seed=None, loss="softmax", flip=True, **kwargs):
+    def __init__(self, iterator, optimizer, device=None, seed=None, loss="softmax", flip=True, augment=None,
+                 **kwargs):
         if set(optimizer) != {"gen", "dis"}:
             raise ValueError("optimizer must be a dict with keys 'gen' and 'dis', got {}".format(sorted(optimizer)))
         if loss not in ("softmax", "hinge"):
@@ -41,6 +47,15 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         self.random_state = numpy.random.RandomState(seed)
         self.loss = loss
         self.flip = flip
+        self.augment = tuple(augment) if augment else None
+        unknown = [step for step in self.augment or () if step not in AUGMENT_STEPS]
+        if unknown:
+            raise ValueError("augment: unknown step(s) {} (known: {})".format(", ".join(map(repr, unknown)),
+                                                                            ", ".join(AUGMENT_STEPS)))
+
+    def for_dis(self, x):
+        """``x`` as D sees it: through the DiffAugment steps when the updater has them."""
+        return diff_augment(x, self.random_state, self.augment) if self.augment else x
 
     @property
     def generator(self):
@@ -107,8 +122,8 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         x_real = self.real_batch()
         z = gen.make_hidden(len(x_real), self.random_state)
         x_fake = gen(z)
-        y_fake = dis(x_fake)
-        y_real = dis(x_real)
+        y_fake = dis(self.for_dis(x_fake))
+        y_real = dis(self.for_dis(x_real))
 
         gen.cleargrads()
         dis.cleargrads()
@@ -169,8 +184,8 @@ class ConditionalUpdater(DCGANUpdater):
         tags_fake = self.fake_tags(tags_real)
         z = gen.make_hidden(len(x_real), self.random_state)
         x_fake = gen(z, tags_fake)
-        y_fake = dis(x_fake, tags_fake)
-        y_real = dis(x_real, tags_real)
+        y_fake = dis(self.for_dis(x_fake), tags_fake)
+        y_real = dis(self.for_dis(x_real), tags_real)
 
         gen.cleargrads()
         dis.cleargrads()

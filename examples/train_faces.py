@@ -15,7 +15,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from chainer_dcgan import hparams  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.atomic import FolderLock, FolderLocked  # noqa: E402
-from chainer_dcgan.cli import fraction, output_folder, positive_float, positive_int, seed  # noqa: E402
+from chainer_dcgan.cli import (augmentation_policy, fraction, output_folder, positive_float,  # noqa: E402
+                               positive_int, seed)
 from chainer_dcgan.datasets import ImageDataset, SyntheticFaces, TaggedDataset  # noqa: E402
 from chainer_dcgan.distributed import create_context  # noqa: E402
 from chainer_dcgan.snapshots import (CONFIG_NAME, RunConfig, config_differences,  # noqa: E402
@@ -78,6 +79,10 @@ def parse_args(argv=None):
                    help="keep a moving average of the generator's weights with this decay (e.g. 0.999): it "
                         "draws the sample grids, statistics and FID and is saved as gen_ema_iter_N.npz "
                         "(default: none)")
+    p.add_argument("--diffaugment", type=augmentation_policy, default=None, metavar="POLICY",
+                   help="differentiable augmentation of D's inputs, real and fake (Zhao et al. 2020): "
+                        "comma-separated steps of color, translation, cutout, e.g. color,translation,cutout "
+                        "(default: none, as the original)")
     p.add_argument("--fid-interval", type=positive_int, default=None,
                    help="iterations between FID/KID/precision-recall evaluations (default: none); needs the "
                         "Inception weights once: python tools/fetch_inception.py")
@@ -156,7 +161,8 @@ def main(argv=None):
             preview_interval=args.preview_interval, context=context, progress=not args.no_progress,
             loss=args.loss, fid_interval=args.fid_interval, fid_samples=args.fid_samples,
             tags=dataset.tags if args.conditional else None, size=args.size,
-            spectral_norm=args.spectral_norm, lr_gen=args.lr_gen, lr_dis=args.lr_dis, ema=args.ema)
+            spectral_norm=args.spectral_norm, lr_gen=args.lr_gen, lr_dis=args.lr_dis, ema=args.ema,
+            augment=args.diffaugment)
         if context.is_root:
             trainer.extend(RunConfig(run_config(args)), name=CONFIG_NAME)
         if args.resume:
@@ -174,9 +180,10 @@ def main(argv=None):
         if context.is_root:
             print("device {}, {} examples, batch {} x {} process(es), out {}".format(
                 device, len(dataset), args.batchsize, context.size, args.out), flush=True)
-            print("recipe: size {} px, loss {}, spectral norm {}, lr gen {:g} dis {:g}, ema {}".format(
-                args.size, args.loss, "on" if args.spectral_norm else "off", args.lr_gen, args.lr_dis,
-                "off" if args.ema is None else "{:g}".format(args.ema)), flush=True)
+            print("recipe: size {} px, loss {}, spectral norm {}, lr gen {:g} dis {:g}, ema {}, diffaugment {}"
+                  .format(args.size, args.loss, "on" if args.spectral_norm else "off", args.lr_gen, args.lr_dis,
+                          "off" if args.ema is None else "{:g}".format(args.ema),
+                          ",".join(args.diffaugment) if args.diffaugment else "off"), flush=True)
             if args.conditional:
                 print("conditional on {} tags: {}".format(len(dataset.tags), ", ".join(dataset.tags)), flush=True)
     except (ValueError, OSError, FolderLocked) as e:

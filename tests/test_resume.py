@@ -131,3 +131,32 @@ def test_resume_writes_model_files_only_at_snapshot_iterations(tmp_path):
     names = set(os.listdir(tmp_path))
     assert {n for n in names if "_iter_" in n} == {"{}_iter_{}{}".format(m, i, ext) for i in (2, 4)
                                                    for m, ext in (("gen", ".npz"), ("dis", ".npz"), ("snapshot", ""))}
+
+
+def test_diffaugment_run_resumes_exactly_and_its_flag_is_run_defining(tmp_path, capsys):
+    import numpy
+
+    aug = ["--diffaugment", "color,translation,cutout"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert _train(straight, "--iteration", "3", *aug) == 0
+    assert _train(split, "--iteration", "2", *aug) == 0
+    assert _train(split, "--iteration", "3", "--resume", *aug) == 0
+    with numpy.load(straight / "gen_iter_3.npz") as a, numpy.load(split / "gen_iter_3.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for name in a.files:
+            numpy.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    capsys.readouterr()
+    assert _train(split, "--iteration", "4", "--resume") == 2
+    assert '--diffaugment (snapshot: ["color", "translation", "cutout"], now: null)' in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        _train(split, "--iteration", "4", "--diffaugment", "colour")
+    assert exit_.value.code == 2
+    assert "expected a comma-separated subset of color, translation, cutout" in capsys.readouterr().err
+
+
+def test_a_flag_added_since_the_snapshot_resumes_while_it_is_off():
+    from chainer_dcgan.snapshots import config_differences
+
+    assert config_differences({"loss": "softmax"}, {"loss": "softmax", "diffaugment": None}) == []
+    assert config_differences({"loss": "softmax"}, {"loss": "softmax", "diffaugment": ["color"]}) == [
+        '--diffaugment (snapshot: (unset), now: ["color"])']

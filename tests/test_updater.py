@@ -87,3 +87,30 @@ def test_hinge_loss_option_runs():
                            device="@numpy", loss="hinge")
     updater.update()
     assert updater.iteration == 1
+
+
+def test_diffaugment_reaches_d_and_g_trains_through_it():
+    """With augment, D is fed the augmented batches (recorded here by wrapping D's call), G still
+    gets a gradient through them, and the faithful updater (augment None) feeds D what G drew."""
+    seen = {}
+    for augment in (None, ("color", "translation", "cutout")):
+        gen, dis = seeded_models(0)
+        opts = {"gen": make_optimizer(gen), "dis": make_optimizer(dis)}
+        updater = DCGANUpdater(ResumableIterator(_data(), 4, seed=0), opts, device="@numpy", seed=0, augment=augment)
+        inputs = []
+        forward = dis.forward
+        dis.forward = lambda x, *a: inputs.append(chainer.as_array(x).copy()) or forward(x, *a)
+        w0 = gen.dc4.W.array.copy()
+        updater.update()
+        assert len(inputs) == 2 and not numpy.array_equal(w0, gen.dc4.W.array)
+        seen[augment is not None] = inputs
+    # the same fakes and reals either way (same seeds) until D's input: only augmentation differs them
+    plain, augmented = seen[False], seen[True]
+    for a, b in zip(plain, augmented):
+        assert a.shape == b.shape and numpy.abs(a - b).max() > 0.1
+    cut = (augmented[1] == 0).all(axis=1)  # cutout zeroes whole pixels of the real batch
+    assert cut.reshape(4, -1).sum(1).min() > 0 and not (plain[1] == 0).all(axis=1).any()
+    with pytest.raises(ValueError, match="rotate"):
+        gen, dis = seeded_models(0)
+        DCGANUpdater(ResumableIterator(_data(), 4), {"gen": make_optimizer(gen), "dis": make_optimizer(dis)},
+                     device="@numpy", augment=("rotate",))
