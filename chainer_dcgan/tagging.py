@@ -361,7 +361,7 @@ METHODS = {
 }
 
 
-def fit_normals(z, probs, l2=1e-3, iterations=25):
+def fit_normals(z, probs, l2=1e-3, iterations=25, return_bias=False):
     """The normals of per-tag logistic regressions of ``probs`` (soft labels) on ``z``.
 
     For each tag k it minimises ``mean(cross_entropy(probs[:, k], sigmoid(z @ w + b))) + l2 * |w|^2 / 2``
@@ -372,7 +372,8 @@ def fit_normals(z, probs, l2=1e-3, iterations=25):
         probs: ``float (N, K)`` in [0, 1].
 
     Returns:
-        ``float64 (K, D)``: row k is ``w`` of tag k (the direction in which its log-odds grow fastest).
+        ``float64 (K, D)``: row k is ``w`` of tag k (the direction in which its log-odds grow fastest);
+        with ``return_bias``, ``(normals, biases float64 (K,))``.
     """
     z = numpy.asarray(z, dtype=numpy.float64)
     probs = numpy.clip(numpy.asarray(probs, dtype=numpy.float64), 0, 1)
@@ -380,7 +381,7 @@ def fit_normals(z, probs, l2=1e-3, iterations=25):
     x = numpy.concatenate([z, numpy.ones((n, 1))], axis=1)
     ridge = numpy.full(d + 1, l2)
     ridge[-1] = 0  # the bias is not shrunk
-    normals = numpy.zeros((probs.shape[1], d))
+    normals, biases = numpy.zeros((probs.shape[1], d)), numpy.zeros(probs.shape[1])
     for k in range(probs.shape[1]):
         w = numpy.zeros(d + 1)
         for _ in range(iterations):
@@ -391,8 +392,27 @@ def fit_normals(z, probs, l2=1e-3, iterations=25):
             w -= step
             if numpy.abs(step).max() < 1e-6:
                 break
-        normals[k] = w[:d]
-    return normals
+        normals[k], biases[k] = w[:d], w[d]
+    return (normals, biases) if return_bias else normals
+
+
+def reach_scale(z, v, w, b, reach):
+    """The smallest ``c`` in (0, 1] for which a logistic model ``(w, b)`` of a tag predicts a mean
+    probability of at least ``reach`` over ``clip(z + c * v, -1, 1)`` (1 when even ``c = 1`` falls short).
+
+    Found by bisection (the prediction grows with ``c`` when ``v`` points along ``w``).
+    """
+    def mean_prob(c):
+        logits = numpy.clip(z + c * v, hparams.Z_LOW, hparams.Z_HIGH) @ w + b
+        return float(numpy.mean(1 / (1 + numpy.exp(-numpy.clip(logits, -30, 30)))))
+
+    if mean_prob(1.0) < reach:
+        return 1.0
+    low, high = 0.0, 1.0
+    for _ in range(30):
+        mid = (low + high) / 2
+        low, high = (mid, high) if mean_prob(mid) < reach else (low, mid)
+    return high
 
 
 def _orthogonal_to_others(normals):
@@ -408,7 +428,7 @@ def _orthogonal_to_others(normals):
     return result
 
 
-def vectors_from_labels(z, probs, tags, threshold=0.5, min_count=20, method="mean"):
+def vectors_from_labels(z, probs, tags, threshold=0.5, min_count=20, method="mean", reach=None):
     """Tag vectors from labelled latent vectors: the pure arithmetic of :func:`tag_vectors`.
 
     For each tag k, the faces with ``probs[:, k] >= threshold`` are its positives; a tag with fewer
@@ -422,16 +442,21 @@ def vectors_from_labels(z, probs, tags, threshold=0.5, min_count=20, method="mea
       first order a slider leaves the other tags' log-odds where they were (hair colour stays
       when the smile slider moves).
 
-    Each vector is divided by its largest absolute component.
+    Each vector is divided by its largest absolute component. With ``reach``, it is then shortened
+    to the length at which the tag's logistic model predicts a mean probability of ``reach`` at
+    slider 1 (:func:`reach_scale`): a slider moves z no further than its tag needs, and so moves
+    the rest of the face less.
 
     Args:
         z: ``float (N, D)``.
         probs: ``float (N, K)`` in [0, 1].
         tags (list of str): K names.
         method (str): one of :data:`METHODS`.
+        reach (float or None): the mean probability to aim for at slider 1, e.g. 0.9; None: full length.
 
     Returns:
-        list of :class:`TagVector` (``v`` ``float32 (D,)``, ``max |v_i| = 1``), in the order of ``tags``.
+        list of :class:`TagVector` (``v`` ``float32 (D,)``, ``max |v_i| = 1``, or at most 1 with
+        ``reach``), in the order of ``tags``.
     """
     if method not in METHODS:
         raise ValueError("method: expected one of {}, got {!r}".format(", ".join(METHODS), method))
@@ -441,23 +466,26 @@ def vectors_from_labels(z, probs, tags, threshold=0.5, min_count=20, method="mea
         raise ValueError("z {} and probs {} do not match {} tags".format(z.shape, probs.shape, len(tags)))
     counts = (probs >= threshold).sum(0)
     kept = [k for k in range(len(tags)) if min_count <= counts[k] <= len(z) - min_count]
+    normals, biases = (fit_normals(z, probs[:, kept], return_bias=True) if kept and (method != "mean" or reach)
+                       else (numpy.zeros((len(kept), z.shape[1])), numpy.zeros(len(kept))))
     if method == "mean":
         directions = [z[probs[:, k] >= threshold].mean(0) - z[probs[:, k] < threshold].mean(0) for k in kept]
     else:
-        directions = fit_normals(z, probs[:, kept]) if kept else numpy.zeros((0, z.shape[1]))
-        if method == "orthogonal":
-            directions = _orthogonal_to_others(directions)
+        directions = _orthogonal_to_others(normals) if method == "orthogonal" else normals
     result = []
-    for k, v in zip(kept, directions):
+    for i, (k, v) in enumerate(zip(kept, directions)):
         peak = numpy.abs(v).max()
         if not peak > 0:
             continue
-        result.append(TagVector(tags[k], (v / peak).astype(numpy.float32), int(counts[k])))
+        v = v / peak
+        if reach is not None:
+            v = v * reach_scale(z, v, normals[i], biases[i], reach)
+        result.append(TagVector(tags[k], v.astype(numpy.float32), int(counts[k])))
     return result
 
 
 def tag_vectors(generator, classifier, n=2000, seed=0, threshold=0.5, min_count=20, batch_size=100, tags=None,
-                method="mean"):
+                method="mean", reach=None):
     """Tag vectors of ``generator``'s z-space, read by ``classifier``.
 
     Draws ``n`` z uniform in ``[-1, 1]`` (seeded), labels their faces (:func:`label_faces`), and
@@ -466,6 +494,7 @@ def tag_vectors(generator, classifier, n=2000, seed=0, threshold=0.5, min_count=
     Args:
         tags (list of str or None): only these of the classifier's tags (default: all of them).
         method (str): how a direction is found (:func:`vectors_from_labels`).
+        reach (float or None): shorten each vector to reach this mean probability (:func:`vectors_from_labels`).
 
     Returns:
         list of :class:`TagVector`, ``v`` ``float32 (D,)`` with ``max |v_i| = 1``, in the classifier's order.
@@ -483,7 +512,8 @@ def tag_vectors(generator, classifier, n=2000, seed=0, threshold=0.5, min_count=
         columns = [k for k, t in enumerate(classifier.tags) if t in tags]
     z = sample_z(n, generator.z_dim if hasattr(generator, "z_dim") else hparams.Z_DIM, seed)
     probs = label_faces(generator, classifier, z, batch_size)[:, columns]
-    return vectors_from_labels(z, probs, [classifier.tags[k] for k in columns], threshold, min_count, method)
+    return vectors_from_labels(z, probs, [classifier.tags[k] for k in columns], threshold, min_count, method,
+                               reach)
 
 
 def measure_effect(generator, classifier, vectors, n=200, seed=1, strengths=(0.5, 1.0), batch_size=100):

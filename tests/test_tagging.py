@@ -314,3 +314,20 @@ def test_load_tagged_faces_errors(tmp_path):
     (tmp_path / "a.png").write_bytes(b"not a png")
     with pytest.raises(tagging.TaggedDatasetError, match="a.png: cannot read image"):
         tagging.load_tagged_faces(tmp_path, tags=["x"])
+
+
+def test_reach_shortens_a_vector_to_what_its_tag_needs():
+    z = zspace.sample_z(2000, 100, 6).astype(numpy.float64)
+    probs = (1 / (1 + numpy.exp(-(6 * z[:, 2] - 1))))[:, None]
+    full = tagging.vectors_from_labels(z, probs, ["a"], method="linear")[0].v
+    short = tagging.vectors_from_labels(z, probs, ["a"], method="linear", reach=0.8)[0].v
+    never = tagging.vectors_from_labels(z, probs, ["a"], method="linear", reach=0.99999)[0].v
+    assert numpy.abs(full).max() == 1.0 and numpy.array_equal(never, full)
+    scale = numpy.abs(short).max()
+    assert 0.05 < scale < 0.9
+    numpy.testing.assert_allclose(short, full * scale, atol=1e-6)
+    # the true model's mean probability at slider 1 is the reach asked for
+    moved = numpy.clip(z + short, -1, 1)
+    assert numpy.mean(1 / (1 + numpy.exp(-(6 * moved[:, 2] - 1)))) == pytest.approx(0.8, abs=0.02)
+    mean = tagging.vectors_from_labels(z, probs, ["a"], method="mean", reach=0.8)[0].v
+    assert numpy.abs(mean).max() < 0.9

@@ -9,7 +9,8 @@
    mean: mean z (faces with it) - mean z (faces without);
    linear: the normal of a logistic regression of the tag's probability on z;
    orthogonal (default): that normal less its projection on the other tags' normals;
-   scaled so max |v_i| = 1.
+   scaled so max |v_i| = 1, or with --reach P shortened to the length at which a logistic model of
+   the tag predicts a mean probability P at slider 1.
 3. Measure each vector: the classifier's mean probability of its tag on faces from --effect-samples
    z0's versus from clip(z0 + s * v, -1, 1) for each s in --strengths, and at s = 1 the mean absolute
    change of every other tag's probability ("off@1"); print the table (with the classifier's held-out
@@ -77,6 +78,10 @@ def parse_args(argv=None):
     p.add_argument("--method", choices=sorted(tagging.METHODS), default="orthogonal",
                    help="how a tag's direction is found: mean (mean difference), linear (logistic-regression "
                         "normal) or orthogonal (that normal, orthogonal to the other tags'; default)")
+    p.add_argument("--reach", type=probability, default=None,
+                   help="shorten each vector to the length at which a logistic model of its tag predicts this "
+                        "mean probability at slider 1 (e.g. 0.9): the slider moves the face no further than "
+                        "its tag needs (default: full length, max |v_i| = 1)")
     p.add_argument("--min-reach", type=probability, default=None,
                    help="drop the vectors whose tag's mean probability at slider 1 stays below this (e.g. 0.8); "
                         "needs the effect measurement")
@@ -156,7 +161,8 @@ def main(argv=None):
         start = time.time()
         wanted = asked_tags(args) if args.classifier else None  # a classifier trained here knows only --tags
         vectors = tagging.tag_vectors(gen, clf, args.samples, args.seed, args.threshold, args.min_count,
-                                      args.batch_size, tags=wanted, method=args.method)
+                                      args.batch_size, tags=wanted, method=args.method,
+                                      reach=args.reach)
         print("{} of {} tags have vectors ({} faces labelled in {:.1f} s)".format(
             len(vectors), len(wanted if wanted is not None else clf.tags), args.samples, time.time() - start))
         if not vectors:
@@ -181,7 +187,9 @@ def main(argv=None):
             write_sheet(args.sheet, gen, vectors, args.seed + 2, args.batch_size)
             print("wrote {} ({} rows: z0 with one slider at {})".format(
                 args.sheet, len(vectors), ", ".join("{:g}".format(s) for s in SHEET_SLIDERS)))
-        meta = {"method": tagging.METHODS[args.method],
+        meta = {"method": tagging.METHODS[args.method] + (
+                    ", shortened to reach a mean probability of {:g} at slider 1".format(args.reach)
+                    if args.reach is not None else ""),
                 "model": os.path.basename(args.model), "samples": args.samples, "seed": args.seed,
                 "threshold": args.threshold}
         tagging.write_tag_vectors(args.out, vectors, effects, meta)
