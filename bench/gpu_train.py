@@ -16,8 +16,8 @@ The arms (``ARMS`` below). The first H200 run (2026-12-04) trained the faithful 
 and 1 (raw G and its moving average, decay 0.999, each kept), spectral norm + hinge + two time-scale
 rates (G 1e-4, D 4e-4) with the average, and the faithful recipe at batch 32 with the average
 (``--arms faithful-s0 faithful-s1 sn-hinge-ttur faithful-b32``). Batch 32 won per image, so the
-default arms now are batch 32 with seeds 0 and 1 and batch 16, each with the (now warmed-up)
-moving average.
+default arms now are batch 32 with seeds 0 and 1, batch 16, and batch 32 with DiffAugment, each
+with the (now warmed-up) moving average.
 """
 import argparse
 import glob
@@ -46,10 +46,13 @@ ARMS = {
     "b32-s0": (["--seed", "0", "--batchsize", "32", "--ema", "0.999"], ("gen", "gen_ema")),
     "b32-s1": (["--seed", "1", "--batchsize", "32", "--ema", "0.999"], ("gen_ema",)),
     "b16-s0": (["--seed", "0", "--batchsize", "16", "--ema", "0.999"], ("gen", "gen_ema")),
+    # issue 21's DiffAugment arm: batch 32 with the average, D's inputs augmented
+    "b32-diffaug": (["--seed", "0", "--batchsize", "32", "--ema", "0.999", "--diffaugment",
+                     "color,translation,cutout"], ("gen_ema",)),
 }
 #: The arms run when --arms is not given: those of the first H200 run (2026-12-04) are kept above
 #: for reference; its lessons picked these.
-DEFAULT_ARMS = ("b32-s0", "b32-s1", "b16-s0")
+DEFAULT_ARMS = ("b32-s0", "b32-s1", "b16-s0", "b32-diffaug")  # 6 generators + log + tar: the 8 files back
 TAR_LIMIT = 15 * 2 ** 20
 
 
