@@ -357,7 +357,7 @@ METHODS = {
     "mean": "mean z of generated faces with the tag minus without, read by a tag classifier",
     "linear": "normal of a logistic regression of the tag classifier's reading on z",
     "orthogonal": "normal of a logistic regression of the tag classifier's reading on z, "
-                  "made orthogonal to every other tag's normal",
+                  "made orthogonal to the normals of the tags that can go with it",
 }
 
 
@@ -415,14 +415,32 @@ def reach_scale(z, v, w, b, reach):
     return high
 
 
-def _orthogonal_to_others(normals):
-    """Row k of ``normals`` less its projection on the span of the other rows."""
+def rivals(labels, ratio=0.1):
+    """``bool (K, K)``: tags j, k that (almost) never appear together on the labelled faces.
+
+    ``labels`` is ``bool (N, K)``; j and k are rivals when they co-occur on fewer than ``ratio``
+    times the faces they would share if independent (two hair colours, short and long hair). A
+    tag is not its own rival.
+    """
+    labels = numpy.asarray(labels, dtype=numpy.float64)
+    together = labels.T @ labels
+    counts = labels.sum(0)
+    expected = numpy.outer(counts, counts) / max(len(labels), 1)
+    result = (together < ratio * expected) & (expected > 0)
+    numpy.fill_diagonal(result, False)
+    return result
+
+
+def _orthogonal_to_others(normals, keep=None):
+    """Row k of ``normals`` less its projection on the span of the other rows (those with
+    ``keep[k, j]`` False when ``keep`` is given: a rival's normal stays in)."""
     result = numpy.empty_like(normals)
     for k in range(len(normals)):
-        others = numpy.delete(normals, k, axis=0)
-        if len(others):
-            coef, *_ = numpy.linalg.lstsq(others.T, normals[k], rcond=None)
-            result[k] = normals[k] - others.T @ coef
+        others = [j for j in range(len(normals)) if j != k and (keep is None or not keep[k, j])]
+        if others:
+            basis = normals[others]
+            coef, *_ = numpy.linalg.lstsq(basis.T, normals[k], rcond=None)
+            result[k] = normals[k] - basis.T @ coef
         else:
             result[k] = normals[k]
     return result
@@ -438,9 +456,10 @@ def vectors_from_labels(z, probs, tags, threshold=0.5, min_count=20, method="mea
     * ``"linear"``: the normal of a logistic regression of ``probs[:, k]`` on z (:func:`fit_normals`),
       which, unlike the mean difference, does not follow the z-directions of tags that merely
       co-occur with k among the labelled faces;
-    * ``"orthogonal"``: that normal less its projection on the other kept tags' normals, so that to
-      first order a slider leaves the other tags' log-odds where they were (hair colour stays
-      when the smile slider moves).
+    * ``"orthogonal"``: that normal less its projection on the normals of the other kept tags that
+      are not its :func:`rivals`, so that to first order a slider leaves the log-odds of every tag
+      that can go with its own where they were (hair colour stays when the smile slider moves),
+      while trading against its rivals (black hair for blonde) as it must.
 
     Each vector is divided by its largest absolute component. With ``reach``, it is then shortened
     to the length at which the tag's logistic model predicts a mean probability of ``reach`` at
@@ -471,7 +490,8 @@ def vectors_from_labels(z, probs, tags, threshold=0.5, min_count=20, method="mea
     if method == "mean":
         directions = [z[probs[:, k] >= threshold].mean(0) - z[probs[:, k] < threshold].mean(0) for k in kept]
     else:
-        directions = _orthogonal_to_others(normals) if method == "orthogonal" else normals
+        rival = rivals(probs[:, kept] >= threshold)
+        directions = _orthogonal_to_others(normals, rival) if method == "orthogonal" else normals
     result = []
     for i, (k, v) in enumerate(zip(kept, directions)):
         peak = numpy.abs(v).max()

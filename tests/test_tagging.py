@@ -331,3 +331,19 @@ def test_reach_shortens_a_vector_to_what_its_tag_needs():
     assert numpy.mean(1 / (1 + numpy.exp(-(6 * moved[:, 2] - 1)))) == pytest.approx(0.8, abs=0.02)
     mean = tagging.vectors_from_labels(z, probs, ["a"], method="mean", reach=0.8)[0].v
     assert numpy.abs(mean).max() < 0.9
+
+
+def test_rivals_keep_their_trade_off_in_orthogonal_vectors():
+    """Two exclusive 'hair colours' (z[0] > 0 or not) and an independent 'smile' (z[5]): the colour
+    vectors keep pointing along z[0] (each colour is its rival's absence), while smile loses
+    any share along z[0]."""
+    z = zspace.sample_z(3000, 100, 8).astype(numpy.float64)
+    sig = lambda x: 1 / (1 + numpy.exp(-x))  # noqa: E731
+    probs = numpy.stack([sig(8 * z[:, 0]), sig(-8 * z[:, 0]), sig(6 * z[:, 5] + 3 * z[:, 0])], axis=1)
+    labels = probs >= 0.5
+    rival = tagging.rivals(labels)
+    assert rival[0, 1] and rival[1, 0] and not rival[0, 2] and not rival[2, 1] and not rival.diagonal().any()
+    v = {tv.name: tv.v for tv in tagging.vectors_from_labels(z, probs, ["blonde", "black", "smile"],
+                                                             method="orthogonal")}
+    assert v["blonde"][0] == 1.0 and v["black"][0] == -1.0  # not cancelled against each other
+    assert v["smile"][5] == 1.0 and abs(v["smile"][0]) < 0.05  # its hair-colour share is gone
