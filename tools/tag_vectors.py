@@ -7,10 +7,10 @@
 2. Draw --samples z's uniform in [-1, 1], generate their faces with --model and label them; for each
    tag on at least --min-count faces (and missing from as many), its vector is (--method)
    mean: mean z (faces with it) - mean z (faces without);
-   linear: the normal of a logistic regression of the tag's probability on z;
-   orthogonal (default): that normal less its projection on the other tags' normals;
-   scaled so max |v_i| = 1, or with --reach P shortened to the length at which a logistic model of
-   the tag predicts a mean probability P at slider 1.
+   linear (default): the normal of a logistic regression of the tag's probability on z;
+   orthogonal: that normal less its projection on the normals of the tags that can go with it;
+   scaled so max |v_i| = 1, then shortened (--reach P, default 0.9) to the length at which a
+   logistic model of the tag predicts a mean probability P at slider 1.
 3. Measure each vector: the classifier's mean probability of its tag on faces from --effect-samples
    z0's versus from clip(z0 + s * v, -1, 1) for each s in --strengths, and at s = 1 the mean absolute
    change of every other tag's probability ("off@1"); print the table (with the classifier's held-out
@@ -75,13 +75,14 @@ def parse_args(argv=None):
                         "(default 20)")
     p.add_argument("--threshold", type=probability, default=0.5,
                    help="a generated face has a tag when the classifier's probability is >= this (default 0.5)")
-    p.add_argument("--method", choices=sorted(tagging.METHODS), default="orthogonal",
+    p.add_argument("--method", choices=sorted(tagging.METHODS), default="linear",
                    help="how a tag's direction is found: mean (mean difference), linear (logistic-regression "
-                        "normal) or orthogonal (that normal, orthogonal to the other tags'; default)")
-    p.add_argument("--reach", type=probability, default=None,
+                        "normal; default) or orthogonal (that normal, orthogonal to the normals of the tags "
+                        "that can go with it: least entangled, weakest)")
+    p.add_argument("--reach", type=probability, default=0.9,
                    help="shorten each vector to the length at which a logistic model of its tag predicts this "
-                        "mean probability at slider 1 (e.g. 0.9): the slider moves the face no further than "
-                        "its tag needs (default: full length, max |v_i| = 1)")
+                        "mean probability at slider 1: the slider moves the face no further than its tag needs "
+                        "(default 0.9; 1 keeps every vector at full length, max |v_i| = 1)")
     p.add_argument("--min-reach", type=probability, default=None,
                    help="drop the vectors whose tag's mean probability at slider 1 stays below this (e.g. 0.8); "
                         "needs the effect measurement")
@@ -189,7 +190,7 @@ def main(argv=None):
                 args.sheet, len(vectors), ", ".join("{:g}".format(s) for s in SHEET_SLIDERS)))
         meta = {"method": tagging.METHODS[args.method] + (
                     ", shortened to reach a mean probability of {:g} at slider 1".format(args.reach)
-                    if args.reach is not None else ""),
+                    if args.reach < 1 else ""),
                 "model": os.path.basename(args.model), "samples": args.samples, "seed": args.seed,
                 "threshold": args.threshold}
         tagging.write_tag_vectors(args.out, vectors, effects, meta)
