@@ -55,7 +55,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["chainer_dcgan", "chainer_dcgan.*", "_chainer_dcgan_shims"]),
     # The shipped generator(s): weights, tag vectors, classifier and model card, addressed by name.
-    package_data={"chainer_dcgan.pretrained": ["*/*.npz", "*/*.json", "*/*.md"]},
+    package_data={"chainer_dcgan.models.pretrained": ["*/*.npz", "*/*.json", "*/*.md"]},
     cmdclass={"build": build_with_pth, "build_pth": build_pth},
     install_requires=[
         "chainer==7.8.1",

@@ -1,4 +1,4 @@
-"""The agreement metric of conditional generators (chainer_dcgan.agreement) and tools/evaluate.py --classifier."""
+"""The agreement metric of conditional generators (chainer_dcgan.evaluation.agreement) and tools/evaluate.py --classifier."""
 import itertools
 import json
 
@@ -6,8 +6,10 @@ import numpy
 import pytest
 from conftest import run_script
 
-from chainer_dcgan import agreement, tagging
-from chainer_dcgan.serialization import save_model
+from chainer_dcgan.evaluation import agreement
+
+from chainer_dcgan.zspace import tagging
+from chainer_dcgan.models.serialization import save_model
 from chainer_dcgan.training import seeded_models
 from chainer_dcgan.zspace import generate, sample_z
 

@@ -1,4 +1,4 @@
-"""chainer_dcgan.atomic: writers that rename, file modes, full disks, the output-folder lock."""
+"""chainer_dcgan.utils.atomic: writers that rename, file modes, full disks, the output-folder lock."""
 import os
 import subprocess
 import sys
@@ -8,8 +8,8 @@ import numpy
 import pytest
 
 from chainer_dcgan import zspace
-from chainer_dcgan.atomic import FolderLock, FolderLocked, atomic_save, atomic_write
-from chainer_dcgan.images import save_image
+from chainer_dcgan.utils.atomic import FolderLock, FolderLocked, atomic_save, atomic_write
+from chainer_dcgan.utils.images import save_image
 
 
 def test_writer_appending_an_extension_still_lands_at_the_path(tmp_path):
@@ -84,7 +84,7 @@ def test_folder_lock_refuses_a_second_holder_and_dies_with_its_process(tmp_path)
             FolderLock(tmp_path)
     FolderLock(tmp_path).release()  # free again
     # a process that holds it and is killed leaves no stale lock
-    code = "import sys, time; from chainer_dcgan.atomic import FolderLock; l = FolderLock(sys.argv[1]); " \
+    code = "import sys, time; from chainer_dcgan.utils.atomic import FolderLock; l = FolderLock(sys.argv[1]); " \
            "print('held', flush=True); time.sleep(60)"
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
                             env=dict(os.environ, MARK=uuid.uuid4().hex))

@@ -5,12 +5,12 @@ from conftest import run_script
 
 from chainer_dcgan.datasets import SyntheticFaces, TaggedDataset, TagVocabularyError
 from chainer_dcgan.datasets.iterators import ResumableIterator
-from chainer_dcgan.distributed import resolve_device
-from chainer_dcgan.extensions.conditional_grid import grid_tag_sets, legend_lines
+from chainer_dcgan.training.distributed import resolve_device
+from chainer_dcgan.training.extensions.conditional_grid import grid_tag_sets, legend_lines
 from chainer_dcgan.models import ConditionalGenerator, ProjectionDiscriminator
-from chainer_dcgan.serialization import load_generator, read_meta
+from chainer_dcgan.models.serialization import load_generator, read_meta
 from chainer_dcgan.training import build_trainer, make_optimizer, seeded_models
-from chainer_dcgan.updater import ConditionalUpdater
+from chainer_dcgan.training.updater import ConditionalUpdater
 
 HAIR = ["blonde_hair", "pink_hair", "blue_hair", "red_hair"]
 
@@ -121,7 +121,7 @@ def learnt(tmp_path_factory):
     the tag offsets, which start at zero, too little in a test's budget. The classifier is trained
     on 1,000 other embedded faces and checked on 500 more.
     """
-    from chainer_dcgan.tagging import evaluate_classifier, train_tag_classifier
+    from chainer_dcgan.zspace.tagging import evaluate_classifier, train_tag_classifier
     from chainer_dcgan.datasets.tagged import tag_matrix
 
     def faces(n, seed):
@@ -145,7 +145,7 @@ def learnt(tmp_path_factory):
 def test_short_training_obeys_hair_colour_and_shuffled_y_does_not(learnt):
     """Agreement (ROC AUC of the classifier's hair-colour probabilities against y, chance 0.5) of the
     trained G, of the same G fed shuffled y (a G that ignores y scores the same), and of the untrained G."""
-    from chainer_dcgan.agreement import conditional_agreement, mean_auc, mean_balanced
+    from chainer_dcgan.evaluation.agreement import conditional_agreement, mean_auc, mean_balanced
 
     gen, clf, labels = learnt["gen"], learnt["clf"], learnt["labels"]
     assert learnt["held"].min() > 0.9  # the reader itself is sound on real faces

@@ -53,7 +53,7 @@ def _check(proc):
 
 
 def test_single_process_context():
-    from chainer_dcgan.distributed import Context, create_context
+    from chainer_dcgan.training.distributed import Context, create_context
 
     ctx = create_context(None)
     assert (ctx.rank, ctx.size, ctx.is_root) == (0, 1, True)
@@ -71,7 +71,7 @@ def test_communicators_copy_gradients_without_chainermn_batched_kernel():
     undeclared `half`); every communicator is made with the per-parameter copies instead."""
     proc = subprocess.run([sys.executable, "-c", (
         "import chainer_dcgan\n"
-        "from chainer_dcgan.distributed import create_context\n"
+        "from chainer_dcgan.training.distributed import create_context\n"
         "ctx = create_context('naive')\n"
         "print('batched_copy', ctx.comm.get_config('batched_copy'))\n")],
         capture_output=True, text=True, timeout=120, cwd=REPO)
@@ -143,7 +143,7 @@ def test_cli_conditional_two_ranks_with_multi_node_batchnorm(tmp_path):
     proc = _check(mpirun((1, tmp_path / "root", argv), (1, tmp_path / "other", argv)))
     assert proc.stdout.count("conditional on 2 tags: blonde_hair, pink_hair") == 1
     assert not [p for p in (tmp_path / "other").rglob("*") if p.is_file()]
-    from chainer_dcgan.serialization import load_generator
+    from chainer_dcgan.models.serialization import load_generator
 
     gen = load_generator(str(tmp_path / "root" / "out" / "gen_iter_2.npz"))
     assert gen.tags == ["blonde_hair", "pink_hair"] and gen.size == 64
@@ -202,9 +202,9 @@ def _one_update(context, x, z):
     """Parameters and gradients of G and D after one DCGANUpdater step on batch ``x`` with latent ``z``."""
     import chainer
 
-    from chainer_dcgan.distributed import resolve_device
+    from chainer_dcgan.training.distributed import resolve_device
     from chainer_dcgan.training import make_optimizer, seeded_models
-    from chainer_dcgan.updater import DCGANUpdater
+    from chainer_dcgan.training.updater import DCGANUpdater
 
     gen, dis = seeded_models(7)
     gen, dis = context.model(gen), context.model(dis)
@@ -254,7 +254,7 @@ def _mode_first_update(out):
     import chainer
 
     from chainer_dcgan.datasets import SyntheticFaces
-    from chainer_dcgan.distributed import Context, create_context
+    from chainer_dcgan.training.distributed import Context, create_context
     from chainer_dcgan.models import Generator
 
     ctx = create_context("naive", mn_batchnorm=True)
@@ -307,9 +307,9 @@ def _mode_first_update(out):
 def _mode_conditional_mn(out):
     import chainer
 
-    from chainer_dcgan.distributed import Context, create_context
+    from chainer_dcgan.training.distributed import Context, create_context
     from chainer_dcgan.models import ConditionalGenerator
-    from chainer_dcgan.serialization import load_generator, save_model
+    from chainer_dcgan.models.serialization import load_generator, save_model
     from chainer_dcgan.training import seeded_models
 
     tags = ["blonde_hair", "blue_hair", "smile"]
@@ -354,7 +354,7 @@ def _mode_conditional_mn(out):
 
 
 def _mode_crash(out, how):
-    from chainer_dcgan.distributed import create_context
+    from chainer_dcgan.training.distributed import create_context
 
     ctx = create_context("naive")
     if ctx.rank == 1:

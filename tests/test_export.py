@@ -9,8 +9,8 @@ from conftest import REPO, make_demo_generator, run_script
 
 from chainer_dcgan import export
 from chainer_dcgan.models import Generator, sample_z
-from chainer_dcgan.serialization import save_model
-from chainer_dcgan.tagging import TagVector, read_tag_vectors, write_tag_vectors
+from chainer_dcgan.models.serialization import save_model
+from chainer_dcgan.zspace.tagging import TagVector, read_tag_vectors, write_tag_vectors
 
 
 def _load_tool(name):

@@ -5,10 +5,10 @@ import pytest
 from conftest import run_script
 
 from chainer_dcgan.export import ExportError, read_demo_manifest
-from chainer_dcgan.export_conditional import (build_conditional_onnx, export_conditional_demo, fold_conditional,
+from chainer_dcgan.export.conditional import (build_conditional_onnx, export_conditional_demo, fold_conditional,
                                               run_conditional_onnx)
 from chainer_dcgan.models import sample_z
-from chainer_dcgan.serialization import save_model
+from chainer_dcgan.models.serialization import save_model
 from chainer_dcgan.training import seeded_models
 
 pytest.importorskip("onnxruntime")

@@ -6,8 +6,8 @@ import chainer.functions as F
 import numpy
 import pytest
 
-from chainer_dcgan.extensions import GeneratorAverage
-from chainer_dcgan.extensions.ema import batch_normalizations, recompute_batch_statistics
+from chainer_dcgan.training.extensions import GeneratorAverage
+from chainer_dcgan.training.extensions.ema import batch_normalizations, recompute_batch_statistics
 from chainer_dcgan.models import Generator
 
 

@@ -7,7 +7,7 @@ import numpy
 import pytest
 
 from chainer_dcgan.datasets import SyntheticFaces
-from chainer_dcgan.extensions.fid import FIDEvaluation, add_fid_evaluation
+from chainer_dcgan.training.extensions.fid import FIDEvaluation, add_fid_evaluation
 from chainer_dcgan.training import build_trainer
 
 pytestmark = pytest.mark.timeout(300)
@@ -36,7 +36,7 @@ def test_fid_evaluation_needs_enough_samples():
 
 
 def test_missing_weights_fail_before_training(tmp_path, monkeypatch):
-    from chainer_dcgan import inception
+    from chainer_dcgan.evaluation import inception
 
     monkeypatch.setenv(inception.ENV_CACHE, str(tmp_path))
     monkeypatch.delenv(inception.ENV_WEIGHTS, raising=False)

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from chainer_dcgan.safebooru_server import ServedPost
+from chainer_dcgan.testing.safebooru_server import ServedPost
 from conftest import make_served_posts
 
 pytest.importorskip("gallery_dl", reason="gallery-dl is a test dependency: pip install -e '.[test]'")

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from chainer_dcgan.datasets import ImageDataset, UnreadableImageWarning
-from chainer_dcgan.manifest import ManifestWriter
+from chainer_dcgan.datasets.manifest import ManifestWriter
 
 
 def _write(path, size=(96, 96), mode="RGB", value=200):

@@ -4,7 +4,7 @@ import numpy
 import pytest
 from PIL import Image
 
-from chainer_dcgan.images import read_image, save_image, tile, to_array, to_image
+from chainer_dcgan.utils.images import read_image, save_image, tile, to_array, to_image
 
 
 def _png(img, mode):

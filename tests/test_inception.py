@@ -8,7 +8,7 @@ import zipfile
 import numpy
 import pytest
 
-from chainer_dcgan import inception
+from chainer_dcgan.evaluation import inception
 
 pytestmark = pytest.mark.timeout(300)
 

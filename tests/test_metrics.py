@@ -4,7 +4,7 @@ import os
 import numpy
 import pytest
 
-from chainer_dcgan import metrics
+from chainer_dcgan.evaluation import metrics
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -245,7 +245,7 @@ def test_in_memory_datasets_are_cached_too(tmp_path):
 
 
 def test_held_out_is_disjoint_from_the_evaluated_sample():
-    from chainer_dcgan.metrics import held_out, select_examples
+    from chainer_dcgan.evaluation.metrics import held_out, select_examples
 
     data = [numpy.full((3, 2, 2), i, numpy.float32) for i in range(20)]
     rest = held_out(data, 8, seed=3)

@@ -3,8 +3,10 @@ import h5py
 import numpy
 import pytest
 
-from chainer_dcgan import Discriminator, Generator, hparams, sample_z
-from chainer_dcgan.serialization import ModelFileError, load_generator, load_model, read_meta, save_model
+from chainer_dcgan import Discriminator, Generator, sample_z
+
+from chainer_dcgan.models import hparams
+from chainer_dcgan.models.serialization import ModelFileError, load_generator, load_model, read_meta, save_model
 
 
 def count(link):

@@ -1,4 +1,4 @@
-"""Shipped models (chainer_dcgan.pretrained): addressing by name, the demo's cached export, serve_demo's
+"""Shipped models (chainer_dcgan.models.pretrained): addressing by name, the demo's cached export, serve_demo's
 default; and, once one is shipped, the default model itself and its page."""
 import json
 import os
@@ -11,9 +11,12 @@ import pytest
 from conftest import REPO, run_script
 from PIL import Image
 
-from chainer_dcgan import Generator, pretrained, zspace
-from chainer_dcgan.serialization import ModelFileError, load_generator, read_meta, save_model
-from chainer_dcgan.tagging import TagVector, load_classifier, read_tag_vectors, write_tag_vectors
+from chainer_dcgan import Generator, zspace
+
+from chainer_dcgan.demo import shipped
+from chainer_dcgan.models import pretrained
+from chainer_dcgan.models.serialization import ModelFileError, load_generator, read_meta, save_model
+from chainer_dcgan.zspace.tagging import TagVector, load_classifier, read_tag_vectors, write_tag_vectors
 
 MAX_BYTES = 10 * 1000 * 1000
 SHIPPED = os.path.isfile(os.path.join(pretrained.ROOT, pretrained.DEFAULT, pretrained.GENERATOR))
@@ -66,39 +69,39 @@ def test_float16_files_are_half_the_size_and_keep_their_record(shipped_root, tmp
 
 def test_demo_export_is_made_once_and_cached(shipped_root, tmp_path):
     cache = tmp_path / "cache"
-    first = pretrained.demo_export(pretrained.DEFAULT, cache_dir=str(cache))
+    first = shipped.demo_export(pretrained.DEFAULT, cache_dir=str(cache))
     manifest = json.load(open(os.path.join(first, "demo.json")))
     assert manifest["tag_count"] == 3 and manifest["z_dim"] == 100
     stamp = os.stat(os.path.join(first, "demo.json")).st_mtime_ns
-    assert pretrained.demo_export(pretrained.DEFAULT, cache_dir=str(cache)) == first
+    assert shipped.demo_export(pretrained.DEFAULT, cache_dir=str(cache)) == first
     assert os.stat(os.path.join(first, "demo.json")).st_mtime_ns == stamp
     assert [p for p in os.listdir(cache) if p.startswith(".")] == []  # no temporary folder left
     # Another model file, another export.
     numpy.random.seed(4)
     save_model(str(shipped_root[0] / pretrained.GENERATOR), Generator(), dtype=numpy.float16)
-    assert pretrained.demo_export(pretrained.DEFAULT, cache_dir=str(cache)) != first
+    assert shipped.demo_export(pretrained.DEFAULT, cache_dir=str(cache)) != first
 
 
 def test_a_shipped_first_face_reaches_the_demo_manifest_and_a_new_one_a_new_export(shipped_root, tmp_path):
     folder, _ = shipped_root
     cache = str(tmp_path / "cache")
-    without = pretrained.demo_export(pretrained.DEFAULT, cache_dir=cache)
+    without = shipped.demo_export(pretrained.DEFAULT, cache_dir=cache)
     assert "first_z" not in json.load(open(os.path.join(without, "demo.json")))
     z = [round(v, 4) for v in numpy.random.RandomState(2).uniform(-1, 1, 100).tolist()]
     (folder / pretrained.FIRST_FACE).write_text(json.dumps({"z": z, "seed": 2}))
-    with_face = pretrained.demo_export(pretrained.DEFAULT, cache_dir=cache)
+    with_face = shipped.demo_export(pretrained.DEFAULT, cache_dir=cache)
     assert with_face != without
     manifest = json.load(open(os.path.join(with_face, "demo.json")))
     numpy.testing.assert_array_equal(numpy.float32(manifest["first_z"]), numpy.float32(z))
     (folder / pretrained.FIRST_FACE).write_text('{"z": "nope"}')
     with pytest.raises(pretrained.PretrainedError, match="first_face.json: not a first-face record"):
-        pretrained.demo_export(pretrained.DEFAULT, cache_dir=cache)
+        shipped.demo_export(pretrained.DEFAULT, cache_dir=cache)
 
 
 def test_serve_demo_without_a_shipped_model_says_so(tmp_path):
     empty = tmp_path / "none"
     empty.mkdir()
-    code = ("import sys; from chainer_dcgan import pretrained; pretrained.ROOT = sys.argv[1]; "
+    code = ("import sys; from chainer_dcgan.models import pretrained; pretrained.ROOT = sys.argv[1]; "
             "sys.argv = sys.argv[:1] + ['--port', '0']; import runpy; "
             "runpy.run_path({!r}, run_name='__main__')".format(os.path.join(REPO, "tools", "serve_demo.py")))
     proc = subprocess.run([sys.executable, "-c", code, str(empty)], capture_output=True, text=True, timeout=120,
@@ -143,7 +146,7 @@ def test_default_tag_vectors_fit_and_at_least_ten_rise():
 
 @pytest.fixture(scope="module")
 def default_page(tmp_path_factory):
-    from chainer_dcgan.web_demo import DemoServer, find_chromium, launch_chromium
+    from chainer_dcgan.demo.server import DemoServer, find_chromium, launch_chromium
 
     if not SHIPPED:
         pytest.skip("no default model shipped yet")
@@ -151,7 +154,7 @@ def default_page(tmp_path_factory):
         pytest.skip("Chromium is not installed (.ci/install-system-deps runs apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    export_dir = pretrained.demo_export(pretrained.DEFAULT, cache_dir=str(tmp_path_factory.mktemp("cache")))
+    export_dir = shipped.demo_export(pretrained.DEFAULT, cache_dir=str(tmp_path_factory.mktemp("cache")))
     with DemoServer(export_dir) as server, sync_playwright() as p:
         browser = launch_chromium(p)
         page = browser.new_page()
@@ -222,7 +225,7 @@ def test_resolve_gives_each_kind_of_shipped_file(shipped_root, tmp_path, monkeyp
     assert pretrained.companion(pretrained.DEFAULT, pretrained.CLASSIFIER) is None  # this one has none
     assert pretrained.companion(str(folder / pretrained.GENERATOR), pretrained.TAGS) is None  # a path
     assert len(read_tag_vectors(pretrained.DEFAULT, 100)) == 3
-    from chainer_dcgan.tagging import TaggedDatasetError, TagVectorFileError
+    from chainer_dcgan.zspace.tagging import TaggedDatasetError, TagVectorFileError
 
     with pytest.raises(TaggedDatasetError, match="shipped model 'default' has no classifier.npz"):
         load_classifier(pretrained.DEFAULT)

@@ -15,9 +15,11 @@ import pytest
 
 from conftest import REPO
 
-from chainer_dcgan import metrics, tagging
+from chainer_dcgan.evaluation import metrics
+
+from chainer_dcgan.zspace import tagging
 from chainer_dcgan.models import Generator
-from chainer_dcgan.serialization import (ModelFileError, SafeNpz, load_generator, load_model, load_npz_into,
+from chainer_dcgan.models.serialization import (ModelFileError, SafeNpz, load_generator, load_model, load_npz_into,
                                          save_model)
 
 
@@ -221,7 +223,7 @@ def test_damaged_or_hostile_fid_cache_is_recomputed(tmp_path):
 
 def test_trainer_snapshot_with_a_pickle_runs_no_code(tmp_path):
     from chainer_dcgan.datasets import SyntheticFaces
-    from chainer_dcgan.distributed import resolve_device
+    from chainer_dcgan.training.distributed import resolve_device
     from chainer_dcgan.training import build_trainer, resume
 
     def trainer(out):

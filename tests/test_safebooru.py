@@ -12,11 +12,11 @@ import time
 import pytest
 from PIL import Image
 
-from chainer_dcgan import safebooru
-from chainer_dcgan.safebooru import (ApiError, ChecksumMismatch, FileTooLarge, HTTPStatusError, NotAnImage, Post,
+from chainer_dcgan.collection import safebooru
+from chainer_dcgan.collection.safebooru import (ApiError, ChecksumMismatch, FileTooLarge, HTTPStatusError, NotAnImage, Post,
                                      PostStore, RateLimited, RetriesExhausted, ServerError, StoreLocked,
                                      UnsafePost, UnsupportedType, parse_posts, read_posts, scrape)
-from chainer_dcgan.safebooru_server import Fault, ServedPost, synthetic_posts
+from chainer_dcgan.testing.safebooru_server import Fault, ServedPost, synthetic_posts
 from conftest import REPO, make_served_posts, run_script
 
 

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 import requests
 
-from chainer_dcgan.safebooru_server import (DEEP_PAGING_REASON, FakeSafebooru, Fault, ServedPost, posts_from_folder,
+from chainer_dcgan.testing.safebooru_server import (DEEP_PAGING_REASON, FakeSafebooru, Fault, ServedPost, posts_from_folder,
                                             search, synthetic_posts)
 from conftest import REPO, make_served_posts
 
@@ -255,7 +255,7 @@ def test_previews_and_samples_are_served(safebooru_site):
 
 
 def test_created_at_format():
-    from chainer_dcgan.safebooru_server import created_at
+    from chainer_dcgan.testing.safebooru_server import created_at
     # the rule34 example's date, 02:02:02 UTC, shown at +0100
     assert created_at(1647568922, utc_offset_minutes=60) == "Fri Mar 18 03:02:02 +0100 2022"
     assert created_at(1754388019) == "Tue Aug 05 10:00:19 +0000 2025"

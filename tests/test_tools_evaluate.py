@@ -4,7 +4,7 @@ import zipfile
 
 import pytest
 
-from chainer_dcgan import inception
+from chainer_dcgan.evaluation import inception
 from conftest import run_script
 
 pytestmark = pytest.mark.timeout(300)

@@ -5,7 +5,7 @@ import numpy
 import pytest
 
 from chainer_dcgan.datasets import SyntheticFaces
-from chainer_dcgan.distributed import resolve_device
+from chainer_dcgan.training.distributed import resolve_device
 from chainer_dcgan.training import build_trainer, newest_snapshot, resume
 from conftest import run_script
 
@@ -89,7 +89,7 @@ def test_short_training_learns(tmp_path):
     data) fails this. Measured here: 1.70 at start, 1.25 after 60 iterations of batch 8."""
     from chainer_dcgan.models import generate
     from chainer_dcgan.models import sample_z
-    from chainer_dcgan.statistics import statistics_distance
+    from chainer_dcgan.evaluation.statistics import statistics_distance
 
     data = SyntheticFaces(400, seed=0, cache=True)
     real = numpy.stack([data[i] for i in range(100, 164)])
@@ -139,7 +139,7 @@ def test_train_faces_cli_at_64_px_with_the_recipe_flags(tmp_path):
                       "--synthetic-size", 4, "--size", 64, "--spectral-norm", "--lr-gen", "1e-4", "--lr-dis", "4e-4",
                       "--ema", "0.9", "--loss", "hinge", "--display-interval", 1, "--no-progress")
     assert "recipe: size 64 px, loss hinge, spectral norm on, lr gen 0.0001 dis 0.0004, ema 0.9" in proc.stdout
-    from chainer_dcgan.serialization import load_generator
+    from chainer_dcgan.models.serialization import load_generator
     assert load_generator(str(out / "gen_ema_iter_2.npz")).size == 64
     from PIL import Image
     with Image.open(out / "preview" / "image_iter_00000002.png") as img:
@@ -149,7 +149,7 @@ def test_train_faces_cli_at_64_px_with_the_recipe_flags(tmp_path):
 def test_128_px_with_the_modern_recipe_runs_snapshots_and_resumes(tmp_path):
     """As test_resume_replays_a_straight_run, at 128 px with spectral norm, hinge, two learning rates
     and the moving average: the averaged generator resumes exactly too and is written as its own npz."""
-    from chainer_dcgan.serialization import load_generator, read_meta
+    from chainer_dcgan.models.serialization import load_generator, read_meta
 
     data = SyntheticFaces(6, seed=2, size=128)
     recipe = dict(size=128, spectral_norm=True, loss="hinge", lr_gen=1e-4, lr_dis=4e-4, ema=0.5,

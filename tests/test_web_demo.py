@@ -1,4 +1,4 @@
-"""The browser demo: chainer_dcgan.web_demo's server, tools/serve_demo.py, and web/ in headless Chromium.
+"""The browser demo: chainer_dcgan.demo.server's server, tools/serve_demo.py, and web/ in headless Chromium.
 
 The page runs in Debian's Chromium driven by Playwright (its own browser download is not used).
 Tests that need the browser skip only where Chromium is not installed.
@@ -17,10 +17,10 @@ from conftest import REPO
 from PIL import Image
 
 from chainer_dcgan import export, zspace
-from chainer_dcgan.images import to_image
+from chainer_dcgan.utils.images import to_image
 from chainer_dcgan.models import sample_z
-from chainer_dcgan.tagging import TagVector
-from chainer_dcgan.web_demo import DemoServer, WebDemoError, find_chromium, launch_chromium
+from chainer_dcgan.zspace.tagging import TagVector
+from chainer_dcgan.demo.server import DemoServer, WebDemoError, find_chromium, launch_chromium
 
 N_TAGS = 4
 

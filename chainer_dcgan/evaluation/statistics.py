@@ -1,7 +1,7 @@
 """Cheap image statistics that tell whether a generator has started to look like its data.
 
-Used as a training metric (:class:`chainer_dcgan.extensions.StatisticsDistance`) and by tests
-that check a short run learns. Far cruder than FID (:mod:`chainer_dcgan.metrics`), but it needs
+Used as a training metric (:class:`chainer_dcgan.training.extensions.StatisticsDistance`) and by tests
+that check a short run learns. Far cruder than FID (:mod:`chainer_dcgan.evaluation.metrics`), but it needs
 no network and takes milliseconds.
 """
 import numpy

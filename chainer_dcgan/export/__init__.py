@@ -29,8 +29,10 @@ import os
 import chainer
 import numpy
 
-from chainer_dcgan import hparams, jsonio
-from chainer_dcgan.atomic import atomic_write
+from chainer_dcgan.models import hparams
+
+from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils.atomic import atomic_write
 from chainer_dcgan.models import Generator, sample_z
 
 __all__ = ["ExportError", "ExportCheckError", "FoldedGenerator", "fold_generator", "build_onnx",
@@ -92,7 +94,7 @@ def _fold(W, b, bn, axis):
 
 def refuse_nonfinite(generator):
     """Raise ExportError naming the parameters of ``generator`` that hold NaN or infinity (their faces are blank)."""
-    from chainer_dcgan.serialization import nonfinite_parameters
+    from chainer_dcgan.models.serialization import nonfinite_parameters
 
     bad = nonfinite_parameters(generator)
     if bad:
@@ -266,7 +268,7 @@ def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0,
         generator: a trained :class:`~chainer_dcgan.models.Generator` (CPU).
         out_dir (str): the export folder (created; files in it are replaced atomically, ``demo.json``
             last, so a reader never sees a half-finished export).
-        tags: list of :class:`~chainer_dcgan.tagging.TagVector` (one slider each), or None for none.
+        tags: list of :class:`~chainer_dcgan.zspace.tagging.TagVector` (one slider each), or None for none.
         float16 (bool): also write ``generator.f16.onnx``.
         check_n (int): how many z (uniform, seeded) the check runs.
         seed (int): the check's z.
@@ -281,7 +283,7 @@ def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0,
         ExportError: the generator or tag vectors do not fit.
         ExportCheckError: an exported model's output differs from Chainer's.
     """
-    from chainer_dcgan.tagging import write_tag_vectors
+    from chainer_dcgan.zspace.tagging import write_tag_vectors
 
     try:
         import onnx  # noqa: F401

@@ -20,8 +20,8 @@ import os
 import chainer
 import numpy
 
-from chainer_dcgan import hparams
-from chainer_dcgan.atomic import atomic_write
+from chainer_dcgan.models import hparams
+from chainer_dcgan.utils.atomic import atomic_write
 from chainer_dcgan.export import (FORMAT_VERSION, MANIFEST, MODEL_F32, OPSET, TAGS, TOLERANCE, ExportCheckError,
                                   ExportError, _base, _blocks, _deconvs, refuse_nonfinite)
 from chainer_dcgan.models import ConditionalGenerator, sample_z
@@ -106,7 +106,7 @@ def build_conditional_onnx(params, output_activation="none"):
          helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n_tags])],
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", out_c, size, size])],
         initializer=inits)
-    model = helper.make_model(graph, producer_name="chainer_dcgan.export_conditional",
+    model = helper.make_model(graph, producer_name="chainer_dcgan.export.conditional",
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 6
     onnx.checker.check_model(model)
@@ -143,7 +143,7 @@ def export_conditional_demo(generator, out_dir, check_n=4, seed=0, tolerance=TOL
     Returns:
         dict: the manifest written to ``demo.json``.
     """
-    from chainer_dcgan.tagging import write_tag_vectors
+    from chainer_dcgan.zspace.tagging import write_tag_vectors
 
     params = fold_conditional(generator)
     z = sample_z(check_n, generator.z_dim, random_state=seed)
@@ -173,7 +173,7 @@ def export_conditional_demo(generator, out_dir, check_n=4, seed=0, tolerance=TOL
     os.makedirs(out_dir, exist_ok=True)
     with atomic_write(os.path.join(out_dir, MODEL_F32)) as f:
         f.write(data)
-    write_tag_vectors(os.path.join(out_dir, TAGS), [], meta={"source": "chainer_dcgan.export_conditional"})
+    write_tag_vectors(os.path.join(out_dir, TAGS), [], meta={"source": "chainer_dcgan.export.conditional"})
     with atomic_write(os.path.join(out_dir, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")

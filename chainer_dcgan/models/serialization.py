@@ -15,8 +15,8 @@ import chainer
 import h5py
 import numpy
 
-from chainer_dcgan import jsonio
-from chainer_dcgan.atomic import atomic_save, atomic_write
+from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".model")
 META_KEY = "_meta"
@@ -385,13 +385,13 @@ def build_from_meta(meta, path="model"):
 
 
 def load_generator(path, **kwargs):
-    """The generator stored in ``path`` (or shipped under that name, see :mod:`chainer_dcgan.pretrained`).
+    """The generator stored in ``path`` (or shipped under that name, see :mod:`chainer_dcgan.models.pretrained`).
 
     The Chain is rebuilt from the file's ``_meta`` record when it has one; otherwise it is a faithful
     :class:`~chainer_dcgan.models.Generator` built with ``kwargs``. ``kwargs`` given for a file with
     a record must agree with it (a 96 px file asked for as 128 px is an error, not a silent reshape).
     """
-    from chainer_dcgan import pretrained
+    from chainer_dcgan.models import pretrained
     from chainer_dcgan.models import Generator
 
     path = pretrained.resolve(path)

@@ -38,8 +38,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy
 from PIL import Image
 
-from chainer_dcgan import jsonio
-from chainer_dcgan.safebooru import MAX_LIMIT
+from chainer_dcgan.utils import jsonio
+from chainer_dcgan.collection.safebooru import MAX_LIMIT
 
 DEEP_PAGING_REASON = "Search error: API limited due to abuse."
 XML_TYPE = "text/xml; charset=utf-8"  # the declaration says UTF-8; so must the header, or clients guess Latin-1

@@ -11,15 +11,15 @@ import numpy
 from chainer import training
 from chainer.training import extensions
 
-from chainer_dcgan import hparams
+from chainer_dcgan.models import hparams
 from chainer_dcgan.datasets.iterators import ResumableIterator
-from chainer_dcgan.distributed import Context
-from chainer_dcgan.extensions import GeneratorAverage, SampleGrid, StatisticsDistance, add_fid_evaluation
-from chainer_dcgan.extensions.conditional_grid import ConditionalSampleGrid, grid_tag_sets
+from chainer_dcgan.training.distributed import Context
+from chainer_dcgan.training.extensions import GeneratorAverage, SampleGrid, StatisticsDistance, add_fid_evaluation
+from chainer_dcgan.training.extensions.conditional_grid import ConditionalSampleGrid, grid_tag_sets
 from chainer_dcgan.models import ConditionalGenerator, Discriminator, Generator, ProjectionDiscriminator
-from chainer_dcgan.random_state import seeded_global
-from chainer_dcgan.serialization import load_npz_into, save_model
-from chainer_dcgan.updater import ConditionalUpdater, DCGANUpdater
+from chainer_dcgan.utils.random_state import seeded_global
+from chainer_dcgan.models.serialization import load_npz_into, save_model
+from chainer_dcgan.training.updater import ConditionalUpdater, DCGANUpdater
 
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
 
@@ -99,7 +99,7 @@ def newest_snapshot(out):
 
 def model_snapshot(link, name):
     """An extension writing ``link`` to ``{out}/{name}_iter_{iteration}.npz`` with
-    :func:`~chainer_dcgan.serialization.save_model` (weights plus the class/config record)."""
+    :func:`~chainer_dcgan.models.serialization.save_model` (weights plus the class/config record)."""
 
     @training.make_extension(priority=training.PRIORITY_WRITER)
     def write(trainer):
@@ -130,23 +130,23 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         context (Context or None): the process layout; only its root writes outputs.
         gen, dis: models to train (default: new faithful ones seeded by ``seed``).
         progress (bool): show a progress bar.
-        statistics (bool): report ``stats/distance`` (see :mod:`chainer_dcgan.statistics`).
+        statistics (bool): report ``stats/distance`` (see :mod:`chainer_dcgan.evaluation.statistics`).
         loss (str): ``"softmax"`` (faithful) or ``"hinge"``.
         fid_interval (int or None): iterations between FID/KID/precision/recall evaluations
-            (:class:`~chainer_dcgan.extensions.fid.FIDEvaluation`; needs the Inception weights,
+            (:class:`~chainer_dcgan.training.extensions.fid.FIDEvaluation`; needs the Inception weights,
             ``python tools/fetch_inception.py``); None: none.
         fid_samples (int): generated and real faces per evaluation.
         tags (list of str or None): train tag-conditional models on these K tags: ``dataset`` then
             yields ``(x, y)`` pairs (:class:`~chainer_dcgan.datasets.TaggedDataset`; on the root its
             ``labels`` pick the grid's rows), the updater is
-            :class:`~chainer_dcgan.updater.ConditionalUpdater` and the sample grids have one tag set
+            :class:`~chainer_dcgan.training.updater.ConditionalUpdater` and the sample grids have one tag set
             per row (``preview/legend.txt`` names them). The statistics and FID extensions are for
             unconditional models: ``statistics`` is ignored, ``fid_interval`` refused.
         size (int): image side of the new models (64, 96, 128 or 256); ignored with ``gen``/``dis``.
         spectral_norm (bool): the new Discriminator uses spectral normalization (and no BatchNorm).
         lr_gen, lr_dis (float): Adam's learning rates of G and D (faithful: both 2e-4).
         ema (float or None): decay of a moving average of G's weights
-            (:class:`~chainer_dcgan.extensions.GeneratorAverage`), which then draws the sample grids,
+            (:class:`~chainer_dcgan.training.extensions.GeneratorAverage`), which then draws the sample grids,
             the statistics and FID, and is written as ``gen_ema_iter_N.npz``; None: none (faithful).
     """
     context = context or Context()

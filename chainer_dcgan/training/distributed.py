@@ -24,7 +24,7 @@ import chainer
 from chainer import training
 
 from chainer_dcgan import _compat, functions
-from chainer_dcgan.random_state import serialize_random_state
+from chainer_dcgan.utils.random_state import serialize_random_state
 
 #: ChainerMN communicators and whether each needs GPUs (``pure_nccl`` also needs NCCL through CuPy).
 COMMUNICATORS = {"naive": False, "flat": True, "non_cuda_aware": True, "pure_nccl": True}
@@ -161,7 +161,7 @@ class Context:
     def check_snapshot(self, snapshot):
         """Raise ValueError unless the trainer snapshot (path or binary file object) was written by a
         run with as many processes as this one: the data shards and per-rank states depend on it."""
-        from chainer_dcgan.serialization import ModelFileError, SafeNpz
+        from chainer_dcgan.models.serialization import ModelFileError, SafeNpz
 
         try:
             with SafeNpz(snapshot) as npz:
@@ -308,7 +308,7 @@ class RankStates(training.Extension):
 
     Args:
         comm: the ChainerMN communicator.
-        updater: this rank's :class:`chainer_dcgan.updater.DCGANUpdater`.
+        updater: this rank's :class:`chainer_dcgan.training.updater.DCGANUpdater`.
     """
 
     priority = training.PRIORITY_WRITER + 1  # before the snapshot writers (lower priority) run

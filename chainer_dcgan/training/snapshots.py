@@ -13,8 +13,8 @@ import zipfile
 import numpy
 from chainer import training
 
-from chainer_dcgan import jsonio
-from chainer_dcgan.serialization import ModelFileError, SafeNpz
+from chainer_dcgan.utils import jsonio
+from chainer_dcgan.models.serialization import ModelFileError, SafeNpz
 
 SNAPSHOT_RE = re.compile(r"snapshot_iter_(\d+)")
 CONFIG_NAME = "run_config"
@@ -131,7 +131,7 @@ def _show(value):
 def remove_stale_temporaries(out):
     """Remove what a killed run left in ``out``: chainer's ``tmpsnapshot_iter_*`` folders and files,
     and the atomic helpers' hidden ``.NAME.XXXX.tmp`` files and folders. Only safe while holding the
-    folder's :class:`~chainer_dcgan.atomic.FolderLock`. Returns the names removed."""
+    folder's :class:`~chainer_dcgan.utils.atomic.FolderLock`. Returns the names removed."""
     removed = []
     try:
         names = os.listdir(os.fspath(out))

@@ -4,8 +4,8 @@ import chainer.functions as F
 import numpy
 from chainer import training
 
-from chainer_dcgan import hparams
-from chainer_dcgan.random_state import serialize_random_state
+from chainer_dcgan.models import hparams
+from chainer_dcgan.utils.random_state import serialize_random_state
 
 
 class DCGANUpdater(training.updaters.StandardUpdater):

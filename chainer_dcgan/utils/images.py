@@ -13,7 +13,7 @@ import os
 import numpy
 from PIL import Image
 
-from chainer_dcgan.atomic import atomic_write
+from chainer_dcgan.utils.atomic import atomic_write
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
 

@@ -13,9 +13,9 @@ import os
 
 import numpy
 
-from chainer_dcgan import jsonio
-from chainer_dcgan import hparams
-from chainer_dcgan.atomic import atomic_save, atomic_write
+from chainer_dcgan.utils import jsonio
+from chainer_dcgan.models import hparams
+from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 from chainer_dcgan.models import generate, sample_z
 
 __all__ = ["sample_z", "lerp", "slerp", "interpolate", "loop_path", "variations", "compose", "generate",
@@ -147,7 +147,7 @@ def compose(z0, strength, sliders=None, vectors=None):
         sliders: ``float (K,)`` slider values in ``[-1, 1]`` (one per tag), or ``(N, K)`` for one
             set per row of ``z0``; None or empty means no tags.
         vectors: ``float (K, D)`` tag vectors (``max |v_i| = 1`` each, see
-            :func:`chainer_dcgan.tagging.tag_vectors`); None when ``sliders`` is.
+            :func:`chainer_dcgan.zspace.tagging.tag_vectors`); None when ``sliders`` is.
 
     Returns:
         ``float32`` of ``z0``'s shape (or ``(N, D)`` for batched sliders), in ``[-1, 1]``.

@@ -26,10 +26,12 @@ import chainer.functions as F
 import chainer.links as L
 import numpy
 
-from chainer_dcgan import hparams, jsonio, pretrained
-from chainer_dcgan.atomic import atomic_save, atomic_write
-from chainer_dcgan.images import read_image, to_array
-from chainer_dcgan.random_state import seeded_global
+from chainer_dcgan.models import hparams, pretrained
+
+from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils.atomic import atomic_save, atomic_write
+from chainer_dcgan.utils.images import read_image, to_array
+from chainer_dcgan.utils.random_state import seeded_global
 from chainer_dcgan.zspace import compose, generate, sample_z
 
 FORMAT_VERSION = 1
@@ -130,7 +132,7 @@ class TagClassifier(chainer.Chain):
     def predict_proba(self, x, batch_size=200):
         """Tag probabilities for image arrays ``float (N, 3, S, S)``: NumPy ``float32 (N, K)`` in [0, 1].
 
-        ``x`` may also be ``uint8 (N, S, S, 3)`` images, converted with :func:`~chainer_dcgan.images.to_array`.
+        ``x`` may also be ``uint8 (N, S, S, 3)`` images, converted with :func:`~chainer_dcgan.utils.images.to_array`.
         """
         out = []
         with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
@@ -168,7 +170,7 @@ def load_tagged_faces(root, tags=None, min_count=10, size=hparams.IMAGE_SIZE, li
     Raises:
         TaggedDatasetError: no manifest, no tag frequent enough, or an unreadable image (named).
     """
-    from chainer_dcgan.manifest import ManifestError, manifest_path, read_manifest
+    from chainer_dcgan.datasets.manifest import ManifestError, manifest_path, read_manifest
 
     root = os.fspath(root)
     if not os.path.isfile(manifest_path(root)):
@@ -287,7 +289,7 @@ def save_classifier(path, classifier):
 
 
 def _shipped(path, what, error):
-    """``path``, or the file ``what`` of the shipped model it names (see :func:`chainer_dcgan.pretrained.resolve`)."""
+    """``path``, or the file ``what`` of the shipped model it names (see :func:`chainer_dcgan.models.pretrained.resolve`)."""
     try:
         return pretrained.resolve(path, what)
     except pretrained.PretrainedError as e:
@@ -301,7 +303,7 @@ def load_classifier(path):
     Raises:
         TaggedDatasetError: the file is missing or is not such a classifier.
     """
-    from chainer_dcgan.serialization import SafeNpz, load_npz_into
+    from chainer_dcgan.models.serialization import SafeNpz, load_npz_into
 
     path = _shipped(path, pretrained.CLASSIFIER, TaggedDatasetError)
     if not os.path.exists(path):

@@ -4,8 +4,8 @@ import os
 import numpy
 from chainer import training
 
-from chainer_dcgan.atomic import atomic_write
-from chainer_dcgan.images import save_image, tile
+from chainer_dcgan.utils.atomic import atomic_write
+from chainer_dcgan.utils.images import save_image, tile
 from chainer_dcgan.models import generate, sample_z
 
 

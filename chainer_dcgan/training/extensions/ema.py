@@ -19,7 +19,7 @@ import chainer
 import numpy
 from chainer import training
 
-from chainer_dcgan import hparams
+from chainer_dcgan.models import hparams
 
 __all__ = ["GeneratorAverage", "recompute_batch_statistics", "batch_normalizations"]
 

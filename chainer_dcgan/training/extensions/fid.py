@@ -3,17 +3,17 @@ import chainer
 from chainer import reporter, training
 from chainer.training import extensions
 
-from chainer_dcgan import inception, metrics
+from chainer_dcgan.evaluation import inception, metrics
 
 
 class FIDEvaluation(training.Extension):
     """Reports ``fid``, ``kid``, ``kid_stderr``, ``precision`` and ``recall`` (see
-    :mod:`chainer_dcgan.metrics`) between ``n`` faces of ``gen`` and ``n`` real examples.
+    :mod:`chainer_dcgan.evaluation.metrics`) between ``n`` faces of ``gen`` and ``n`` real examples.
 
     The z are the same at every evaluation (drawn from ``seed``), so the curve shows the generator
     changing, not sampling noise. The InceptionV3 weights are loaded and the real features
     extracted (or read from the ``.npz`` cache) at the first evaluation; a missing weights file
-    raises :class:`~chainer_dcgan.inception.InceptionWeightsNotFound` (a ``FileNotFoundError``)
+    raises :class:`~chainer_dcgan.evaluation.inception.InceptionWeightsNotFound` (a ``FileNotFoundError``)
     at construction, before training starts.
 
     Args:
@@ -25,9 +25,9 @@ class FIDEvaluation(training.Extension):
         batchsize (int): images per InceptionV3 pass.
         seed (int): picks the real examples and the z.
         weights (str or None): path of ``default_1.pt`` (None:
-            :func:`chainer_dcgan.inception.find_weights`).
-        cache (bool): cache the real features (see :func:`chainer_dcgan.metrics.dataset_features`).
-        cache_dir (str or None): the cache folder (default :func:`chainer_dcgan.metrics.stats_cache_dir`).
+            :func:`chainer_dcgan.evaluation.inception.find_weights`).
+        cache (bool): cache the real features (see :func:`chainer_dcgan.evaluation.metrics.dataset_features`).
+        cache_dir (str or None): the cache folder (default :func:`chainer_dcgan.evaluation.metrics.stats_cache_dir`).
         extractor (FeatureExtractor or None): an already loaded extractor to use instead
             (``device``, ``batchsize`` and ``weights`` are then ignored).
     """
@@ -65,7 +65,7 @@ class FIDEvaluation(training.Extension):
             self._real = features, metrics.statistics(features)
 
     def evaluate(self):
-        """The metrics now, as a dict (see :func:`chainer_dcgan.metrics.evaluate`)."""
+        """The metrics now, as a dict (see :func:`chainer_dcgan.evaluation.metrics.evaluate`)."""
         self._prepare()
         fake = metrics.generator_features(self.gen, self._extractor, self.n, seed=self.seed + 1)
         real, stats = self._real

@@ -3,11 +3,11 @@ import numpy
 from chainer import reporter, training
 
 from chainer_dcgan.models import generate, sample_z
-from chainer_dcgan.statistics import statistics_distance
+from chainer_dcgan.evaluation.statistics import statistics_distance
 
 
 class StatisticsDistance(training.Extension):
-    """Reports ``stats/distance``: :func:`~chainer_dcgan.statistics.statistics_distance` between
+    """Reports ``stats/distance``: :func:`~chainer_dcgan.evaluation.statistics.statistics_distance` between
     ``n`` generated faces (fixed z) and ``n`` real ones (fixed indices).
 
     Args:
