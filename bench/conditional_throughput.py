@@ -19,9 +19,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan.models import hparams  # noqa: E402
 from chainer_dcgan.datasets import TAGS, SyntheticFaces, TaggedDataset  # noqa: E402
 from chainer_dcgan.datasets.iterators import ResumableIterator  # noqa: E402
+from chainer_dcgan.models import hparams  # noqa: E402
 from chainer_dcgan.training import make_optimizer, seeded_models  # noqa: E402
 from chainer_dcgan.training.updater import ConditionalUpdater, DCGANUpdater  # noqa: E402
 

@@ -50,8 +50,8 @@ from chainer import training  # noqa: E402
 
 from chainer_dcgan.cli import fraction, positive_int  # noqa: E402
 from chainer_dcgan.datasets import SyntheticFaces  # noqa: E402
-from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.training import build_trainer  # noqa: E402
+from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
 
 #: Recipe name -> build_trainer options (``ema`` is filled in from --ema).
 RECIPES = {

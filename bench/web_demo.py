@@ -34,9 +34,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 import numpy  # noqa: E402
 
 from chainer_dcgan import export, zspace  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.demo.server import DemoServer, launch_chromium  # noqa: E402
 from chainer_dcgan.models import Generator, sample_z  # noqa: E402
 from chainer_dcgan.models.serialization import load_generator  # noqa: E402
-from chainer_dcgan.demo.server import DemoServer, launch_chromium  # noqa: E402
 
 
 def parse_args(argv=None):

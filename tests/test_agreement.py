@@ -8,10 +8,9 @@ from conftest import run_script
 
 from chainer_dcgan.evaluation import agreement
 
-from chainer_dcgan.zspace import tagging
 from chainer_dcgan.models.serialization import save_model
 from chainer_dcgan.training import seeded_models
-from chainer_dcgan.zspace import generate, sample_z
+from chainer_dcgan.zspace import generate, sample_z, tagging
 
 TAGS = ["blonde_hair", "blue_hair"]
 TAG_SETS = numpy.array([[1, 0], [0, 1], [0, 0]], numpy.float32)  # one hair colour at a time, or none

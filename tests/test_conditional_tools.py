@@ -6,8 +6,8 @@ from PIL import Image
 
 from chainer_dcgan import Generator
 from chainer_dcgan.models import ConditionalGenerator, resolve_tags
-from chainer_dcgan.utils.random_state import seeded_global
 from chainer_dcgan.models.serialization import save_model
+from chainer_dcgan.utils.random_state import seeded_global
 
 TAGS = ["blonde_hair", "blue_hair", "long_hair"]
 

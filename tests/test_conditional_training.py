@@ -5,11 +5,11 @@ from conftest import run_script
 
 from chainer_dcgan.datasets import SyntheticFaces, TaggedDataset, TagVocabularyError
 from chainer_dcgan.datasets.iterators import ResumableIterator
-from chainer_dcgan.training.distributed import resolve_device
-from chainer_dcgan.training.extensions.conditional_grid import grid_tag_sets, legend_lines
 from chainer_dcgan.models import ConditionalGenerator, ProjectionDiscriminator
 from chainer_dcgan.models.serialization import load_generator, read_meta
 from chainer_dcgan.training import build_trainer, make_optimizer, seeded_models
+from chainer_dcgan.training.distributed import resolve_device
+from chainer_dcgan.training.extensions.conditional_grid import grid_tag_sets, legend_lines
 from chainer_dcgan.training.updater import ConditionalUpdater
 
 HAIR = ["blonde_hair", "pink_hair", "blue_hair", "red_hair"]

@@ -4,8 +4,8 @@ import os
 import numpy
 import pytest
 
-from chainer_dcgan.datasets.manifest import read_manifest
 from chainer_dcgan.collection.safebooru import read_posts
+from chainer_dcgan.datasets.manifest import read_manifest
 from chainer_dcgan.testing.safebooru_server import Fault, ServedPost
 from conftest import REPO, run_script
 

@@ -6,9 +6,9 @@ import chainer.functions as F
 import numpy
 import pytest
 
+from chainer_dcgan.models import Generator
 from chainer_dcgan.training.extensions import GeneratorAverage
 from chainer_dcgan.training.extensions.ema import batch_normalizations, recompute_batch_statistics
-from chainer_dcgan.models import Generator
 
 
 def _arrays(link):

@@ -7,8 +7,8 @@ import numpy
 import pytest
 
 from chainer_dcgan.datasets import SyntheticFaces
-from chainer_dcgan.training.extensions.fid import FIDEvaluation, add_fid_evaluation
 from chainer_dcgan.training import build_trainer
+from chainer_dcgan.training.extensions.fid import FIDEvaluation, add_fid_evaluation
 
 pytestmark = pytest.mark.timeout(300)
 

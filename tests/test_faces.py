@@ -11,8 +11,8 @@ import numpy
 import pytest
 
 from chainer_dcgan.collection import faces
-from chainer_dcgan.utils.images import read_image
 from chainer_dcgan.datasets.manifest import read_manifest
+from chainer_dcgan.utils.images import read_image
 from conftest import run_script
 
 # ../shared/data/README.md: boxes (x, y, w, h) found with upstream's settings on cv2.imread's pixels.

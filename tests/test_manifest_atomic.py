@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 from chainer_dcgan.datasets.manifest import ManifestError, ManifestWriter, read_manifest
+from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 
 
 def test_manifest_round_trip_keeps_other_keys(tmp_path):

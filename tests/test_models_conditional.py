@@ -5,8 +5,8 @@ import pytest
 from chainer_dcgan import Discriminator, Generator
 from chainer_dcgan.models import (MODEL_CLASSES, ConditionalGenerator, ProjectionDiscriminator, UnknownTagError,
                                   is_conditional, parse_tag_spec)
-from chainer_dcgan.utils.random_state import seeded_global
 from chainer_dcgan.models.serialization import load_generator, read_meta, save_model
+from chainer_dcgan.utils.random_state import seeded_global
 
 TAGS = ["blonde_hair", "blue_hair", "long_hair", "smile"]
 

@@ -12,11 +12,11 @@ from conftest import run_script
 
 from chainer_dcgan.collection import faces
 
-from chainer_dcgan.zspace import tagging
 from chainer_dcgan.datasets import ImageDataset
 from chainer_dcgan.datasets.images import list_images
-from chainer_dcgan.utils.images import read_image, save_image
 from chainer_dcgan.datasets.manifest import ManifestError, read_manifest
+from chainer_dcgan.utils.images import read_image, save_image
+from chainer_dcgan.zspace import tagging
 
 
 def _png16(values):

@@ -5,8 +5,8 @@ import os
 import pytest
 from conftest import REPO
 
-from chainer_dcgan.utils.atomic import FolderLock
 from chainer_dcgan.training.snapshots import read_snapshot
+from chainer_dcgan.utils.atomic import FolderLock
 
 
 def _tool(path):

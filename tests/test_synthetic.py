@@ -9,8 +9,8 @@ import pytest
 from chainer_dcgan.datasets import synthetic
 from chainer_dcgan.datasets.synthetic import (TAGS, SyntheticFaces, draw_face, face_random_state, face_tags,
                                               write_dataset)
-from chainer_dcgan.utils.images import read_image, to_array
 from chainer_dcgan.datasets.manifest import read_manifest
+from chainer_dcgan.utils.images import read_image, to_array
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(ROOT, "tools", "make_synthetic_faces.py")

@@ -12,9 +12,9 @@ import pytest
 
 import chainer_dcgan  # noqa: F401  (installs the chainer shims)
 from chainer_dcgan import zspace
-from chainer_dcgan.zspace import tagging
 from chainer_dcgan.datasets.synthetic import draw_face, face_random_state, write_dataset
 from chainer_dcgan.utils.images import to_array
+from chainer_dcgan.zspace import tagging
 
 TAGS = ["short_hair", "long_hair", "blonde_hair", "black_hair"]
 LENGTHS = ("short_hair", "long_hair", "very_long_hair")

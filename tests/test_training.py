@@ -5,8 +5,8 @@ import numpy
 import pytest
 
 from chainer_dcgan.datasets import SyntheticFaces
-from chainer_dcgan.training.distributed import resolve_device
 from chainer_dcgan.training import build_trainer, newest_snapshot, resume
+from chainer_dcgan.training.distributed import resolve_device
 from conftest import run_script
 
 

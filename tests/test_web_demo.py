@@ -17,10 +17,10 @@ from conftest import REPO
 from PIL import Image
 
 from chainer_dcgan import export, zspace
-from chainer_dcgan.utils.images import to_image
-from chainer_dcgan.models import sample_z
-from chainer_dcgan.zspace.tagging import TagVector
 from chainer_dcgan.demo.server import DemoServer, WebDemoError, find_chromium, launch_chromium
+from chainer_dcgan.models import sample_z
+from chainer_dcgan.utils.images import to_image
+from chainer_dcgan.zspace.tagging import TagVector
 
 N_TAGS = 4
 

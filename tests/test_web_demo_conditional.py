@@ -4,11 +4,11 @@ import numpy
 import pytest
 from test_web_demo import _click_and_wait, _open, _pixels, browser  # noqa: F401  (a shared fixture)
 
+from chainer_dcgan.demo.server import DemoServer
 from chainer_dcgan.export.conditional import export_conditional_demo
-from chainer_dcgan.utils.images import to_image
 from chainer_dcgan.models import sample_z
 from chainer_dcgan.training import seeded_models
-from chainer_dcgan.demo.server import DemoServer
+from chainer_dcgan.utils.images import to_image
 
 TAGS = ["blonde_hair", "blue_hair", "long_hair"]
 

@@ -12,9 +12,9 @@ from PIL import Image
 import chainer_dcgan  # noqa: F401  (installs the chainer shims)
 from chainer_dcgan import zspace
 from chainer_dcgan.datasets.synthetic import write_dataset
-from chainer_dcgan.utils.images import save_animation
 from chainer_dcgan.models import Generator
 from chainer_dcgan.models.serialization import save_model
+from chainer_dcgan.utils.images import save_animation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -20,13 +20,13 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan.demo import shipped  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.models import pretrained  # noqa: E402
-from chainer_dcgan.cli import output_file, port  # noqa: E402
+from chainer_dcgan.cli import output_file, port  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.demo import shipped  # noqa: E402
+from chainer_dcgan.demo.server import DemoServer, WebDemoError, screenshot  # noqa: E402
 from chainer_dcgan.export import ExportError  # noqa: E402
+from chainer_dcgan.models import pretrained  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.zspace.tagging import TagVectorFileError  # noqa: E402
-from chainer_dcgan.demo.server import DemoServer, WebDemoError, screenshot  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -21,10 +21,10 @@ import threading
 
 import numpy
 
+from chainer_dcgan.datasets.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
 from chainer_dcgan.utils import jsonio
 from chainer_dcgan.utils.atomic import atomic_write
 from chainer_dcgan.utils.images import is_image_file, read_image, save_image
-from chainer_dcgan.datasets.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
 
 CASCADE_NAME = "lbpcascade_animeface.xml"
 CASCADE_URL = "https://raw.githubusercontent.com/nagadomi/lbpcascade_animeface/master/lbpcascade_animeface.xml"

@@ -20,9 +20,9 @@ import chainer  # chainer_dcgan/__init__.py has installed the compatibility shim
 import numpy
 from PIL import Image, ImageDraw
 
+from chainer_dcgan.datasets.manifest import ManifestWriter, manifest_path, read_manifest
 from chainer_dcgan.models.hparams import IMAGE_SIZE
 from chainer_dcgan.utils.images import save_image, to_array
-from chainer_dcgan.datasets.manifest import ManifestWriter, manifest_path, read_manifest
 
 # Palettes (RGB). Each hair colour is far from the others in hue or lightness, so the tag is learnable.
 _HAIR_COLORS = {

@@ -20,6 +20,7 @@ import threading
 import urllib.parse
 
 from chainer_dcgan.export import ExportError, read_demo_manifest
+from chainer_dcgan.utils.atomic import atomic_write
 
 __all__ = ["WebDemoError", "find_web_dir", "DemoServer", "ORT_DIST", "CHROMIUM_ARGS", "find_chromium",
            "launch_chromium", "screenshot"]
@@ -71,7 +72,7 @@ def find_web_dir(web_dir=None):
         WebDemoError: the folder has no ``index.html``, or onnxruntime-web is not installed in it.
     """
     if web_dir is None:
-        web_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "web")
+        web_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "web")
     web_dir = os.path.abspath(web_dir)
     if not os.path.isfile(os.path.join(web_dir, "index.html")):
         raise WebDemoError("{}: no index.html; pass the demo's web folder (web/ of the source checkout)".format(
@@ -256,8 +257,6 @@ def screenshot(url, path, width=900, height=640, timeout_ms=60000):
     Raises:
         WebDemoError: no Chromium or Playwright, or the page reports an error or does not get ready.
     """
-    from chainer_dcgan.utils.atomic import atomic_write
-
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright

@@ -21,8 +21,10 @@ import dataclasses
 
 import numpy
 
+from chainer_dcgan.datasets.tagged import tag_matrix
 from chainer_dcgan.models import sample_z
 from chainer_dcgan.zspace import compose, generate
+from chainer_dcgan.zspace.tagging import evaluate_classifier
 
 
 @dataclasses.dataclass
@@ -164,9 +166,6 @@ def classifier_accuracy(classifier, dataset, n=500, seed=0):
         dict ``tag -> balanced accuracy`` (chance 0.5) for the classifier's tags found in the sample
         both present and absent.
     """
-    from chainer_dcgan.datasets.tagged import tag_matrix
-    from chainer_dcgan.zspace.tagging import evaluate_classifier
-
     index = numpy.random.RandomState(seed).permutation(len(dataset))[:n]
     images = numpy.stack([dataset[int(i)] for i in index])
     labels = tag_matrix([list(dataset.tags(int(i))) for i in index], classifier.tags).astype(numpy.int32)

@@ -20,6 +20,10 @@ import os
 import chainer
 import numpy
 
+from chainer_dcgan.datasets.images import ImageDataset
+from chainer_dcgan.evaluation.inception import cache_dir
+from chainer_dcgan.models import sample_z
+from chainer_dcgan.models.serialization import SafeNpz
 from chainer_dcgan.utils import jsonio
 from chainer_dcgan.utils.atomic import atomic_save
 
@@ -275,8 +279,6 @@ def _fingerprint(dataset, indices, chunk=256):
 
 def stats_cache_dir():
     """``<cache>/fid_stats`` (see :func:`chainer_dcgan.evaluation.inception.cache_dir`)."""
-    from chainer_dcgan.evaluation.inception import cache_dir
-
     return os.path.join(cache_dir(), "fid_stats")
 
 
@@ -302,8 +304,6 @@ def dataset_features(dataset, extractor, n=None, seed=0, cache=True, cache_dir=N
         ``(features, path)``: ``float32 (N, 2048)`` and the cache file (None without a cache).
     """
     if isinstance(dataset, (str, os.PathLike)):
-        from chainer_dcgan.datasets.images import ImageDataset
-
         dataset = ImageDataset(dataset)  # unreadable files are left out, not stood in for by neighbours
     indices = select_examples(len(dataset), n, seed)
     path = None
@@ -331,8 +331,6 @@ def dataset_features(dataset, extractor, n=None, seed=0, cache=True, cache_dir=N
 def _load_cached(path, key):
     if not os.path.isfile(path):
         return None
-    from chainer_dcgan.models.serialization import SafeNpz
-
     try:
         with SafeNpz(path) as npz:
             meta = jsonio.loads(str(npz["meta"]))
@@ -362,8 +360,6 @@ def generated_batches(gen, n, batchsize=50, seed=0, tag_sets=None):
     ``tag_sets`` (``float (M, K)``, the data's tag rows), for a conditional generator: each face's
     y is a row drawn from it with the same random source.
     """
-    from chainer_dcgan.models import sample_z
-
     random_state = numpy.random.RandomState(seed)
     device = chainer.backend.get_device_from_array(next(gen.params()).array)
     with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):

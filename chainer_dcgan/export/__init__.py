@@ -31,9 +31,11 @@ import numpy
 
 from chainer_dcgan.models import hparams
 
+from chainer_dcgan.models import Generator, sample_z
+from chainer_dcgan.models.serialization import nonfinite_parameters
 from chainer_dcgan.utils import jsonio
 from chainer_dcgan.utils.atomic import atomic_write
-from chainer_dcgan.models import Generator, sample_z
+from chainer_dcgan.zspace.tagging import write_tag_vectors
 
 __all__ = ["ExportError", "ExportCheckError", "FoldedGenerator", "fold_generator", "build_onnx",
            "run_onnx", "check_export", "export_demo", "read_demo_manifest", "refuse_nonfinite",
@@ -94,8 +96,6 @@ def _fold(W, b, bn, axis):
 
 def refuse_nonfinite(generator):
     """Raise ExportError naming the parameters of ``generator`` that hold NaN or infinity (their faces are blank)."""
-    from chainer_dcgan.models.serialization import nonfinite_parameters
-
     bad = nonfinite_parameters(generator)
     if bad:
         raise ExportError("the generator's weights hold NaN or infinite values ({}): there is nothing to export".format(
@@ -283,8 +283,6 @@ def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0,
         ExportError: the generator or tag vectors do not fit.
         ExportCheckError: an exported model's output differs from Chainer's.
     """
-    from chainer_dcgan.zspace.tagging import write_tag_vectors
-
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401

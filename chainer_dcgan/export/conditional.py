@@ -25,6 +25,7 @@ from chainer_dcgan.utils.atomic import atomic_write
 from chainer_dcgan.export import (FORMAT_VERSION, MANIFEST, MODEL_F32, OPSET, TAGS, TOLERANCE, ExportCheckError,
                                   ExportError, _base, _blocks, _deconvs, refuse_nonfinite)
 from chainer_dcgan.models import ConditionalGenerator, sample_z
+from chainer_dcgan.zspace.tagging import write_tag_vectors
 
 
 def fold_conditional(generator):
@@ -143,8 +144,6 @@ def export_conditional_demo(generator, out_dir, check_n=4, seed=0, tolerance=TOL
     Returns:
         dict: the manifest written to ``demo.json``.
     """
-    from chainer_dcgan.zspace.tagging import write_tag_vectors
-
     params = fold_conditional(generator)
     z = sample_z(check_n, generator.z_dim, random_state=seed)
     y = check_tags_y(check_n, len(generator.tags), seed)

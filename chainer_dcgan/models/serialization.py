@@ -15,6 +15,7 @@ import chainer
 import h5py
 import numpy
 
+from chainer_dcgan.models import MODEL_CLASSES, Generator, pretrained
 from chainer_dcgan.utils import jsonio
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 
@@ -372,8 +373,6 @@ def read_meta(path, prefix=""):
 
 def build_from_meta(meta, path="model"):
     """An untrained Chain as ``meta`` (see :func:`model_meta`) describes it."""
-    from chainer_dcgan.models import MODEL_CLASSES
-
     cls = MODEL_CLASSES.get(meta.get("class"))
     if cls is None:
         raise ModelFileError("{}: unknown model class {!r} (known: {})".format(
@@ -391,9 +390,6 @@ def load_generator(path, **kwargs):
     :class:`~chainer_dcgan.models.Generator` built with ``kwargs``. ``kwargs`` given for a file with
     a record must agree with it (a 96 px file asked for as 128 px is an error, not a silent reshape).
     """
-    from chainer_dcgan.models import pretrained
-    from chainer_dcgan.models import Generator
-
     path = pretrained.resolve(path)
     if not os.path.isfile(path):
         raise ModelFileError("{}: no such model file (shipped models, by name: {})".format(

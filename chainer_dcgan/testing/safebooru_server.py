@@ -38,8 +38,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy
 from PIL import Image
 
-from chainer_dcgan.utils import jsonio
 from chainer_dcgan.collection.safebooru import MAX_LIMIT
+from chainer_dcgan.datasets.synthetic import draw_face, face_random_state
+from chainer_dcgan.utils import jsonio
 
 DEEP_PAGING_REASON = "Search error: API limited due to abuse."
 XML_TYPE = "text/xml; charset=utf-8"  # the declaration says UTF-8; so must the header, or clients guess Latin-1
@@ -264,8 +265,6 @@ def synthetic_posts(n, seed=0, scene_size=(240, 320), start_id=1):
         scene_size (tuple): ``(height, width)`` of the scenes, each side >= 200.
     """
     import cv2
-
-    from chainer_dcgan.datasets.synthetic import draw_face, face_random_state
 
     height, width = scene_size
     if min(height, width) < 200:

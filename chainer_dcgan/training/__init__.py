@@ -11,15 +11,14 @@ import numpy
 from chainer import training
 from chainer.training import extensions
 
-from chainer_dcgan.models import hparams
 from chainer_dcgan.datasets.iterators import ResumableIterator
+from chainer_dcgan.models import ConditionalGenerator, Discriminator, Generator, ProjectionDiscriminator, hparams
+from chainer_dcgan.models.serialization import load_npz_into, save_model
 from chainer_dcgan.training.distributed import Context
 from chainer_dcgan.training.extensions import GeneratorAverage, SampleGrid, StatisticsDistance, add_fid_evaluation
 from chainer_dcgan.training.extensions.conditional_grid import ConditionalSampleGrid, grid_tag_sets
-from chainer_dcgan.models import ConditionalGenerator, Discriminator, Generator, ProjectionDiscriminator
-from chainer_dcgan.utils.random_state import seeded_global
-from chainer_dcgan.models.serialization import load_npz_into, save_model
 from chainer_dcgan.training.updater import ConditionalUpdater, DCGANUpdater
+from chainer_dcgan.utils.random_state import seeded_global
 
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
 

@@ -24,6 +24,7 @@ import chainer
 from chainer import training
 
 from chainer_dcgan import _compat, functions
+from chainer_dcgan.models.serialization import ModelFileError, SafeNpz
 from chainer_dcgan.utils.random_state import serialize_random_state
 
 #: ChainerMN communicators and whether each needs GPUs (``pure_nccl`` also needs NCCL through CuPy).
@@ -161,8 +162,6 @@ class Context:
     def check_snapshot(self, snapshot):
         """Raise ValueError unless the trainer snapshot (path or binary file object) was written by a
         run with as many processes as this one: the data shards and per-rank states depend on it."""
-        from chainer_dcgan.models.serialization import ModelFileError, SafeNpz
-
         try:
             with SafeNpz(snapshot) as npz:
                 size = int(npz[_SIZE_KEY]) if _SIZE_KEY in npz.files else 1

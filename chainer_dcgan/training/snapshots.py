@@ -13,8 +13,8 @@ import zipfile
 import numpy
 from chainer import training
 
-from chainer_dcgan.utils import jsonio
 from chainer_dcgan.models.serialization import ModelFileError, SafeNpz
+from chainer_dcgan.utils import jsonio
 
 SNAPSHOT_RE = re.compile(r"snapshot_iter_(\d+)")
 CONFIG_NAME = "run_config"

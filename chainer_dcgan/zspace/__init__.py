@@ -13,10 +13,9 @@ import os
 
 import numpy
 
+from chainer_dcgan.models import generate, hparams, sample_z
 from chainer_dcgan.utils import jsonio
-from chainer_dcgan.models import hparams
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
-from chainer_dcgan.models import generate, sample_z
 
 __all__ = ["sample_z", "lerp", "slerp", "interpolate", "loop_path", "variations", "compose", "generate",
            "read_z", "write_z", "ZFileError"]

@@ -28,6 +28,8 @@ import numpy
 
 from chainer_dcgan.models import hparams, pretrained
 
+from chainer_dcgan.datasets.manifest import ManifestError, manifest_path, read_manifest
+from chainer_dcgan.models.serialization import SafeNpz, load_npz_into
 from chainer_dcgan.utils import jsonio
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 from chainer_dcgan.utils.images import read_image, to_array
@@ -170,8 +172,6 @@ def load_tagged_faces(root, tags=None, min_count=10, size=hparams.IMAGE_SIZE, li
     Raises:
         TaggedDatasetError: no manifest, no tag frequent enough, or an unreadable image (named).
     """
-    from chainer_dcgan.datasets.manifest import ManifestError, manifest_path, read_manifest
-
     root = os.fspath(root)
     if not os.path.isfile(manifest_path(root)):
         raise TaggedDatasetError("--dataset {}: no manifest.jsonl there (a tagged dataset is needed)".format(root))
@@ -303,8 +303,6 @@ def load_classifier(path):
     Raises:
         TaggedDatasetError: the file is missing or is not such a classifier.
     """
-    from chainer_dcgan.models.serialization import SafeNpz, load_npz_into
-
     path = _shipped(path, pretrained.CLASSIFIER, TaggedDatasetError)
     if not os.path.exists(path):
         raise TaggedDatasetError("{}: no such classifier file (shipped models, by name: {})".format(

@@ -4,9 +4,9 @@ import os
 import numpy
 from chainer import training
 
+from chainer_dcgan.models import generate, sample_z
 from chainer_dcgan.utils.atomic import atomic_write
 from chainer_dcgan.utils.images import save_image, tile
-from chainer_dcgan.models import generate, sample_z
 
 
 def grid_tag_sets(tag_sets, rows, seed=0):

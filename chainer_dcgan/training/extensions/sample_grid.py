@@ -4,9 +4,8 @@ import os
 import numpy
 from chainer import training
 
-from chainer_dcgan.models import hparams
+from chainer_dcgan.models import generate, hparams, sample_z
 from chainer_dcgan.utils.images import save_image, tile
-from chainer_dcgan.models import generate, sample_z
 from chainer_dcgan.utils.random_state import serialize_random_state
 
 

@@ -2,8 +2,8 @@
 import numpy
 from chainer import reporter, training
 
-from chainer_dcgan.models import generate, sample_z
 from chainer_dcgan.evaluation.statistics import statistics_distance
+from chainer_dcgan.models import generate, sample_z
 
 
 class StatisticsDistance(training.Extension):
