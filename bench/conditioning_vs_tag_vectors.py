@@ -26,9 +26,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan.evaluation import agreement  # noqa: E402
-
 from chainer_dcgan.datasets import SyntheticFaces, TaggedDataset  # noqa: E402
+from chainer_dcgan.evaluation import agreement  # noqa: E402
 from chainer_dcgan.models.serialization import load_generator  # noqa: E402
 from chainer_dcgan.zspace import tagging  # noqa: E402
 

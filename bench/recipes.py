@@ -42,8 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from chainer_dcgan.evaluation import inception, metrics  # noqa: E402  (installs the chainer shims first)
-
-from chainer_dcgan.models import hparams  # noqa: E402  (installs the chainer shims first)
+from chainer_dcgan.models import hparams  # noqa: E402
 
 import chainer  # noqa: E402,I100
 from chainer import training  # noqa: E402

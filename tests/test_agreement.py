@@ -7,7 +7,6 @@ import pytest
 from conftest import run_script
 
 from chainer_dcgan.evaluation import agreement
-
 from chainer_dcgan.models.serialization import save_model
 from chainer_dcgan.training import seeded_models
 from chainer_dcgan.zspace import generate, sample_z, tagging

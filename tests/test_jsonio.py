@@ -5,11 +5,8 @@ import os
 import pytest
 
 from chainer_dcgan import export, zspace
-
 from chainer_dcgan.datasets import manifest
-
 from chainer_dcgan.utils import jsonio
-
 from chainer_dcgan.zspace import tagging
 
 DEEP = "[" * 100000 + "]" * 100000

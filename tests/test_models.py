@@ -4,7 +4,6 @@ import numpy
 import pytest
 
 from chainer_dcgan import Discriminator, Generator, sample_z
-
 from chainer_dcgan.models import hparams
 from chainer_dcgan.models.serialization import ModelFileError, load_generator, load_model, read_meta, save_model
 

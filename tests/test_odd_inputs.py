@@ -11,7 +11,6 @@ from PIL import Image
 from conftest import run_script
 
 from chainer_dcgan.collection import faces
-
 from chainer_dcgan.datasets import ImageDataset
 from chainer_dcgan.datasets.images import list_images
 from chainer_dcgan.datasets.manifest import ManifestError, read_manifest

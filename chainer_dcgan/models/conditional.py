@@ -21,7 +21,6 @@ import chainer.functions as F
 import numpy
 
 from chainer_dcgan import functions, links
-
 from chainer_dcgan.models import hparams
 from chainer_dcgan.models.faithful import Discriminator, Generator
 

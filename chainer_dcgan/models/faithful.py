@@ -34,7 +34,6 @@ import chainer.links as L
 import numpy
 
 from chainer_dcgan import functions, links
-
 from chainer_dcgan.models import hparams
 
 

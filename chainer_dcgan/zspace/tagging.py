@@ -26,9 +26,8 @@ import chainer.functions as F
 import chainer.links as L
 import numpy
 
-from chainer_dcgan.models import hparams, pretrained
-
 from chainer_dcgan.datasets.manifest import ManifestError, manifest_path, read_manifest
+from chainer_dcgan.models import hparams, pretrained
 from chainer_dcgan.models.serialization import SafeNpz, load_npz_into
 from chainer_dcgan.utils import jsonio
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
