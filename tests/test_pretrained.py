@@ -66,9 +66,11 @@ def test_float16_files_are_half_the_size_and_keep_their_record(shipped_root, tmp
         save_model(str(tmp_path / "g.h5"), gen, dtype=numpy.float16)
 
 
-def test_demo_export_is_made_once_and_cached(shipped_root, tmp_path):
-    cache = tmp_path / "cache"
-    first = shipped.demo_export(pretrained.DEFAULT, cache_dir=str(cache))
+def test_demo_export_is_made_once_and_cached(shipped_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINER_DCGAN_CACHE", str(tmp_path / "package-cache"))
+    first = shipped.demo_export(pretrained.DEFAULT)  # into the package's cache folder by default
+    cache = tmp_path / "package-cache" / "demo"
+    assert os.path.dirname(first) == str(cache)
     manifest = json.load(open(os.path.join(first, "demo.json")))
     assert manifest["tag_count"] == 3 and manifest["z_dim"] == 100
     stamp = os.stat(os.path.join(first, "demo.json")).st_mtime_ns

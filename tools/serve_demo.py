@@ -6,7 +6,7 @@ this server only hands out files, and needs nothing from the network. The page's
 dependencies come from `npm ci` in web/ (run by `make venv`). Stop with Ctrl-C.
 
 Without --export, or with --export NAME, it serves a model shipped with the package
-(chainer_dcgan/models/pretrained/NAME; default: default), exported once into ~/.cache/chainer-dcgan/demo.
+(chainer_dcgan/models/pretrained/NAME; default: default), exported once into ~/.cache/chainer_dcgan/demo ($CHAINER_DCGAN_CACHE/demo).
 --screenshot PATH loads the page in headless Chromium, saves a PNG of it and exits instead of serving.
 
 Example:

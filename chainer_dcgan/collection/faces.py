@@ -24,6 +24,7 @@ import numpy
 from chainer_dcgan.datasets.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
 from chainer_dcgan.utils import jsonio
 from chainer_dcgan.utils.atomic import atomic_write
+from chainer_dcgan.utils.cache import cache_dir
 from chainer_dcgan.utils.images import is_image_file, read_image, save_image
 
 CASCADE_NAME = "lbpcascade_animeface.xml"
@@ -41,16 +42,9 @@ class CascadeChecksumError(ValueError):
     """A downloaded cascade whose SHA-256 is not the expected one (nothing is stored)."""
 
 
-def cache_dir():
-    """``$CHAINER_DCGAN_CACHE``, else ``$XDG_CACHE_HOME/chainer_dcgan``, else ``~/.cache/chainer_dcgan``."""
-    if os.environ.get("CHAINER_DCGAN_CACHE"):
-        return os.environ["CHAINER_DCGAN_CACHE"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "chainer_dcgan")
-
-
 def default_cascade_path():
-    """Where :func:`fetch_cascade` stores the cascade: ``<cache_dir>/lbpcascade_animeface.xml``."""
+    """Where :func:`fetch_cascade` stores the cascade: ``<cache>/lbpcascade_animeface.xml`` (the cache:
+    :func:`chainer_dcgan.utils.cache.cache_dir`)."""
     return os.path.join(cache_dir(), CASCADE_NAME)
 
 

