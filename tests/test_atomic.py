@@ -8,7 +8,7 @@ import numpy
 import pytest
 
 from chainer_dcgan import zspace
-from chainer_dcgan.utils.atomic import FolderLock, FolderLocked, atomic_save, atomic_write
+from chainer_dcgan.utils.atomic import FolderLock, FolderLocked, JsonlAppender, atomic_save, atomic_write, drop_torn_tail
 from chainer_dcgan.utils.images import save_image
 
 
@@ -96,3 +96,28 @@ def test_folder_lock_refuses_a_second_holder_and_dies_with_its_process(tmp_path)
         proc.kill()
         proc.wait(timeout=30)
     FolderLock(tmp_path).release()
+
+
+def test_jsonl_appender_cuts_a_torn_tail_and_appends_whole_lines(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"a": 2, "tor')  # a writer killed mid-line
+    with JsonlAppender(path) as out:
+        assert path.read_bytes() == b'{"a": 1}\n'
+        out.append({"b": "\u00e9", "a": 3})
+        assert path.read_bytes() == '{"a": 1}\n{"a": 3, "b": "\u00e9"}\n'.encode("utf-8")  # durable on return
+    drop_torn_tail(tmp_path / "missing.jsonl")  # nothing to cut
+    assert not (tmp_path / "missing.jsonl").exists()
+
+
+def test_the_safebooru_store_and_a_training_share_one_folder_lock(tmp_path):
+    from chainer_dcgan.collection.safebooru import PostStore, StoreLocked
+
+    with PostStore(tmp_path):
+        with pytest.raises(StoreLocked, match="in use by another process") as info:
+            PostStore(tmp_path)
+        assert isinstance(info.value, FolderLocked)  # one error for one event, whoever asks
+        with pytest.raises(FolderLocked, match="in use by another process"):
+            FolderLock(tmp_path, "a training")
+    with FolderLock(tmp_path, "a training"):
+        with pytest.raises(FolderLocked):
+            PostStore(tmp_path)

@@ -19,7 +19,6 @@ Errors form one hierarchy under :class:`SafebooruError`; nothing here prints.
 import contextlib
 import dataclasses
 import email.utils
-import fcntl
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ import requests
 from PIL import Image
 
 from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils.atomic import FolderLock, FolderLocked, JsonlAppender, drop_torn_tail, fsync_folder
 
 DEFAULT_BASE_URL = "https://safebooru.org"
 MAX_LIMIT = 1000  # the API's hard cap on posts per request
@@ -146,7 +146,7 @@ class NotAnImage(PostRejected):
     """The bytes do not decode as an image."""
 
 
-class StoreLocked(SafebooruError):
+class StoreLocked(SafebooruError, FolderLocked):
     """Another process is writing to the same store folder."""
 
 
@@ -632,16 +632,6 @@ def verify_image(path, post_id=None, max_pixels=Image.MAX_IMAGE_PIXELS or 894784
 # Store
 
 
-def _drop_torn_tail(path):
-    """Cut a last line without its newline (left by a killed writer)."""
-    if not os.path.exists(path):
-        return
-    with open(path, "rb+") as f:
-        data = f.read()
-        if data and not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
-
-
 class PostStore:
     """A folder of verified images, ``images/<md5[:2]>/<md5><ext>``, and their ``posts.jsonl``.
 
@@ -654,18 +644,16 @@ class PostStore:
     def __init__(self, root):
         self.root = os.path.abspath(os.fspath(root))
         os.makedirs(os.path.join(self.root, PARTIAL_DIR), exist_ok=True)
-        self._lock = open(os.path.join(self.root, ".lock"), "w")
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise StoreLocked("{} is in use by another scraper".format(self.root)) from None
+            self._lock = FolderLock(self.root, "another scraper")
+        except FolderLocked as e:
+            raise StoreLocked(str(e)) from None
         # Temporary files of a killed run are never in place; clear them.
         for name in os.listdir(os.path.join(self.root, PARTIAL_DIR)):
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(self.root, PARTIAL_DIR, name))
         self.posts_path = os.path.join(self.root, POSTS_NAME)
-        _drop_torn_tail(self.posts_path)
+        drop_torn_tail(self.posts_path)
         self.ids = set()
         self.md5s = set()
         if os.path.exists(self.posts_path):
@@ -678,11 +666,11 @@ class PostStore:
                             self.md5s.add(record["md5"])
                         except (ValueError, KeyError, TypeError):
                             raise SafebooruError("{}:{}: not a post record".format(self.posts_path, lineno)) from None
-        self._posts = open(self.posts_path, "a", encoding="utf-8")
+        self._posts = JsonlAppender(self.posts_path)
 
     def close(self):
         self._posts.close()
-        self._lock.close()
+        self._lock.release()
 
     def __enter__(self):
         return self
@@ -723,16 +711,14 @@ class PostStore:
                 path = os.path.join(self.root, IMAGES_DIR, post.md5[:2], post.md5 + ext)
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 os.replace(tmp, path)
-                _fsync_dir(os.path.dirname(path))
+                fsync_folder(os.path.dirname(path))
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
         record = {"id": post.id, "md5": post.md5, "file": os.path.relpath(path, self.root).replace(os.sep, "/"),
                   "width": post.width, "height": post.height, "rating": post.rating, "source": post.source,
                   "tags": list(post.tags), "score": post.score}
-        self._posts.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-        self._posts.flush()
-        os.fsync(self._posts.fileno())
+        self._posts.append(record)
         self.ids.add(post.id)
         self.md5s.add(post.md5)
         return record
@@ -741,14 +727,6 @@ class PostStore:
 def _md5_of(path):
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "md5").hexdigest()
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_posts(root):

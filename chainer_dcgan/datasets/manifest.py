@@ -7,6 +7,7 @@ import json
 import os
 
 from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils.atomic import JsonlAppender
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -84,31 +85,19 @@ class ManifestWriter:
     def __init__(self, root):
         os.makedirs(os.fspath(root), exist_ok=True)
         self.path = manifest_path(root)
-        _drop_torn_tail(self.path)
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._out = JsonlAppender(self.path)
 
     def write(self, record):
         """Append ``record`` (checked with :func:`validate_record`) as one durable line."""
         validate_record(record)
-        self._file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._out.append(record)
 
     def close(self):
         """Close the file; also done on leaving a ``with`` block."""
-        self._file.close()
+        self._out.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
-
-
-def _drop_torn_tail(path):
-    if not os.path.exists(path):
-        return
-    with open(path, "rb+") as f:
-        data = f.read()
-        if data and not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)

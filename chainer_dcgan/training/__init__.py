@@ -9,7 +9,7 @@ import re
 import chainer
 import numpy
 from chainer import training
-from chainer.training import extensions
+from chainer.training import extensions as chainer_extensions  # `extensions` is our subpackage here
 
 from chainer_dcgan.datasets.iterators import ResumableIterator
 from chainer_dcgan.models import ConditionalGenerator, Discriminator, Generator, ProjectionDiscriminator, hparams
@@ -189,7 +189,7 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         sampled = average.model
         written.append((sampled, "gen_ema"))
     # triggers keep state: one instance per extension
-    trainer.extend(extensions.snapshot(filename=SNAPSHOT_PATTERN),
+    trainer.extend(chainer_extensions.snapshot(filename=SNAPSHOT_PATTERN),
                    trigger=EveryOrLast(snapshot_interval, stop_trigger))
     for link, name in written:
         trainer.extend(model_snapshot(link, name), trigger=EveryOrLast(snapshot_interval, stop_trigger),
@@ -207,16 +207,16 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     if fid_interval:
         add_fid_evaluation(trainer, sampled, dataset, fid_interval, n=fid_samples, device=device, seed=seed)
         entries += ["fid", "kid"]
-    trainer.extend(extensions.LogReport(trigger=display))
-    trainer.extend(extensions.PrintReport(entries + ["elapsed_time"]), trigger=display)
-    if extensions.PlotReport.available():
-        trainer.extend(extensions.PlotReport(["gen/loss", "dis/loss"], "iteration", trigger=display,
+    trainer.extend(chainer_extensions.LogReport(trigger=display))
+    trainer.extend(chainer_extensions.PrintReport(entries + ["elapsed_time"]), trigger=display)
+    if chainer_extensions.PlotReport.available():
+        trainer.extend(chainer_extensions.PlotReport(["gen/loss", "dis/loss"], "iteration", trigger=display,
                                              file_name="loss.png"))
         if statistics and not conditional:
-            trainer.extend(extensions.PlotReport(["stats/distance"], "iteration", trigger=display,
+            trainer.extend(chainer_extensions.PlotReport(["stats/distance"], "iteration", trigger=display,
                                                  file_name="stats.png"))
     if progress:
-        trainer.extend(extensions.ProgressBar(update_interval=1))
+        trainer.extend(chainer_extensions.ProgressBar(update_interval=1))
     return trainer
 
 

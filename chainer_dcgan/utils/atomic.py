@@ -6,6 +6,7 @@ A crash, a full disk or an exception leaves the previous file as it was.
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import secrets
 import shutil
@@ -23,7 +24,8 @@ def _create_exclusive(folder, prefix, suffix):
     raise FileExistsError(errno.EEXIST, "no free temporary name", os.path.join(folder, prefix))
 
 
-def _fsync_folder(folder):
+def fsync_folder(folder):
+    """Make the names in ``folder`` (a rename, a new file) durable; a file system that cannot is let be."""
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -67,7 +69,7 @@ def atomic_write(path, mode="wb"):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync_folder(folder)
+        fsync_folder(folder)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -104,7 +106,7 @@ def atomic_save(path, writer):
         with open(produced, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(produced, path)
-        _fsync_folder(folder)
+        fsync_folder(folder)
     except OSError as e:
         full = _disk_full(e, folder, path)  # before the partial file is removed
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -152,3 +154,38 @@ class FolderLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def drop_torn_tail(path):
+    """Cut a last line without its newline (left by a writer killed mid-line) from the file ``path``."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+class JsonlAppender:
+    """Appends JSON records to ``path``, one line each, every line durable (flushed and fsynced) when
+    :meth:`append` returns. A torn last line left by a killed writer is cut when the file is opened,
+    so a reader sees whole records only."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        drop_torn_tail(self.path)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def append(self, record):
+        self._file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
