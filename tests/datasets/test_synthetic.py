@@ -5,14 +5,15 @@ import sys
 
 import numpy
 import pytest
+from conftest import REPO
 
 from chainer_dcgan.datasets import synthetic
+from chainer_dcgan.datasets.manifest import read_manifest
 from chainer_dcgan.datasets.synthetic import (TAGS, SyntheticFaces, draw_face, face_random_state, face_tags,
                                               write_dataset)
-from chainer_dcgan.datasets.manifest import read_manifest
 from chainer_dcgan.utils.images import read_image, to_array
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = REPO
 CLI = os.path.join(ROOT, "tools", "make_synthetic_faces.py")
 HAIR = tuple(t for t in TAGS if t.endswith("_hair") and t not in ("short_hair", "long_hair", "very_long_hair"))
 LENGTHS = ("short_hair", "long_hair", "very_long_hair")

@@ -7,12 +7,13 @@ import zipfile
 
 import numpy
 import pytest
+from conftest import REPO
 
 from chainer_dcgan.evaluation import inception
 
 pytestmark = pytest.mark.timeout(300)
 
-GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "inception_golden.npz")
+GOLDEN = os.path.join(REPO, "tests", "data", "inception_golden.npz")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """ChainerMN data parallelism with real MPI processes (``mpiexec -n 2``, CPU, naive communicator).
 
-The tests launch this file under ``mpiexec`` (``python tests/test_distributed.py MODE OUT``); the
+The tests launch this file under ``mpiexec`` (``python tests/training/test_distributed.py MODE OUT``); the
 modes at the bottom are what each rank runs. Every launch has a timeout, so a hang fails the test.
 """
 import json
@@ -12,7 +12,7 @@ import sys
 import numpy
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/, where conftest.py is
 REPO = os.path.dirname(HERE)
 TIMEOUT = 240
 

@@ -7,6 +7,7 @@ import sys
 
 import numpy
 import pytest
+from conftest import REPO
 from PIL import Image
 
 import chainer_dcgan  # noqa: F401  (installs the chainer shims)
@@ -16,7 +17,7 @@ from chainer_dcgan.models import Generator
 from chainer_dcgan.models.serialization import save_model
 from chainer_dcgan.utils.images import save_animation
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = REPO
 
 
 def load_tool(name):
