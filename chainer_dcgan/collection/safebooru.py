@@ -32,7 +32,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 from PIL import Image
 
-from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils import Closing, jsonio
 from chainer_dcgan.utils.atomic import FolderLock, FolderLocked, JsonlAppender, drop_torn_tail, fsync_folder
 
 DEFAULT_BASE_URL = "https://safebooru.org"
@@ -324,7 +324,7 @@ def _parse_retry_after(value):
 # Client
 
 
-class SafebooruClient:
+class SafebooruClient(Closing):
     """A polite client for one booru: one session, a delay between requests, retries.
 
     Args:
@@ -365,12 +365,6 @@ class SafebooruClient:
 
     def close(self):
         self.session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -632,7 +626,7 @@ def verify_image(path, post_id=None, max_pixels=Image.MAX_IMAGE_PIXELS or 894784
 # Store
 
 
-class PostStore:
+class PostStore(Closing):
     """A folder of verified images, ``images/<md5[:2]>/<md5><ext>``, and their ``posts.jsonl``.
 
     Each ``posts.jsonl`` line: ``{"id", "md5", "file", "width", "height", "rating", "source",
@@ -671,12 +665,6 @@ class PostStore:
     def close(self):
         self._posts.close()
         self._lock.release()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __len__(self):
         return len(self.ids)

@@ -6,7 +6,7 @@ Each line holds at least ``{"file": "relative/path.png", "tags": ["long_hair", .
 import json
 import os
 
-from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils import Closing, jsonio
 from chainer_dcgan.utils.atomic import JsonlAppender
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -75,7 +75,7 @@ def read_manifest(root):
     return records
 
 
-class ManifestWriter:
+class ManifestWriter(Closing):
     """Appends records to ``root/manifest.jsonl``, one flushed and fsynced line each.
 
     A killed writer leaves at most one torn last line, which ``read_manifest`` ignores and
@@ -95,9 +95,3 @@ class ManifestWriter:
     def close(self):
         """Close the file; also done on leaving a ``with`` block."""
         self._out.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

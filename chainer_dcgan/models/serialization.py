@@ -16,7 +16,7 @@ import h5py
 import numpy
 
 from chainer_dcgan.models import MODEL_CLASSES, Generator, pretrained
-from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils import Closing, jsonio
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".model")
@@ -68,7 +68,7 @@ def _source_name(source):
     return getattr(source, "name", None) or "<{}>".format(type(source).__name__)
 
 
-class SafeNpz:
+class SafeNpz(Closing):
     """An npz archive (path or binary file object) opened without ever unpickling anything.
 
     Every member's npy header (shape, dtype) is read when it is opened, before any data: object
@@ -165,12 +165,6 @@ class SafeNpz:
 
     def close(self):
         self._zip.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class _Recorder(chainer.serializer.Serializer):

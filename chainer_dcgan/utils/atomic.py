@@ -12,6 +12,8 @@ import secrets
 import shutil
 import tempfile
 
+from chainer_dcgan.utils import Closing
+
 
 def _create_exclusive(folder, prefix, suffix):
     """Create and open a new file ``folder/prefix<random>suffix`` (mode 0o666 less the umask)."""
@@ -121,7 +123,7 @@ class FolderLocked(RuntimeError):
     """Another process holds the lock of an output folder."""
 
 
-class FolderLock:
+class FolderLock(Closing):
     """An exclusive advisory lock (``flock``) on ``folder/.lock``, held until :meth:`release`.
 
     Two processes writing into one output folder would overwrite each other's files; the second
@@ -149,11 +151,7 @@ class FolderLock:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
+    close = release
 
 
 def drop_torn_tail(path):
@@ -166,7 +164,7 @@ def drop_torn_tail(path):
             f.truncate(data.rfind(b"\n") + 1)
 
 
-class JsonlAppender:
+class JsonlAppender(Closing):
     """Appends JSON records to ``path``, one line each, every line durable (flushed and fsynced) when
     :meth:`append` returns. A torn last line left by a killed writer is cut when the file is opened,
     so a reader sees whole records only."""
@@ -183,9 +181,3 @@ class JsonlAppender:
 
     def close(self):
         self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
