@@ -29,13 +29,13 @@ demo
     server (serving the page), shipped (the demo export of a shipped model).
 utils
     atomic (atomic writes), jsonio (every JSON read, nesting bounded), images (image <-> array),
-    random_state (seeded random sources).
+    random_state (seeded random sources), cache (the one cache folder, $CHAINER_DCGAN_CACHE).
 testing
     safebooru_server (a local stand-in for safebooru, for tests and benchmarks).
 functions, links
     fast kernels (stride2_conv, batch_norm_act) and the links calling them.
-cli
-    argument types shared by examples/ and tools/.
+cli, commands
+    argument types shared by examples/ and tools/; ``chainer-dcgan COMMAND`` in front of them.
 
 Modules that lived flat in this folder before still import under their old names
 (``chainer_dcgan.serialization``, ``chainer_dcgan.updater``, ...): see ``_moved.MOVED``.
