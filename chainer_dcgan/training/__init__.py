@@ -17,7 +17,7 @@ from chainer_dcgan.models.serialization import load_npz_into, save_model
 from chainer_dcgan.training.distributed import Context
 from chainer_dcgan.training.extensions import GeneratorAverage, SampleGrid, StatisticsDistance, add_fid_evaluation
 from chainer_dcgan.training.extensions.conditional_grid import ConditionalSampleGrid, grid_tag_sets
-from chainer_dcgan.training.updater import ConditionalUpdater, DCGANUpdater
+from chainer_dcgan.training.updater import DCGANUpdater
 from chainer_dcgan.utils.random_state import seeded_global
 
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
@@ -138,7 +138,7 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         tags (list of str or None): train tag-conditional models on these K tags: ``dataset`` then
             yields ``(x, y)`` pairs (:class:`~chainer_dcgan.datasets.TaggedDataset`; on the root its
             ``labels`` pick the grid's rows), the updater is
-            :class:`~chainer_dcgan.training.updater.ConditionalUpdater` and the sample grids have one tag set
+            :class:`~chainer_dcgan.training.updater.DCGANUpdater` with ``tagged=True`` and the sample grids have one tag set
             per row (``preview/legend.txt`` names them). The statistics and FID extensions are for
             unconditional models: ``statistics`` is ignored, ``fid_interval`` refused.
         size (int): image side of the new models (64, 96, 128 or 256); ignored with ``gen``/``dis``.
@@ -168,8 +168,8 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     shard = context.scatter(dataset, seed)
     iterator = ResumableIterator(shard, batchsize, seed=seed + context.rank)
     optimizers = {"gen": make_optimizer(gen, context, lr_gen), "dis": make_optimizer(dis, context, lr_dis)}
-    updater_class = ConditionalUpdater if conditional else DCGANUpdater
-    updater = updater_class(iterator, optimizers, device=device, seed=seed + 7919 * context.rank, loss=loss)
+    updater = DCGANUpdater(iterator, optimizers, device=device, seed=seed + 7919 * context.rank, loss=loss,
+                           tagged=conditional)
     trainer = training.Trainer(updater, stop_trigger, out=out)
     context.extend(trainer, EveryOrLast(snapshot_interval, stop_trigger))  # every rank, before the writers
     if not context.is_root:

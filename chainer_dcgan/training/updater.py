@@ -30,9 +30,12 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         seed (int or None): seed of the updater's random source.
         loss (str): ``"softmax"`` (faithful 2-class cross-entropy) or ``"hinge"``.
         flip (bool): random horizontal flips of the real batch (faithful: True).
+        tagged (bool): tag-conditional training (:class:`ConditionalUpdater` says how); the
+            iterator then yields ``(x, y)`` pairs, ``y`` ``float32 (K,)``.
     """
 
-    def __init__(self, iterator, optimizer, device=None, seed=None, loss="softmax", flip=True, **kwargs):
+    def __init__(self, iterator, optimizer, device=None, seed=None, loss="softmax", flip=True, tagged=False,
+                 **kwargs):
         if set(optimizer) != {"gen", "dis"}:
             raise ValueError("optimizer must be a dict with keys 'gen' and 'dis', got {}".format(sorted(optimizer)))
         if loss not in ("softmax", "hinge"):
@@ -41,6 +44,7 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         self.random_state = numpy.random.RandomState(seed)
         self.loss = loss
         self.flip = flip
+        self.tagged = tagged
 
     @property
     def generator(self):
@@ -88,27 +92,39 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         return loss
 
     def real_batch(self):
-        """The next real batch on the device, ``float32 (N, 3, H, W)``, randomly flipped."""
+        """The next real batch on the device, ``float32 (N, 3, H, W)``, randomly flipped; when
+        ``tagged``, ``(x, y)`` with its tags ``float32 (N, K)``."""
         batch = self.get_iterator("main").next()
         n = len(batch)
         flips = self.random_state.uniform(size=n) < hparams.FLIP_PROBABILITY if self.flip else None
         x = self.converter(batch, self.device)
+        if self.tagged:
+            x, y = x
         if flips is not None and flips.any():
             xp = self.device.xp
             mask = xp.asarray(flips.reshape(n, 1, 1, 1))
             x = xp.where(mask, x[..., ::-1], x)
-        return x
+        return (x, y) if self.tagged else x
+
+    def fake_tags(self, tags_real):
+        """The tag sets for the fakes: the rows of ``tags_real`` ``(N, K)`` permuted by the updater's random source."""
+        order = self.random_state.permutation(len(tags_real))
+        return tags_real[self.device.xp.asarray(order)]
 
     def update_core(self):
         """One iteration: a real batch, one forward pass, then G's update and D's (see the class)."""
         gen_opt, dis_opt = self.get_optimizer("gen"), self.get_optimizer("dis")
         gen, dis = self.generator, self.discriminator
 
-        x_real = self.real_batch()
+        if self.tagged:
+            x_real, tags_real = self.real_batch()
+            fake_y, real_y = (self.fake_tags(tags_real),), (tags_real,)
+        else:
+            x_real, fake_y, real_y = self.real_batch(), (), ()
         z = gen.make_hidden(len(x_real), self.random_state)
-        x_fake = gen(z)
-        y_fake = dis(x_fake)
-        y_real = dis(x_real)
+        x_fake = gen(z, *fake_y)
+        y_fake = dis(x_fake, *fake_y)
+        y_real = dis(x_real, *real_y)
 
         gen.cleargrads()
         dis.cleargrads()
@@ -145,39 +161,5 @@ class ConditionalUpdater(DCGANUpdater):
         **kwargs: as for :class:`DCGANUpdater` (``device``, ``seed``, ``loss``, ``flip``).
     """
 
-    def real_batch(self):
-        """The next real batch and its tags on the device: ``(float32 (N, 3, H, W), float32 (N, K))``."""
-        batch = self.get_iterator("main").next()
-        n = len(batch)
-        flips = self.random_state.uniform(size=n) < hparams.FLIP_PROBABILITY if self.flip else None
-        x, y = self.converter(batch, self.device)
-        if flips is not None and flips.any():
-            xp = self.device.xp
-            x = xp.where(xp.asarray(flips.reshape(n, 1, 1, 1)), x[..., ::-1], x)
-        return x, y
-
-    def fake_tags(self, tags_real):
-        """The tag sets for the fakes: the rows of ``tags_real`` ``(N, K)`` permuted by the updater's random source."""
-        order = self.random_state.permutation(len(tags_real))
-        return tags_real[self.device.xp.asarray(order)]
-
-    def update_core(self):
-        gen_opt, dis_opt = self.get_optimizer("gen"), self.get_optimizer("dis")
-        gen, dis = self.generator, self.discriminator
-
-        x_real, tags_real = self.real_batch()
-        tags_fake = self.fake_tags(tags_real)
-        z = gen.make_hidden(len(x_real), self.random_state)
-        x_fake = gen(z, tags_fake)
-        y_fake = dis(x_fake, tags_fake)
-        y_real = dis(x_real, tags_real)
-
-        gen.cleargrads()
-        dis.cleargrads()
-        self.loss_gen(y_fake).backward()
-        gen_opt.update()
-
-        x_fake.unchain_backward()  # as in DCGANUpdater: D's loss does not reach G
-        dis.cleargrads()
-        self.loss_dis(y_fake, y_real).backward()
-        dis_opt.update()
+    def __init__(self, iterator, optimizer, **kwargs):
+        super().__init__(iterator, optimizer, tagged=True, **kwargs)
