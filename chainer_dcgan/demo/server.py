@@ -250,7 +250,6 @@ class DemoServer:
         self.stop()
 
 
-
 def screenshot(url, path, width=900, height=640, timeout_ms=60000):
     """Load the demo page at ``url`` in headless Chromium, wait until it has drawn, save a PNG to ``path``.
 

@@ -323,7 +323,6 @@ def _fast_path(x):
             and fast_functions.enabled())
 
 
-
 class ConvBN(L.Convolution2D):
     """Convolution (no bias) + BatchNorm (eps 1e-3, no scale, running statistics) + ReLU.
 
@@ -387,8 +386,6 @@ class _Tower(chainer.Chain):
         for i in range(self.n):
             x = getattr(self, "conv" if i == 0 else "conv_{}".format(i))(x)
         return x
-
-
 
 
 def _window_reduce(x, stride, reduce):

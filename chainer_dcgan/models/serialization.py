@@ -29,8 +29,6 @@ class ModelFileError(ValueError):
     """A model file that is missing, unreadable or does not match the Chain it is loaded into."""
 
 
-
-
 def read_npy_header(f):
     """``(shape, fortran_order, dtype)`` of the ``.npy`` stream ``f``, left at its data; reads no data.
 
