@@ -55,8 +55,10 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["chainer_dcgan", "chainer_dcgan.*", "_chainer_dcgan_shims"]),
     # The shipped generator(s): weights, tag vectors, classifier and model card, addressed by name.
-    package_data={"chainer_dcgan.pretrained": ["*/*.npz", "*/*.json", "*/*.md"]},
+    package_data={"chainer_dcgan.models.pretrained": ["*/*.npz", "*/*.json", "*/*.md"]},
     cmdclass={"build": build_with_pth, "build_pth": build_pth},
+    # One command in front of examples/ and tools/ (chainer-dcgan train|generate|export|serve|...).
+    entry_points={"console_scripts": ["chainer-dcgan = chainer_dcgan.commands:main"]},
     install_requires=[
         "chainer==7.8.1",
         "numpy>=1.26",

@@ -1,6 +1,6 @@
 """Training throughput of the tag-conditional models relative to the faithful ones, in the same run.
 
-Times one full iteration of :class:`~chainer_dcgan.updater.ConditionalUpdater` (conditional-BatchNorm G,
+Times one full iteration of :class:`~chainer_dcgan.training.updater.ConditionalUpdater` (conditional-BatchNorm G,
 projection D, K tags) and of the faithful :class:`~chainer_dcgan.DCGANUpdater` on the same embedded
 faces, interleaved round by round (the order alternates) so that a busy machine slows both alike.
 Both wall-clock and process CPU seconds are measured: on a shared machine the CPU time is the
@@ -19,11 +19,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import hparams  # noqa: E402
 from chainer_dcgan.datasets import TAGS, SyntheticFaces, TaggedDataset  # noqa: E402
 from chainer_dcgan.datasets.iterators import ResumableIterator  # noqa: E402
+from chainer_dcgan.models import hparams  # noqa: E402
 from chainer_dcgan.training import make_optimizer, seeded_models  # noqa: E402
-from chainer_dcgan.updater import ConditionalUpdater, DCGANUpdater  # noqa: E402
+from chainer_dcgan.training.updater import ConditionalUpdater, DCGANUpdater  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -4,11 +4,11 @@ Given a conditional generator and an unconditional one trained on the same data 
 of images, for every tag of the conditional model's vocabulary:
 
 * conditioning: P(classifier says the tag | asked for it) and P(... | not asked), over faces made
-  from tag sets drawn from the data's own (:func:`chainer_dcgan.agreement.conditional_agreement`),
+  from tag sets drawn from the data's own (:func:`chainer_dcgan.evaluation.agreement.conditional_agreement`),
   beside the y-shuffled control;
 * tag vectors: the vectors of the unconditional model (mean z with the tag minus without, labelled
-  by the classifier, :func:`chainer_dcgan.tagging.tag_vectors`), and the share of faces showing the
-  tag at z0 and at clip(z0 + s v, -1, 1) (:func:`chainer_dcgan.agreement.steering_share`).
+  by the classifier, :func:`chainer_dcgan.zspace.tagging.tag_vectors`), and the share of faces showing the
+  tag at z0 and at clip(z0 + s v, -1, 1) (:func:`chainer_dcgan.evaluation.agreement.steering_share`).
 
 The classifier is trained here on held-out embedded faces (another seed than the training data, drawn at
 the models' size) and
@@ -26,9 +26,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import agreement, tagging  # noqa: E402
 from chainer_dcgan.datasets import SyntheticFaces, TaggedDataset  # noqa: E402
-from chainer_dcgan.serialization import load_generator  # noqa: E402
+from chainer_dcgan.evaluation import agreement  # noqa: E402
+from chainer_dcgan.models.serialization import load_generator  # noqa: E402
+from chainer_dcgan.zspace import tagging  # noqa: E402
 
 import numpy  # noqa: E402,I100
 

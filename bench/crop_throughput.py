@@ -1,4 +1,4 @@
-"""Face-cropping throughput: illustrations per second through :func:`chainer_dcgan.faces.crop_folder`.
+"""Face-cropping throughput: illustrations per second through :func:`chainer_dcgan.collection.faces.crop_folder`.
 
 The inputs are ~1 MP (1024x1024) JPEG scenes made from the reference illustrations in
 ``../shared/data/anime_samples`` (each sprite pasted at a random place and scale on a random
@@ -29,8 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from chainer_dcgan import faces  # noqa: E402
-from chainer_dcgan.images import read_image, save_image  # noqa: E402
+from chainer_dcgan.collection import faces  # noqa: E402
+from chainer_dcgan.utils.images import read_image, save_image  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 

@@ -130,7 +130,7 @@ T=/tmp/train_check; rm -rf $T
 '"$PY"' examples/train_faces.py --gpu 0 --out $T --iteration 150 --display-interval 50 --snapshot-interval 100 --synthetic-size 2000 --no-progress --resume &&
 ls $T && cp $T/preview/image_iter_00000150.png "'"$LOG_DIR"'/grid_150.png"'
 
-stage "tests on GPU" 90 "$PY" -m pytest -q -p no:cacheprovider tests/test_functions.py tests/test_links.py -k "gpu"
+stage "tests on GPU" 90 "$PY" -m pytest -q -p no:cacheprovider tests/functions/test_functions.py tests/links/test_links.py -k "gpu"
 
 stage "torch.compile batch 100 float32" 150 $B --batchsize 100 --repeats 5 --skip-own --torch-compile --peak-tflops 67
 

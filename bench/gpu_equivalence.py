@@ -38,7 +38,7 @@ import chainer  # noqa: E402
 import numpy  # noqa: E402
 
 from chainer_dcgan.training import make_optimizer, seeded_models  # noqa: E402
-from chainer_dcgan.updater import ConditionalUpdater, DCGANUpdater  # noqa: E402
+from chainer_dcgan.training.updater import ConditionalUpdater, DCGANUpdater  # noqa: E402
 
 KINDS = ("faithful", "conditional", "spectral_norm")
 TAGS = ["blonde_hair", "blue_hair", "smile", "glasses"]

@@ -27,7 +27,7 @@ import chainer  # noqa: E402
 import numpy  # noqa: E402
 
 from chainer_dcgan.training import make_optimizer, seeded_models  # noqa: E402
-from chainer_dcgan.updater import DCGANUpdater  # noqa: E402
+from chainer_dcgan.training.updater import DCGANUpdater  # noqa: E402
 
 GFLOP_PER_TRAIN_IMAGE = 5.2
 

@@ -83,7 +83,7 @@ def newest(folder, kind):
 
 
 def keep_float16(src, dest):
-    from chainer_dcgan.serialization import load_generator, save_model
+    from chainer_dcgan.models.serialization import load_generator, save_model
     import numpy
     gen = load_generator(src)
     save_model(dest, gen, dtype=numpy.float16)  # atomic

@@ -19,8 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy  # noqa: E402
 
-from chainer_dcgan import inception  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.distributed import resolve_device  # noqa: E402
+from chainer_dcgan.evaluation import inception  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
 
 import chainer  # noqa: E402,I100
 

@@ -53,9 +53,9 @@ def worker(args):
     import chainer_dcgan  # noqa: F401  (shims chainer before it is imported)
     from chainer_dcgan.datasets import SyntheticFaces
     from chainer_dcgan.datasets.iterators import ResumableIterator
-    from chainer_dcgan.distributed import create_context
+    from chainer_dcgan.training.distributed import create_context
     from chainer_dcgan.training import make_optimizer, seeded_models
-    from chainer_dcgan.updater import DCGANUpdater
+    from chainer_dcgan.training.updater import DCGANUpdater
 
     context = create_context(args.communicator, args.mn_batchnorm)
     data = SyntheticFaces(args.batchsize * context.size * 2, seed=args.seed, cache=True) \

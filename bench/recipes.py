@@ -2,7 +2,7 @@
 
 For each image size in ``--sizes`` and each recipe below, trains from scratch on the embedded
 procedural faces (drawn at that size) for ``--images`` training images (iterations = images /
-batch size), then measures FID and KID (InceptionV3 pool3 features, :mod:`chainer_dcgan.metrics`)
+batch size), then measures FID and KID (InceptionV3 pool3 features, :mod:`chainer_dcgan.evaluation.metrics`)
 between ``--fid-samples`` generated faces and as many held-out real ones, and the training speed.
 
 Recipes (all options of ``examples/train_faces.py``)::
@@ -41,15 +41,16 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from chainer_dcgan import hparams, inception, metrics  # noqa: E402  (installs the chainer shims first)
+from chainer_dcgan.evaluation import inception, metrics  # noqa: E402  (installs the chainer shims first)
+from chainer_dcgan.models import hparams  # noqa: E402
 
 import chainer  # noqa: E402,I100
 from chainer import training  # noqa: E402
 
 from chainer_dcgan.cli import fraction, positive_int  # noqa: E402
 from chainer_dcgan.datasets import SyntheticFaces  # noqa: E402
-from chainer_dcgan.distributed import resolve_device  # noqa: E402
 from chainer_dcgan.training import build_trainer  # noqa: E402
+from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
 
 #: Recipe name -> build_trainer options (``ema`` is filled in from --ema).
 RECIPES = {

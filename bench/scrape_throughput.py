@@ -1,6 +1,6 @@
 """Scrape throughput against the local safebooru with delay 0: posts/s and MB/s.
 
-A :class:`chainer_dcgan.safebooru_server.FakeSafebooru` on 127.0.0.1 serves ``--posts`` seeded
+A :class:`chainer_dcgan.testing.safebooru_server.FakeSafebooru` on 127.0.0.1 serves ``--posts`` seeded
 JPEGs (~``--kb`` KB each, made from the reference illustrations, or noise where those are
 absent). The reference, measured in the same run, is a bare ``requests.Session`` that lists and
 downloads the same files without verifying or storing them; the scraper's figure includes MD5
@@ -26,8 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from chainer_dcgan import safebooru  # noqa: E402
-from chainer_dcgan.safebooru_server import FakeSafebooru, ServedPost  # noqa: E402
+from chainer_dcgan.collection import safebooru  # noqa: E402
+from chainer_dcgan.testing.safebooru_server import FakeSafebooru, ServedPost  # noqa: E402
 
 SAMPLES = os.path.join(ROOT, "..", "shared", "data", "anime_samples")
 

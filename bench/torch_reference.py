@@ -1,7 +1,7 @@
 """The faithful DCGAN written in PyTorch, for benchmarking only (never imported by the library).
 
 Same architecture, initial weight distribution, loss and optimizer as :mod:`chainer_dcgan.models`
-and :class:`chainer_dcgan.updater.DCGANUpdater`, and the same work per iteration: one forward pass
+and :class:`chainer_dcgan.training.updater.DCGANUpdater`, and the same work per iteration: one forward pass
 of G and of D on fake and real feeds both losses; G's loss is backpropagated through D (computing
 D's gradients too, which are thrown away, as Chainer does), G steps, then D's loss is
 backpropagated into D alone and D steps. Adam(2e-4, 0.5, 0.999, 1e-8) with L2 weight decay 1e-5
@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from chainer_dcgan import hparams
+from chainer_dcgan.models import hparams
 from chainer_dcgan.models.faithful import architecture
 
 

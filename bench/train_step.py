@@ -132,10 +132,10 @@ def main(argv=None):
     import chainer
     import numpy
     from chainer_dcgan import functions as dcgan_functions
-    from chainer_dcgan.images import to_image
+    from chainer_dcgan.utils.images import to_image
     from chainer_dcgan.models import Discriminator, Generator
     from chainer_dcgan.training import make_optimizer
-    from chainer_dcgan.updater import DCGANUpdater
+    from chainer_dcgan.training.updater import DCGANUpdater
 
     try:
         import threadpoolctl

@@ -1,7 +1,7 @@
 """The browser demo's speed in headless Chromium: model load time and milliseconds per face, beside Chainer.
 
 One run exports a generator (``--model``, or an untrained seeded one: the speed does not depend on
-the weights) with ``chainer_dcgan.export``, serves it with ``chainer_dcgan.web_demo.DemoServer``
+the weights) with ``chainer_dcgan.export``, serves it with ``chainer_dcgan.demo.server.DemoServer``
 on 127.0.0.1, and measures in Debian's Chromium (headless, no GPU):
 
 * load: navigation start -> first face on the canvas, each in a freshly started browser (cold: no
@@ -34,9 +34,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 import numpy  # noqa: E402
 
 from chainer_dcgan import export, zspace  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.demo.server import DemoServer, launch_chromium  # noqa: E402
 from chainer_dcgan.models import Generator, sample_z  # noqa: E402
-from chainer_dcgan.serialization import load_generator  # noqa: E402
-from chainer_dcgan.web_demo import DemoServer, launch_chromium  # noqa: E402
+from chainer_dcgan.models.serialization import load_generator  # noqa: E402
 
 
 def parse_args(argv=None):

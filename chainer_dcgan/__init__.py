@@ -3,41 +3,52 @@
 ``from chainer_dcgan import Generator, Discriminator, DCGANUpdater``. A trained generator, from a
 file or a shipped model's name, draws faces in test mode with ``Generator.generate``::
 
-    gen = chainer_dcgan.serialization.load_generator("default")
+    gen = chainer_dcgan.models.serialization.load_generator("default")
     x = gen.generate(gen.make_hidden(16, random_state=0))   # NumPy float32 (16, 3, 96, 96)
 
-The public modules, by role (docs/api.rst documents each):
+The public modules, by folder (docs/api.rst documents each):
 
-The model and its training
-    hparams (the faithful hyper-parameters), models (the Chains: faithful, conditional),
-    updater (the training step), training (wiring a run), snapshots (resuming), random_state,
-    serialization (loading and saving models), pretrained (shipped models, by name),
-    distributed (devices, ChainerMN).
-Images and datasets
-    images (image <-> array), manifest (the dataset format), atomic (atomic writes),
-    jsonio (every JSON read, nesting bounded), datasets (images, iterators, synthetic, tagged).
-Trainer extensions
-    extensions (sample_grid, conditional_grid, statistics, fid, ema).
-Metrics
+models
+    hparams (the faithful hyper-parameters), faithful and conditional (the Chains), serialization
+    (loading and saving models), pretrained (shipped models, by name).
+training
+    the trainer's wiring (build_trainer, resume), updater (the training step), snapshots (resuming),
+    distributed (devices, ChainerMN), extensions (sample_grid, conditional_grid, statistics, fid, ema).
+datasets
+    images, iterators, synthetic, tagged (the datasets), manifest (the dataset folder's format).
+collection
+    safebooru (client and store), faces (face cropping): building a dataset from the web.
+evaluation
     statistics (cheap image statistics), inception (InceptionV3 features), metrics (FID, KID,
     precision/recall), agreement (does a conditional model draw the tags asked for).
-Data collection
-    safebooru (client and store), safebooru_server (a local stand-in), faces (face cropping).
-Exploring z-space
-    zspace (sampling, interpolation, the demo's formula), tagging (tag classifier, tag vectors).
-Browser demo
-    export, export_conditional (ONNX exports), web_demo (serving the page).
-Fast kernels and links
-    functions (stride2_conv, batch_norm_act), links.
-Command lines
-    cli (argument types shared by examples/ and tools/).
+zspace
+    sampling, interpolation, the demo's formula; tagging (tag classifier, tag vectors).
+export
+    the browser demo's ONNX export (conditional: the conditional model's).
+demo
+    server (serving the page), shipped (the demo export of a shipped model).
+utils
+    atomic (atomic writes), jsonio (every JSON read, nesting bounded), images (image <-> array),
+    random_state (seeded random sources), cache (the one cache folder, $CHAINER_DCGAN_CACHE).
+testing
+    safebooru_server (a local stand-in for safebooru, for tests and benchmarks).
+functions, links
+    fast kernels (stride2_conv, batch_norm_act) and the links calling them.
+cli, commands
+    argument types shared by examples/ and tools/; ``chainer-dcgan COMMAND`` in front of them.
+
+Modules that lived flat in this folder before still import under their old names
+(``chainer_dcgan.serialization``, ``chainer_dcgan.updater``, ...): see ``_moved.MOVED``.
 """
-from chainer_dcgan import _compat
+from chainer_dcgan import _compat, _moved
 
 _compat.install()
+_moved.install()
 
 from chainer_dcgan.models import Discriminator, Generator, sample_z  # noqa: E402
-from chainer_dcgan.updater import DCGANUpdater  # noqa: E402
+from chainer_dcgan.training.updater import DCGANUpdater  # noqa: E402
+
+__getattr__ = _moved.package_getattr
 
 __version__ = "0.1.0"
 __all__ = ["Generator", "Discriminator", "DCGANUpdater", "sample_z"]

@@ -8,6 +8,10 @@ import os
 import sys
 import tempfile
 
+from chainer_dcgan.models.serialization import nonfinite_warning
+from chainer_dcgan.training.diffaugment import parse_policy
+from chainer_dcgan.utils.images import image_format
+
 
 def _number(text, kind):
     try:
@@ -91,7 +95,6 @@ def positive_float(text):
 
 def augmentation_policy(text):
     """A comma-separated list of DiffAugment steps (color, translation, cutout), as a list of names."""
-    from chainer_dcgan.diffaugment import parse_policy
     try:
         return list(parse_policy(text))
     except ValueError as e:
@@ -147,8 +150,6 @@ def output_file(text):
 def output_image(text):
     """An image file to write (see :func:`output_file`) whose extension names a format that can be
     written (.png, .jpg, .webp, .gif, .bmp, .tiff...): what is written is what the extension says."""
-    from chainer_dcgan.images import image_format
-
     text = output_file(text)
     try:
         image_format(text)
@@ -167,9 +168,7 @@ def above_one(text):
 
 def warn_nonfinite(link, path):
     """Print one ``warning:`` line to stderr when ``link`` (loaded from ``path``) holds NaN or infinite
-    parameters (see :func:`chainer_dcgan.serialization.nonfinite_warning`): its faces come out blank."""
-    from chainer_dcgan.serialization import nonfinite_warning
-
+    parameters (see :func:`chainer_dcgan.models.serialization.nonfinite_warning`): its faces come out blank."""
     warning = nonfinite_warning(link, path)
     if warning:
         print(warning, file=sys.stderr)

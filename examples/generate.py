@@ -14,10 +14,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan.cli import output_image, positive_int, seed, warn_nonfinite  # noqa: E402
-from chainer_dcgan.distributed import resolve_device  # noqa: E402
-from chainer_dcgan.images import save_image, tile  # noqa: E402
 from chainer_dcgan.models import resolve_tags, sample_z  # noqa: E402
-from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
+from chainer_dcgan.models.serialization import ModelFileError, load_generator  # noqa: E402
+from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
+from chainer_dcgan.utils.images import save_image, tile  # noqa: E402
 
 
 def parse_args(argv=None):

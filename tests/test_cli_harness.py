@@ -18,10 +18,10 @@ import numpy
 import pytest
 from conftest import REPO
 
-from chainer_dcgan import tagging
-from chainer_dcgan.images import save_image
 from chainer_dcgan.models import Generator
-from chainer_dcgan.serialization import save_model
+from chainer_dcgan.models.serialization import save_model
+from chainer_dcgan.utils.images import save_image
+from chainer_dcgan.zspace import tagging
 
 MARKER = "PWNED"
 

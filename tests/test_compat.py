@@ -162,7 +162,7 @@ def test_driver_version_from_the_proc_file(tmp_path):
 
 def test_gpu_error_of_the_command_lines_carries_the_hint():
     """``--gpu 0`` where CuPy cannot give a GPU: the ValueError ends with this machine's hint."""
-    from chainer_dcgan.distributed import resolve_device
+    from chainer_dcgan.training.distributed import resolve_device
 
     try:
         import cupy

@@ -4,9 +4,9 @@ import os
 import numpy
 import pytest
 
-from chainer_dcgan.manifest import read_manifest
-from chainer_dcgan.safebooru import read_posts
-from chainer_dcgan.safebooru_server import Fault, ServedPost
+from chainer_dcgan.collection.safebooru import read_posts
+from chainer_dcgan.datasets.manifest import read_manifest
+from chainer_dcgan.testing.safebooru_server import Fault, ServedPost
 from conftest import REPO, run_script
 
 TRAIN_SCRIPT = os.path.join(REPO, "examples", "train_faces.py")
@@ -65,7 +65,7 @@ UNICODE_TAGS = {
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["xml", "json"])
 def test_non_ascii_tags_round_trip(shared_data, safebooru_site, tmp_path, as_json):
-    from chainer_dcgan import tagging
+    from chainer_dcgan.zspace import tagging
     samples = os.path.join(shared_data, "anime_samples")
     posts = [ServedPost(id=200 + i, tags=UNICODE_TAGS[name].split(), path=os.path.join(samples, name))
              for i, name in enumerate(sorted(UNICODE_TAGS))]

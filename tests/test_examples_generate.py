@@ -5,7 +5,7 @@ from conftest import run_script
 from PIL import Image
 
 from chainer_dcgan import Generator
-from chainer_dcgan.serialization import save_model
+from chainer_dcgan.models.serialization import save_model
 
 
 def _pixels(path):

@@ -10,11 +10,12 @@ import pytest
 from PIL import Image
 from conftest import run_script
 
-from chainer_dcgan import faces, tagging
+from chainer_dcgan.collection import faces
 from chainer_dcgan.datasets import ImageDataset
 from chainer_dcgan.datasets.images import list_images
-from chainer_dcgan.images import read_image, save_image
-from chainer_dcgan.manifest import ManifestError, read_manifest
+from chainer_dcgan.datasets.manifest import ManifestError, read_manifest
+from chainer_dcgan.utils.images import read_image, save_image
+from chainer_dcgan.zspace import tagging
 
 
 def _png16(values):
@@ -87,7 +88,7 @@ def test_an_unknown_extension_is_refused(tmp_path):
 
 
 def test_unreadable_real_images_are_left_out_not_replaced(tmp_path, inception_extractor):
-    from chainer_dcgan import metrics
+    from chainer_dcgan.evaluation import metrics
 
     rs = numpy.random.RandomState(0)
     for i in range(4):

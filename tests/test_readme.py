@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, run_script
 from PIL import Image
 
-from chainer_dcgan import pretrained
+from chainer_dcgan.models import pretrained
 
 
 def test_readme_renders_without_errors():
@@ -89,7 +89,7 @@ def test_every_public_module_is_in_the_api_docs_and_the_package_docstring():
     import chainer_dcgan
 
     modules = public_modules()
-    assert {"chainer_dcgan.zspace", "chainer_dcgan.models.faithful", "chainer_dcgan.pretrained",
+    assert {"chainer_dcgan.zspace", "chainer_dcgan.models.faithful", "chainer_dcgan.models.pretrained",
             "chainer_dcgan.cli"} <= set(modules) and "chainer_dcgan._compat" not in modules
     with open(os.path.join(REPO, "docs", "api.rst"), encoding="utf-8") as f:
         documented = set(re.findall(r"^\.\. automodule:: (\S+)$", f.read(), re.M))

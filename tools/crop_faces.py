@@ -19,9 +19,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import faces  # noqa: E402
 from chainer_dcgan.cli import above_one, non_negative_float, output_folder, positive_int  # noqa: E402
-from chainer_dcgan.manifest import ManifestError  # noqa: E402
+from chainer_dcgan.collection import faces  # noqa: E402
+from chainer_dcgan.datasets.manifest import ManifestError  # noqa: E402
 
 
 def parse_args(argv=None):

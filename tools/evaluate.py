@@ -26,11 +26,12 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import agreement, hparams, inception, metrics  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import positive_int, seed, warn_nonfinite  # noqa: E402
-from chainer_dcgan.distributed import resolve_device  # noqa: E402
-from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
-from chainer_dcgan.tagging import TaggedDatasetError  # noqa: E402
+from chainer_dcgan.cli import positive_int, seed, warn_nonfinite  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.evaluation import agreement, inception, metrics  # noqa: E402
+from chainer_dcgan.models import hparams  # noqa: E402
+from chainer_dcgan.models.serialization import ModelFileError, load_generator  # noqa: E402
+from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
+from chainer_dcgan.zspace.tagging import TaggedDatasetError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -129,7 +130,7 @@ def main(argv=None):
             result = metrics.evaluate(real, fake)
         table = None
         if args.classifier:
-            from chainer_dcgan.tagging import load_classifier
+            from chainer_dcgan.zspace.tagging import load_classifier
 
             clf = load_classifier(args.classifier)
             clf.to_device(device)

@@ -22,12 +22,12 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import export, pretrained  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan import export  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import output_folder, positive_float, positive_int, seed, warn_nonfinite  # noqa: E402
-from chainer_dcgan.export_conditional import export_conditional_demo  # noqa: E402
-from chainer_dcgan.models import is_conditional  # noqa: E402
-from chainer_dcgan.serialization import ModelFileError, load_generator  # noqa: E402
-from chainer_dcgan.tagging import TagVectorFileError, read_tag_vectors  # noqa: E402
+from chainer_dcgan.export.conditional import export_conditional_demo  # noqa: E402
+from chainer_dcgan.models import is_conditional, pretrained  # noqa: E402
+from chainer_dcgan.models.serialization import ModelFileError, load_generator  # noqa: E402
+from chainer_dcgan.zspace.tagging import TagVectorFileError, read_tag_vectors  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -28,7 +28,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan.cli import non_negative_float, non_negative_int, port, seed  # noqa: E402
-from chainer_dcgan.safebooru_server import FakeSafebooru, Fault, posts_from_folder, synthetic_posts  # noqa: E402
+from chainer_dcgan.testing.safebooru_server import FakeSafebooru, Fault, posts_from_folder, synthetic_posts  # noqa: E402
 
 
 def fault(text):

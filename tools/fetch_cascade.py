@@ -14,8 +14,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import faces  # noqa: E402
 from chainer_dcgan.cli import output_file, positive_float  # noqa: E402
+from chainer_dcgan.collection import faces  # noqa: E402
 
 
 def parse_args(argv=None):

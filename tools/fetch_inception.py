@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import inception  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.evaluation import inception  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import output_file  # noqa: E402
 
 

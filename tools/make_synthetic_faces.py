@@ -13,9 +13,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from chainer_dcgan.datasets.synthetic import TAGS, SyntheticFaces, write_dataset  # noqa: E402
 from chainer_dcgan.cli import non_negative_int, output_folder, output_image, positive_int  # noqa: E402
-from chainer_dcgan.images import is_image_file  # noqa: E402
+from chainer_dcgan.datasets.synthetic import TAGS, SyntheticFaces, write_dataset  # noqa: E402
+from chainer_dcgan.utils.images import is_image_file  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -68,7 +68,7 @@ def main(argv=None):
     if args.grid:
         import numpy
 
-        from chainer_dcgan.images import save_image, tile
+        from chainer_dcgan.utils.images import save_image, tile
 
         faces = SyntheticFaces(min(args.n, 100), seed=args.seed)
         save_image(args.grid, tile(numpy.stack([faces[i] for i in range(len(faces))]), 10, 10))

@@ -20,8 +20,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import safebooru  # noqa: E402
 from chainer_dcgan.cli import non_negative_float, non_negative_int, output_folder, positive_float  # noqa: E402
+from chainer_dcgan.collection import safebooru  # noqa: E402
 
 
 RATINGS = ("general", "sensitive", "safe", "questionable", "explicit")

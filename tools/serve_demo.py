@@ -6,7 +6,7 @@ this server only hands out files, and needs nothing from the network. The page's
 dependencies come from `npm ci` in web/ (run by `make venv`). Stop with Ctrl-C.
 
 Without --export, or with --export NAME, it serves a model shipped with the package
-(chainer_dcgan/pretrained/NAME; default: default), exported once into ~/.cache/chainer-dcgan/demo.
+(chainer_dcgan/models/pretrained/NAME; default: default), exported once into ~/.cache/chainer_dcgan/demo ($CHAINER_DCGAN_CACHE/demo).
 --screenshot PATH loads the page in headless Chromium, saves a PNG of it and exits instead of serving.
 
 Example:
@@ -20,12 +20,13 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan import pretrained  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import output_file, port  # noqa: E402
+from chainer_dcgan.cli import output_file, port  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.demo import shipped  # noqa: E402
+from chainer_dcgan.demo.server import DemoServer, WebDemoError, screenshot  # noqa: E402
 from chainer_dcgan.export import ExportError  # noqa: E402
-from chainer_dcgan.serialization import ModelFileError  # noqa: E402
-from chainer_dcgan.tagging import TagVectorFileError  # noqa: E402
-from chainer_dcgan.web_demo import DemoServer, WebDemoError, screenshot  # noqa: E402
+from chainer_dcgan.models import pretrained  # noqa: E402
+from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
+from chainer_dcgan.zspace.tagging import TagVectorFileError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -49,7 +50,7 @@ def main(argv=None):
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     try:
         name = pretrained.DEFAULT if args.export is None else pretrained.shipped_name(args.export)
-        export_dir = pretrained.demo_export(name) if name is not None else args.export
+        export_dir = shipped.demo_export(name) if name is not None else args.export
         server = DemoServer(export_dir, web_dir=args.web, port=args.port, log=log)
     except (WebDemoError, pretrained.PretrainedError, ModelFileError, TagVectorFileError, ExportError) as e:
         print("error: {}".format(e), file=sys.stderr)

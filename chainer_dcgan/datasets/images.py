@@ -5,9 +5,9 @@ import warnings
 import chainer
 from PIL import Image
 
-from chainer_dcgan import hparams
-from chainer_dcgan.images import is_image_file, read_image, to_array
-from chainer_dcgan.manifest import manifest_path, read_manifest
+from chainer_dcgan.datasets.manifest import manifest_path, read_manifest
+from chainer_dcgan.models import hparams
+from chainer_dcgan.utils.images import is_image_file, read_image, to_array
 
 # A corrupt or hostile file must not exhaust memory: refuse images past ~90 megapixels.
 Image.MAX_IMAGE_PIXELS = 90_000_000

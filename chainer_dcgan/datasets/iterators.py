@@ -2,7 +2,7 @@
 import numpy
 from chainer.iterators import SerialIterator, ShuffleOrderSampler
 
-from chainer_dcgan.random_state import serialize_random_state
+from chainer_dcgan.utils.random_state import serialize_random_state
 
 
 class ResumableIterator(SerialIterator):

@@ -20,9 +20,9 @@ import chainer  # chainer_dcgan/__init__.py has installed the compatibility shim
 import numpy
 from PIL import Image, ImageDraw
 
-from chainer_dcgan.hparams import IMAGE_SIZE
-from chainer_dcgan.images import save_image, to_array
-from chainer_dcgan.manifest import ManifestWriter, manifest_path, read_manifest
+from chainer_dcgan.datasets.manifest import ManifestWriter, manifest_path, read_manifest
+from chainer_dcgan.models.hparams import IMAGE_SIZE
+from chainer_dcgan.utils.images import save_image, to_array
 
 # Palettes (RGB). Each hair colour is far from the others in hue or lightness, so the tag is learnable.
 _HAIR_COLORS = {
@@ -128,7 +128,7 @@ class SyntheticFaces(chainer.dataset.DatasetMixin):
     """``n`` synthetic faces as a Chainer dataset; face ``i`` is a pure function of ``(seed, i)``.
 
     ``dataset[i]`` (``get_example(i)``) is a ``float32 (3, S, S)`` array in ``[-1, 127/128]``
-    (:func:`chainer_dcgan.images.to_array`); :meth:`image` gives the ``uint8 (S, S, 3)`` image and
+    (:func:`chainer_dcgan.utils.images.to_array`); :meth:`image` gives the ``uint8 (S, S, 3)`` image and
     :meth:`tags` its tags. ``S`` is ``size`` (96 by default).
 
     Args:

@@ -7,7 +7,7 @@
 
 Every Chain here has a ``config`` dict: the JSON-able constructor arguments that rebuild it, so
 ``MODEL_CLASSES[type(link).__name__](**link.config)`` makes an empty twin. Model files carry that
-pair (see :mod:`chainer_dcgan.serialization`).
+pair (see :mod:`chainer_dcgan.models.serialization`).
 """
 from chainer_dcgan.models.faithful import Discriminator, Generator, generate, sample_z
 from chainer_dcgan.models.conditional import (  # noqa: I100  (after the faithful ones it builds on)

@@ -13,14 +13,15 @@ the faithful shape ``(N, 2)``, so the updater's 2-class softmax loss (default) a
 unchanged. The embedding starts at zero: an untrained projection D is a faithful D.
 
 Both record their tag vocabulary (``config["tags"]``, names in order), which
-:func:`chainer_dcgan.serialization.save_model` writes into the npz; :meth:`ConditionalGenerator.encode_tags`
+:func:`chainer_dcgan.models.serialization.save_model` writes into the npz; :meth:`ConditionalGenerator.encode_tags`
 turns ``{"long_hair": 1, "smile": 0.5}`` into y and refuses a tag the model does not know.
 """
 import chainer
 import chainer.functions as F
 import numpy
 
-from chainer_dcgan import functions, hparams, links
+from chainer_dcgan import functions, links
+from chainer_dcgan.models import hparams
 from chainer_dcgan.models.faithful import Discriminator, Generator
 
 
@@ -114,7 +115,7 @@ class ConditionalBatchNormalization(chainer.Chain):
     """BatchNorm whose scale and shift depend on tags: ``(gamma + y W_g) * x_hat + (beta + y W_b)``.
 
     ``x_hat`` is the faithful normalisation (batch statistics in training, running ones in test
-    mode; ``eps`` and ``decay`` from :mod:`chainer_dcgan.hparams`), computed by the child ``bn``.
+    mode; ``eps`` and ``decay`` from :mod:`chainer_dcgan.models.hparams`), computed by the child ``bn``.
 
     Args:
         size (int): C, the channels (or features, for ``(N, C)`` inputs).

@@ -33,7 +33,8 @@ import chainer.link_hooks
 import chainer.links as L
 import numpy
 
-from chainer_dcgan import functions, hparams, links
+from chainer_dcgan import functions, links
+from chainer_dcgan.models import hparams
 
 
 def _normal():
@@ -82,7 +83,7 @@ def generate(generator, z, batch_size=100, y=None):
 
     Returns:
         NumPy ``float32 (N, 3, H, W)``, roughly ``(pixel - 128) / 128`` and unclipped
-        (:func:`chainer_dcgan.images.to_image` and :func:`~chainer_dcgan.images.tile` make pixels of it).
+        (:func:`chainer_dcgan.utils.images.to_image` and :func:`~chainer_dcgan.utils.images.tile` make pixels of it).
     """
     host = chainer.backend.CpuDevice()
     z = numpy.asarray(host.send(z), dtype=numpy.float32)

@@ -1,0 +1,1 @@
+"""Building a dataset from the web: the safebooru client and store, and face cropping."""

@@ -1,0 +1,183 @@
+"""Export a :class:`~chainer_dcgan.models.ConditionalGenerator` as ONNX with inputs z and y.
+
+A conditional BatchNorm's scale and shift depend on y, so only its normalisation (running
+statistics, test mode) folds into the layer before it; the tag-dependent affine stays in the graph::
+
+    g_l = y @ gamma_y_l + gamma_l,   b_l = y @ beta_y_l + beta_l            (N, C_l) each
+    Gemm(z) -> *g_0 + b_0 -> Relu -> Reshape (N, 512, 6, 6)
+    -> 3 x [ConvTranspose -> *g_l + b_l (over H, W) -> Relu] -> ConvTranspose (-> Tanh)
+
+(at 96 px; other sizes reshape to 4x4 and have one block more per doubling, as in
+:mod:`chainer_dcgan.export`). z ``float32 (N, D)`` in [-1, 1] and y ``float32 (N, K)`` in [0, 1]
+-> ``float32 (N, 3, S, S)``, S the generator's ``size``.
+As for the unconditional export (:mod:`chainer_dcgan.export`), nothing is written before onnxruntime's
+output matched Chainer's test-mode output for random z and y, and ``demo.json`` (written last) tells
+the page what it loads; here it also holds ``"conditional": {"tags": [names in y's order]}``.
+"""
+import json
+import os
+
+import chainer
+import numpy
+
+from chainer_dcgan.models import hparams
+from chainer_dcgan.utils.atomic import atomic_write
+from chainer_dcgan.export import (FORMAT_VERSION, MANIFEST, MODEL_F32, OPSET, TAGS, TOLERANCE, ExportCheckError,
+                                  ExportError, _base, _blocks, _deconvs, refuse_nonfinite)
+from chainer_dcgan.models import ConditionalGenerator, sample_z
+from chainer_dcgan.zspace.tagging import write_tag_vectors
+
+
+def fold_conditional(generator):
+    """The weights of a conditional generator with each BatchNorm's normalisation folded in.
+
+    Returns:
+        dict ``name -> float32 array``: for each layer ``l0z, dc1..dcB`` ``{l}_W`` and ``{l}_b``
+        (``(W, b)`` times ``1 / sqrt(var + eps)``, minus the mean), and for each conditional
+        BatchNorm ``bn0l, bn1..bn(B-1)`` its ``{bn}_gamma, {bn}_beta`` ``(C,)`` and
+        ``{bn}_gamma_y, {bn}_beta_y`` ``(K, C)``.
+    """
+    if not isinstance(generator, ConditionalGenerator):
+        raise ExportError("expected a ConditionalGenerator, got {}".format(type(generator).__name__))
+    if generator.xp is not numpy:
+        raise ExportError("move the generator to the CPU before exporting (generator.to_cpu())")
+    refuse_nonfinite(generator)
+    params = {}
+    for layer, bn_name in (("l0z", "bn0l"),) + _deconvs(generator.blocks):
+        link = getattr(generator, layer)
+        W = numpy.asarray(link.W.array, dtype=numpy.float64)
+        axis = 0 if layer == "l0z" else 1
+        b = numpy.zeros(W.shape[axis]) if link.b is None else numpy.asarray(link.b.array, dtype=numpy.float64)
+        if bn_name is not None:
+            cbn = getattr(generator, bn_name)
+            scale = 1.0 / numpy.sqrt(numpy.asarray(cbn.bn.avg_var, numpy.float64) + cbn.bn.eps)
+            shape = [1] * W.ndim
+            shape[axis] = -1
+            W = W * scale.reshape(shape)
+            b = (b - numpy.asarray(cbn.bn.avg_mean, numpy.float64)) * scale
+            for name in ("gamma", "beta", "gamma_y", "beta_y"):
+                params["{}_{}".format(bn_name, name)] = numpy.asarray(getattr(cbn, name).array, numpy.float32)
+        params[layer + "_W"], params[layer + "_b"] = W.astype(numpy.float32), b.astype(numpy.float32)
+    for name, value in params.items():
+        if not numpy.all(numpy.isfinite(value)):
+            raise ExportError("folded {} holds non-finite values".format(name))
+    return params
+
+
+def build_conditional_onnx(params, output_activation="none"):
+    """``onnx.ModelProto`` (opset :data:`~chainer_dcgan.export.OPSET`) with inputs ``z`` ``(N, D)`` and
+    ``y`` ``(N, K)``, output ``x`` ``(N, 3, S, S)`` (N symbolic; S from the number of blocks)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    z_dim, n_tags = params["l0z_W"].shape[1], params["bn0l_gamma_y"].shape[0]
+    blocks, base = _blocks(params), _base(params)
+    last = "dc{}".format(blocks)
+    c0, out_c = params["dc1_W"].shape[0], params[last + "_W"].shape[1]
+    size = base * hparams.STRIDE ** blocks
+    nodes, inits = [], [numpy_helper.from_array(v, k) for k, v in sorted(params.items())]
+
+    def node(op, inputs, output, **attrs):
+        nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+    def affine(h, bn, spatial):
+        g = node("Add", [node("MatMul", ["y", bn + "_gamma_y"], bn + "_gy"), bn + "_gamma"], bn + "_g")
+        b = node("Add", [node("MatMul", ["y", bn + "_beta_y"], bn + "_by"), bn + "_beta"], bn + "_b")
+        if spatial:
+            g = node("Unsqueeze", [g], bn + "_g4", axes=[2, 3])
+            b = node("Unsqueeze", [b], bn + "_b4", axes=[2, 3])
+        return node("Relu", [node("Add", [node("Mul", [h, g], bn + "_mul"), b], bn + "_add")], bn + "_relu")
+
+    h = node("Gemm", ["z", "l0z_W", "l0z_b"], "l0z", transB=1)
+    h = affine(h, "bn0l", False)
+    inits.append(numpy_helper.from_array(
+        numpy.array([-1, c0, base, base], dtype=numpy.int64), "shape0"))
+    h = node("Reshape", [h, "shape0"], "reshape0")
+    conv = dict(kernel_shape=[hparams.KSIZE] * 2, strides=[hparams.STRIDE] * 2, pads=[hparams.PAD] * 4)
+    for layer, bn in _deconvs(blocks)[:-1]:
+        h = affine(node("ConvTranspose", [h, layer + "_W", layer + "_b"], layer, **conv), bn, True)
+    if output_activation == "tanh":
+        node("Tanh", [node("ConvTranspose", [h, last + "_W", last + "_b"], last, **conv)], "x")
+    else:
+        node("ConvTranspose", [h, last + "_W", last + "_b"], "x", **conv)
+    graph = helper.make_graph(
+        nodes, "chainer_dcgan_conditional_generator",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", z_dim]),
+         helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n_tags])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", out_c, size, size])],
+        initializer=inits)
+    model = helper.make_model(graph, producer_name="chainer_dcgan.export.conditional",
+                              opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 6
+    onnx.checker.check_model(model)
+    return model
+
+
+def run_conditional_onnx(model_bytes, z, y):
+    """Run a serialized conditional ONNX generator with onnxruntime (CPU): ``(N, D), (N, K) -> (N, 3, H, W)``."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return session.run(["x"], {"z": numpy.asarray(z, numpy.float32), "y": numpy.asarray(y, numpy.float32)})[0]
+
+
+def check_tags_y(n, n_tags, seed):
+    """The check's y: ``float32 (n, K)``, half multi-hot rows and half fractional ones in [0, 1], seeded."""
+    rs = numpy.random.RandomState(seed + 1)
+    y = (rs.uniform(size=(n, n_tags)) < 0.3).astype(numpy.float32)
+    y[n // 2:] = rs.uniform(size=(n - n // 2, n_tags))
+    return y
+
+
+def export_conditional_demo(generator, out_dir, check_n=4, seed=0, tolerance=TOLERANCE):
+    """Export ``generator`` into ``out_dir`` for the web demo: ``generator.onnx``, an empty
+    ``tags.json`` (no tag vectors: the tags are inputs) and ``demo.json`` (last).
+
+    Raises:
+        ExportError: not a conditional generator on the CPU.
+        ExportCheckError: onnxruntime's output for random z and y differs from Chainer's by more
+            than ``tolerance``; nothing is written then.
+
+    Returns:
+        dict: the manifest written to ``demo.json``.
+    """
+    params = fold_conditional(generator)
+    z = sample_z(check_n, generator.z_dim, random_state=seed)
+    y = check_tags_y(check_n, len(generator.tags), seed)
+    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
+        reference = numpy.asarray(generator(z, y).array, dtype=numpy.float64)
+    data = build_conditional_onnx(params, generator.output_activation).SerializeToString()
+    got = run_conditional_onnx(data, z, y)
+    err = float(numpy.max(numpy.abs(got.astype(numpy.float64) - reference)))
+    if not err <= tolerance:
+        raise ExportCheckError("{}: output differs from Chainer's test-mode output by up to {:.3g} (allowed {:.3g}); "
+                               "nothing was written".format(MODEL_F32, err, tolerance))
+    manifest = {
+        "format": FORMAT_VERSION,
+        "z_dim": int(generator.z_dim),
+        "image_size": int(reference.shape[-1]),
+        "output_activation": generator.output_activation,
+        "pixel": "round(clip(x, -1, 1) * 128 + 128)",
+        "tags": TAGS,
+        "tag_count": 0,
+        "conditional": {"tags": list(generator.tags)},
+        "models": {MODEL_F32: {"file": MODEL_F32, "bytes": len(data), "dtype": "float32",
+                               "max_abs_error_vs_chainer": err}},
+        "default_model": MODEL_F32,
+        "check": {"n": int(check_n), "seed": int(seed), "tolerance": tolerance},
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    with atomic_write(os.path.join(out_dir, MODEL_F32)) as f:
+        f.write(data)
+    write_tag_vectors(os.path.join(out_dir, TAGS), [], meta={"source": "chainer_dcgan.export.conditional"})
+    with atomic_write(os.path.join(out_dir, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+    return manifest
+
+
+__all__ = ["fold_conditional", "build_conditional_onnx", "run_conditional_onnx", "export_conditional_demo",
+           "check_tags_y"]

@@ -1,7 +1,0 @@
-"""Trainer extensions: sample grids, cheap quality metrics, FID/KID and the generator's moving average."""
-from chainer_dcgan.extensions.ema import GeneratorAverage
-from chainer_dcgan.extensions.fid import FIDEvaluation, add_fid_evaluation
-from chainer_dcgan.extensions.sample_grid import SampleGrid
-from chainer_dcgan.extensions.statistics import StatisticsDistance
-
-__all__ = ["SampleGrid", "StatisticsDistance", "FIDEvaluation", "add_fid_evaluation", "GeneratorAverage"]

@@ -1,0 +1,154 @@
+"""Resuming safely: which trainer snapshot to load, the run configuration stored in it, stale files.
+
+A trainer snapshot (``snapshot_iter_N``) carries the run's configuration as JSON (the
+:class:`RunConfig` extension), so a resume with flags that change the run is refused instead of
+silently mixing two runs (or failing later with a KeyError).
+"""
+import json
+import os
+import re
+import shutil
+import zipfile
+
+import numpy
+from chainer import training
+
+from chainer_dcgan.models.serialization import ModelFileError, SafeNpz
+from chainer_dcgan.utils import jsonio
+
+SNAPSHOT_RE = re.compile(r"snapshot_iter_(\d+)")
+CONFIG_NAME = "run_config"
+_CONFIG_KEY = "extensions/{}/json".format(CONFIG_NAME)
+_ITERATION_KEY = "updater/iteration"
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class RunConfig(training.Extension):
+    """Stores ``config`` (a JSON-able dict) in every trainer snapshot; never runs.
+
+    Loading a snapshot leaves it alone: :func:`read_snapshot` reads the stored one before.
+    """
+
+    trigger = (1 << 62, "iteration")
+    priority = training.PRIORITY_READER
+
+    def __init__(self, config):
+        self.config = dict(config)
+
+    def __call__(self, trainer):
+        pass
+
+    def serialize(self, serializer):
+        if not isinstance(serializer, _deserializer_type()):
+            serializer("json", numpy.frombuffer(json.dumps(self.config, sort_keys=True).encode(), numpy.uint8))
+
+
+def _deserializer_type():
+    import chainer
+
+    return chainer.serializer.Deserializer
+
+
+def read_snapshot(snapshot):
+    """``(iteration, config)`` of a trainer snapshot (path or binary file object); ``config`` is None
+    for snapshots written before configurations were stored. Checks every member's CRC.
+
+    Raises:
+        ModelFileError: naming the file, when it is damaged, truncated or holds pickles.
+    """
+    with SafeNpz(snapshot) as npz:
+        try:
+            bad = npz._zip.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            raise ModelFileError("{}: damaged: {}".format(npz.name, e)) from None
+        if bad is not None:
+            raise ModelFileError("{}: member {!r} is damaged (CRC mismatch)".format(npz.name, bad))
+        if _ITERATION_KEY not in npz:
+            raise ModelFileError("{}: not a trainer snapshot (no {})".format(npz.name, _ITERATION_KEY))
+        iteration = int(npz[_ITERATION_KEY])
+        config = None
+        if _CONFIG_KEY in npz:
+            shape, dtype = npz.headers[_CONFIG_KEY]
+            if dtype != numpy.uint8 or len(shape) != 1 or shape[0] > MAX_CONFIG_BYTES:
+                raise ModelFileError("{}: {} is not a JSON record".format(npz.name, _CONFIG_KEY))
+            try:
+                config = jsonio.loads(npz[_CONFIG_KEY].tobytes().decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise ModelFileError("{}: unreadable {}: {}".format(npz.name, _CONFIG_KEY, e)) from None
+            if not isinstance(config, dict):
+                raise ModelFileError("{}: {} is not a JSON object".format(npz.name, _CONFIG_KEY))
+    if hasattr(snapshot, "seek"):
+        snapshot.seek(0)
+    return iteration, config
+
+
+def snapshots_newest_first(out):
+    """Paths of the ``snapshot_iter_N`` files in ``out``, highest N first."""
+    try:
+        names = os.listdir(os.fspath(out))
+    except OSError:
+        return []
+    found = [(int(m.group(1)), name) for name in names for m in [SNAPSHOT_RE.fullmatch(name)] if m]
+    return [os.path.join(os.fspath(out), name) for _, name in sorted(found, reverse=True)]
+
+
+def newest_loadable_snapshot(out, warn=None):
+    """The newest snapshot in ``out`` that :func:`read_snapshot` reads, or None.
+
+    Args:
+        warn (callable or None): called with one line for each newer snapshot skipped, and why.
+    """
+    for path in snapshots_newest_first(out):
+        if not os.path.isfile(path):
+            if warn:
+                warn("skipped {}: not a regular file".format(path))
+            continue
+        try:
+            read_snapshot(path)
+        except ModelFileError as e:
+            if warn:
+                warn("skipped {}: {}".format(path, e))
+            continue
+        return path
+    return None
+
+
+def config_differences(saved, current):
+    """One ``--flag: snapshot X, now Y`` string per flag whose value differs (``saved`` is a stored
+    configuration, ``current`` this run's; a flag present in only one of them counts, except a flag
+    added since the snapshot was written that is now off, None, as it was then by being absent)."""
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        if key not in saved and current[key] is None:
+            continue
+        a, b = saved.get(key, "(unset)"), current.get(key, "(unset)")
+        if a != b:
+            out.append("--{} (snapshot: {}, now: {})".format(key.replace("_", "-"), _show(a), _show(b)))
+    return out
+
+
+def _show(value):
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def remove_stale_temporaries(out):
+    """Remove what a killed run left in ``out``: chainer's ``tmpsnapshot_iter_*`` folders and files,
+    and the atomic helpers' hidden ``.NAME.XXXX.tmp`` files and folders. Only safe while holding the
+    folder's :class:`~chainer_dcgan.utils.atomic.FolderLock`. Returns the names removed."""
+    removed = []
+    try:
+        names = os.listdir(os.fspath(out))
+    except OSError:
+        return removed
+    for name in names:
+        if name.startswith("tmpsnapshot_iter_") or (name.startswith(".") and name.endswith(".tmp")):
+            path = os.path.join(os.fspath(out), name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    continue
+            removed.append(name)
+    return sorted(removed)

@@ -1,0 +1,183 @@
+"""The one atomic-write helper: write to a temporary file beside the target, then rename.
+
+Files come out with the mode any other new file gets (``0o666`` less the umask), not mkstemp's 0600.
+A crash, a full disk or an exception leaves the previous file as it was.
+"""
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import tempfile
+
+from chainer_dcgan.utils import Closing
+
+
+def _create_exclusive(folder, prefix, suffix):
+    """Create and open a new file ``folder/prefix<random>suffix`` (mode 0o666 less the umask)."""
+    for _ in range(100):
+        path = os.path.join(folder, "{}{}{}".format(prefix, secrets.token_hex(4), suffix))
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", os.path.join(folder, prefix))
+
+
+def fsync_folder(folder):
+    """Make the names in ``folder`` (a rename, a new file) durable; a file system that cannot is let be."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _disk_full(error, folder, path):
+    """``error`` as an ENOSPC OSError naming ``path`` when the disk is full (numpy's own message on a
+    short write says only "N requested and M written"), else ``error`` itself."""
+    full = getattr(error, "errno", None) == errno.ENOSPC
+    if not full:
+        with contextlib.suppress(OSError):
+            full = os.statvfs(folder).f_bavail == 0
+    if not full:
+        return error
+    return OSError(errno.ENOSPC, "No space left on device while writing {} (the previous file, if any, "
+                   "is kept)".format(path))
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """Open a temporary file next to ``path``; on a clean exit, fsync it and rename it onto ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left as it was, so a reader
+    never sees a half-written file and a crash loses nothing already saved.
+
+    Args:
+        path (str): destination file; its folder is created if missing.
+        mode (str): ``"wb"`` or ``"w"`` (text, UTF-8).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = _create_exclusive(folder, "." + os.path.basename(path) + ".", ".tmp")
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_folder(folder)
+    except BaseException as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            full = _disk_full(e, folder, path)
+            if full is not e:
+                raise full from None
+        raise
+
+
+def atomic_save(path, writer):
+    """Call ``writer(tmp_path)`` to produce a file, then rename it onto ``path`` atomically.
+
+    For libraries that insist on a file name (``numpy.save``, ``chainer.serializers``). ``tmp_path``
+    has ``path``'s base name, inside a private temporary folder beside ``path``; a writer that
+    appends its own extension (``numpy.save("z")`` writes ``z.npy``) or writes the one file under
+    another name there is still caught, and what it wrote lands at ``path``.
+
+    Raises:
+        OSError: the writer failed (``path`` is untouched) or left no single file.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    base = os.path.basename(path)
+    tmpdir = tempfile.mkdtemp(prefix="." + base + ".", suffix=".tmp", dir=folder)
+    try:
+        writer(os.path.join(tmpdir, base))
+        names = os.listdir(tmpdir)
+        if len(names) != 1:
+            raise OSError(errno.EIO, "the writer of {} left {} files instead of one ({})".format(
+                path, len(names), ", ".join(sorted(names)) or "none"), path)
+        produced = os.path.join(tmpdir, names[0])
+        with open(produced, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(produced, path)
+        fsync_folder(folder)
+    except OSError as e:
+        full = _disk_full(e, folder, path)  # before the partial file is removed
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        if full is not e:
+            raise full from None
+        raise
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+class FolderLocked(RuntimeError):
+    """Another process holds the lock of an output folder."""
+
+
+class FolderLock(Closing):
+    """An exclusive advisory lock (``flock``) on ``folder/.lock``, held until :meth:`release`.
+
+    Two processes writing into one output folder would overwrite each other's files; the second
+    to ask is refused. The lock dies with the process, so a killed run leaves no stale lock.
+
+    Raises:
+        FolderLocked: another process holds it.
+        OSError: the folder cannot be created or written.
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, folder, what="this folder"):
+        self.folder = os.fspath(folder)
+        os.makedirs(self.folder, exist_ok=True)
+        self._file = open(os.path.join(self.folder, self.NAME), "a")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise FolderLocked("{} is in use by another process ({})".format(self.folder, what)) from None
+
+    def release(self):
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+
+    close = release
+
+
+def drop_torn_tail(path):
+    """Cut a last line without its newline (left by a writer killed mid-line) from the file ``path``."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+class JsonlAppender(Closing):
+    """Appends JSON records to ``path``, one line each, every line durable (flushed and fsynced) when
+    :meth:`append` returns. A torn last line left by a killed writer is cut when the file is opened,
+    so a reader sees whole records only."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        drop_torn_tail(self.path)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def append(self, record):
+        self._file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self):
+        self._file.close()

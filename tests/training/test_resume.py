@@ -1,0 +1,162 @@
+"""examples/train_faces.py --resume: fallback past damaged snapshots, stored configuration, the lock."""
+import importlib.util
+import os
+
+import pytest
+from conftest import REPO
+
+from chainer_dcgan.training.snapshots import read_snapshot
+from chainer_dcgan.utils.atomic import FolderLock
+
+
+def _tool(path):
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], os.path.join(REPO, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+train_faces = _tool("examples/train_faces.py")
+TINY = ["--synthetic-size", "6", "--batchsize", "2", "--display-interval", "1", "--snapshot-interval", "1",
+        "--no-progress"]
+
+
+def _train(out, *extra):
+    return train_faces.main(["--out", str(out)] + TINY + list(extra))
+
+
+@pytest.fixture(scope="module")
+def two_iterations(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert _train(out, "--iteration", "2") == 0
+    return out
+
+
+def _copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_the_snapshot_stores_every_run_defining_flag(two_iterations):
+    """Built from parse_args automatically: a flag added later is covered without edits."""
+    iteration, config = read_snapshot(str(two_iterations / "snapshot_iter_2"))
+    assert iteration == 2
+    every = set(vars(train_faces.parse_args([])))
+    assert set(config) == every - set(train_faces.RESUMABLE_FLAGS)
+    assert config["batchsize"] == 2 and config["loss"] == "softmax" and config["seed"] == 0
+
+
+def test_damaged_newest_snapshots_are_skipped_and_stale_files_removed(two_iterations, tmp_path, capsys):
+    out = _copy(two_iterations, tmp_path / "out")
+    with open(out / "snapshot_iter_2", "r+b") as f:
+        f.truncate(os.path.getsize(out / "snapshot_iter_2") // 2)
+    (out / "snapshot_iter_3").write_bytes(b"")
+    os.makedirs(out / "tmpsnapshot_iter_4x1y2z")
+    (out / ".gen_iter_4.npz.0a1b.tmp").write_bytes(b"partial")
+    capsys.readouterr()
+    assert _train(out, "--iteration", "3", "--resume") == 0
+    err = capsys.readouterr().err
+    assert "skipped {}".format(out / "snapshot_iter_3") in err and "skipped {}".format(out / "snapshot_iter_2") in err
+    assert read_snapshot(str(out / "snapshot_iter_3"))[0] == 3  # resumed from 1, trained 2 and 3
+    names = set(os.listdir(out))
+    assert not any(n.startswith(("tmp", ".gen", ".dis")) for n in names), names
+    # no stray model files: exactly those of iterations 1..3
+    assert {n for n in names if n.endswith(".npz")} == {"{}_iter_{}.npz".format(m, i)
+                                                        for m in ("gen", "dis") for i in (1, 2, 3)}
+
+
+def test_changed_flags_are_refused_naming_each(two_iterations, capsys):
+    capsys.readouterr()
+    before = sorted(os.listdir(two_iterations))
+    assert _train(two_iterations, "--iteration", "3", "--resume", "--loss", "hinge", "--seed", "5") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: --resume") and "--loss (snapshot: softmax, now: hinge)" in err[-1]
+    assert "--seed (snapshot: 0, now: 5)" in err[-1] and "--batchsize" not in err[-1]
+    assert sorted(os.listdir(two_iterations)) == before
+
+
+def test_iteration_below_the_snapshot_is_an_error(two_iterations, capsys):
+    capsys.readouterr()
+    assert _train(two_iterations, "--iteration", "1", "--resume") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: --iteration 1 is below the resumed snapshot's iteration 2 ({})".format(
+            two_iterations / "snapshot_iter_2"))
+
+
+def test_no_loadable_snapshot_is_an_error(tmp_path, capsys):
+    (tmp_path / "snapshot_iter_5").write_bytes(b"garbage")
+    assert _train(tmp_path, "--iteration", "6", "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: --resume: no loadable snapshot_iter_* in {}".format(tmp_path)
+    assert any("skipped" in line and "snapshot_iter_5" in line for line in err)
+
+
+def test_second_training_into_the_same_out_is_refused(tmp_path, capsys):
+    with FolderLock(tmp_path, "a training"):
+        assert _train(tmp_path, "--iteration", "1") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: {} is in use by another process (a training)".format(tmp_path)
+    assert os.listdir(tmp_path) == [".lock"]
+
+
+def test_full_disk_stops_with_one_line_and_keeps_the_last_snapshot(tmp_path, capsys):
+    """A 160 MiB tmpfs holds one round of files (about 111 MB), not two."""
+    import subprocess
+
+    out = tmp_path / "small"
+    out.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(out)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        capsys.readouterr()
+        assert _train(out, "--iteration", "3") == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("error: ") and "No space left on device" in err[-1], err[-3:]
+        assert read_snapshot(str(out / "snapshot_iter_1"))[0] == 1  # the last good one is whole
+        names = os.listdir(out)
+        assert not any(n.startswith(("tmp", ".")) and n != ".lock" for n in names), names
+    finally:
+        subprocess.run(["umount", str(out)], check=True)
+
+
+def test_resume_writes_model_files_only_at_snapshot_iterations(tmp_path):
+    """Resuming from snapshot_iter_2 with --snapshot-interval 2 writes iteration 4's files, no stray 3rd
+    (with --snapshot-interval 1, as above, a stray gen/dis_iter_{N+1}.npz would go unseen)."""
+    every_two = ["--snapshot-interval", "2", "--display-interval", "2"]
+    assert _train(tmp_path, "--iteration", "2", *every_two) == 0
+    assert _train(tmp_path, "--iteration", "4", "--resume", *every_two) == 0
+    names = set(os.listdir(tmp_path))
+    assert {n for n in names if "_iter_" in n} == {"{}_iter_{}{}".format(m, i, ext) for i in (2, 4)
+                                                   for m, ext in (("gen", ".npz"), ("dis", ".npz"), ("snapshot", ""))}
+
+
+def test_diffaugment_run_resumes_exactly_and_its_flag_is_run_defining(tmp_path, capsys):
+    import numpy
+
+    aug = ["--diffaugment", "color,translation,cutout"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert _train(straight, "--iteration", "3", *aug) == 0
+    assert _train(split, "--iteration", "2", *aug) == 0
+    assert _train(split, "--iteration", "3", "--resume", *aug) == 0
+    with numpy.load(straight / "gen_iter_3.npz") as a, numpy.load(split / "gen_iter_3.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for name in a.files:
+            numpy.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    capsys.readouterr()
+    assert _train(split, "--iteration", "4", "--resume") == 2
+    assert '--diffaugment (snapshot: ["color", "translation", "cutout"], now: null)' in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        _train(split, "--iteration", "4", "--diffaugment", "colour")
+    assert exit_.value.code == 2
+    assert "expected a comma-separated subset of color, translation, cutout" in capsys.readouterr().err
+
+
+def test_a_flag_added_since_the_snapshot_resumes_while_it_is_off():
+    from chainer_dcgan.snapshots import config_differences
+
+    assert config_differences({"loss": "softmax"}, {"loss": "softmax", "diffaugment": None}) == []
+    assert config_differences({"loss": "softmax"}, {"loss": "softmax", "diffaugment": ["color"]}) == [
+        '--diffaugment (snapshot: (unset), now: ["color"])']
