@@ -301,3 +301,17 @@ def test_every_shimmed_module_has_its_patch():
                                                              "chainer.testing.helper", "chainer.testing.doctest_helper"}
     assert patched == set(_chainer_dcgan_shims.SHIMMED)
     assert os.path.basename(F.fix.__module__) == patches.__name__  # chainer.functions.fix is ours
+
+
+def test_register_again_patches_nothing_twice():
+    import _chainer_dcgan_shims
+    from chainer.functions.array import pad_sequence
+
+    before = (pad_sequence.PadSequence.forward, chainer.Variable.debug_print, L.Maxout.__init__, F.fix,
+              chainer.distributions.Categorical.log_prob)
+    _chainer_dcgan_shims.register()
+    after = (pad_sequence.PadSequence.forward, chainer.Variable.debug_print, L.Maxout.__init__, F.fix,
+             chainer.distributions.Categorical.log_prob)
+    assert after == before
+    assert pad_sequence.PadSequence.forward.__wrapped__.__name__ == "forward"  # chainer's, wrapped once
+    assert not hasattr(pad_sequence.PadSequence.forward.__wrapped__, "_chainer_dcgan_shim")
