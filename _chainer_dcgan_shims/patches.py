@@ -300,8 +300,16 @@ def _trunc_fix(x):
 
 
 def _patch_fix(module):
+    import functools
+
+    def make(chainer_fix):
+        def fix(x):
+            return _trunc_fix(x)
+
+        return functools.update_wrapper(fix, chainer_fix)  # chainer's name, docstring and module
+
     original = module.fix
-    _replace(module, "fix", lambda f: _trunc_fix)
+    _replace(module, "fix", make)
     functions = sys.modules.get("chainer.functions")  # already bound there when register() runs late
     if functions is not None and getattr(functions, "fix", None) is original:
         functions.fix = module.fix
