@@ -95,5 +95,7 @@ setup(
         # PyTorch: bench/ and tools/make_inception_golden.py only (`make bench` makes its own venv).
         "bench": ["torch==2.13.0", "threadpoolctl>=3.1"],
         "docs": ["sphinx>=7"],
+        # bench/chainer_suite.py: Chainer's own tests import the mock backport.
+        "chainer-suite": ["mock>=4"],
     },
 )

@@ -12,8 +12,14 @@ works first, before or without ``import chainer_dcgan``. ``chainer_dcgan`` also 
 import sys
 
 #: The modules whose import is shimmed (see :mod:`_chainer_dcgan_shims.patches`).
-SHIMMED = frozenset({"chainer", "chainer._environment_check", "chainer.testing.helper",
-                     "chainer.testing.doctest_helper", "chainer.iterators.multiprocess_iterator"})
+SHIMMED = frozenset({
+    "chainer", "chainer._environment_check", "chainer.testing.helper", "chainer.testing.doctest_helper",
+    "chainer.iterators.multiprocess_iterator", "chainer.functions.array.resize_images",
+    "chainer.distributions.categorical", "chainer.functions.array.pad_sequence", "chainer.variable",
+    "chainer.serializers.hdf5", "chainer.dataset.convert", "chainer.functions.math.fix",
+    "chainer.links.activation.maxout", "chainer.links.caffe.protobuf3.caffe_pb2",
+    "onnx_chainer.export", "onnx_chainer.functions.array", "onnx_chainer.functions.math",
+})
 
 
 class _HookedLoader:
@@ -57,7 +63,9 @@ class ShimFinder:
                 break
         else:
             return None
-        if hasattr(spec.loader, "exec_module"):
+        if name in patches.REPLACED:
+            spec.loader = patches.REPLACED[name]
+        elif hasattr(spec.loader, "exec_module"):
             spec.loader = _HookedLoader(spec.loader, *patches.hooks(name))
         return spec
 
@@ -66,14 +74,16 @@ def register():
     """Put the finder first on ``sys.meta_path`` (idempotent) and shim chainer modules already imported."""
     if not any(isinstance(f, ShimFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, ShimFinder())
-    if "chainer" in sys.modules:
+    imported = sorted(name for name in SHIMMED if name in sys.modules)
+    if imported:
         from _chainer_dcgan_shims import patches
 
-        for name in ("chainer", "chainer.iterators.multiprocess_iterator"):
-            module = sys.modules.get(name)
-            if module is not None:
-                before, after = patches.hooks(name)
-                if before is not None:
-                    before()
-                if after is not None:
-                    after(module)
+        for name in imported:
+            hooks = patches.hooks(name)
+            if hooks is None:
+                continue
+            before, after = hooks
+            if before is not None:
+                before()
+            if after is not None:
+                after(sys.modules[name])

@@ -22,6 +22,7 @@ CHAINER_FIRST = """
 import sys
 import chainer, chainer.functions as F, chainer.links, chainer.training, chainer.testing
 import chainer.gradient_check, chainermn, onnx_chainer, numpy
+import chainer.links.caffe, chainer.exporters.caffe  # protoc 3 output, after onnx chose protobuf's backend
 x = numpy.zeros((2, 3, 8, 8), numpy.float32)
 F.as_strided(x, (2,), (4,))  # reads numpy.sctypes, gone in numpy 2
 it = chainer.iterators.MultiprocessIterator(list(range(8)), 2, n_processes=1, shuffle=False)
