@@ -198,7 +198,7 @@ def main(argv=None):
     print(text)
     if args.json:
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        from chainer_dcgan.atomic import atomic_write
+        from chainer_dcgan.utils.atomic import atomic_write
 
         with atomic_write(args.json, "w") as f:
             json.dump({"environment": info, "markers": args.markers, "keyword": args.keyword,
