@@ -93,6 +93,9 @@ async function load() {
   ort = await import(DIST + (choice.webgpu ? 'ort.webgpu.min.mjs' : 'ort.wasm.min.mjs'));
   ort.env.wasm.wasmPaths = new URL(DIST, location.href).href;
   ort.env.wasm.numThreads = choice.threads;
+  // WebAssembly runs in a worker, so the page keeps answering (sliders move, events arrive) while
+  // a face or a grid is computed; WebGPU runs asynchronously by itself.
+  ort.env.wasm.proxy = !choice.webgpu;
   // Compiling onnxruntime's WebAssembly takes most of the load time; a one-node session starts
   // it at once, while the weights download.
   const warmup = ort.InferenceSession.create(Uint8Array.from(atob(WARMUP_ONNX), (c) => c.charCodeAt(0)))
@@ -333,7 +336,6 @@ function shuffle() {
 
 function reset() {
   for (const el of sliderInputs().concat(tagInputs())) setInput(el, 0);
-  setInput($('strength'), 1);
   return draw();
 }
 
