@@ -298,7 +298,11 @@ def test_serve_demo_cli(export_dir):
         line = proc.stdout.readline()
         assert line.startswith("serving the demo at http://127.0.0.1:"), line
         url = line.split()[4]
-        assert b"shuffle!" in _get(url)[2]
+        status, headers, body = _get(url)
+        assert b"shuffle!" in body
+        # Cross-origin isolation, so the page gets SharedArrayBuffer and WebAssembly threads.
+        assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -19,7 +19,7 @@ from chainer_dcgan import export, zspace
 from chainer_dcgan.images import to_image
 from chainer_dcgan.models import sample_z
 from chainer_dcgan.tagging import TagVector
-from chainer_dcgan.web_demo import ORT_DIST, DemoServer, find_web_dir
+from chainer_dcgan.web_demo import CHROMIUM_ARGS, ORT_DIST, DemoServer, find_chromium, find_web_dir
 
 N_TAGS = 4
 GRID = 10
@@ -374,6 +374,38 @@ def test_asking_for_webgpu_where_there_is_none_falls_back_and_says_why(browser, 
         assert page.evaluate("dcganDemo.backend").startswith("WebAssembly")
         assert "WebGPU" in page.evaluate("dcganDemo.lost")
         assert page.evaluate("document.body.dataset.state") == "ready"
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def webgpu_browser(browser):  # noqa: F811  (skips with it where there is no Chromium)
+    """Headless Chromium with WebGPU on: here its one adapter is SwiftShader's, on the CPU."""
+    args = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + ["--enable-unsafe-webgpu"]
+    b = browser.browser_type.launch(executable_path=find_chromium(), args=args)
+    yield b
+    b.close()
+
+
+def test_a_software_webgpu_adapter_is_skipped_unless_asked_for(webgpu_browser, studio_server, demo_generator):
+    page = _open(webgpu_browser, studio_server.url)
+    try:
+        adapter = page.evaluate("navigator.gpu ? navigator.gpu.requestAdapter().then((a) => a && "
+                                "[a.info.vendor, a.info.architecture, a.info.isFallbackAdapter]) : null")
+        if adapter is None:
+            pytest.skip("this Chromium gives no WebGPU adapter even with --enable-unsafe-webgpu")
+        assert page.evaluate("dcganDemo.backend").startswith("WebAssembly")
+        assert "software" in page.evaluate("dcganDemo.lost") and "software" in page.text_content("#status")
+    finally:
+        page.close()
+    # Asked for, it runs on WebGPU (slowly: about 2 s a face on SwiftShader) and draws Chainer's face.
+    page = _open(webgpu_browser, studio_server.url + "?backend=webgpu")
+    try:
+        assert page.evaluate("dcganDemo.backend") == "WebGPU"
+        assert page.text_content("#status").startswith("generator.onnx on WebGPU")
+        z0 = _z0(page)
+        assert _close_to(_pixels(page), _chainer_pixels(demo_generator, zspace.compose(z0, 1.0)))
+        assert not page.errors
     finally:
         page.close()
 
