@@ -508,7 +508,10 @@ async function morph() {
 }
 
 function wire() {
-  const on = (id, fn) => $(id).addEventListener('click', (e) => { Promise.resolve(fn(e)).catch(report); });
+  const on = (id, fn) => $(id).addEventListener('click', (e) => {
+    state.note = '';  // a note (a file opened, a link not read) lasts until the next button
+    Promise.resolve(fn(e)).catch(report);
+  });
   on('shuffle', () => { stopMorph(); return shuffle(); });
   on('reset', () => { stopMorph(); return reset(); });
   on('perturb', () => { stopMorph(); return perturbFace(); });
