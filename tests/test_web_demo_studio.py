@@ -409,6 +409,19 @@ def test_a_software_webgpu_adapter_is_skipped_unless_asked_for(webgpu_browser, s
         page.close()
 
 
+@pytest.mark.parametrize("query, message", [("?threads=abc", "threads=abc"), ("?threads=0", "threads=0"),
+                                            ("?backend=cuda", "backend=cuda")])
+def test_a_bad_backend_parameter_is_named_in_the_status(browser, studio_server, query, message):  # noqa: F811
+    page = browser.new_page()
+    try:
+        page.goto(studio_server.url + query)
+        page.wait_for_function("document.body.dataset.state === 'error'")
+        status = page.text_content("#status")
+        assert status.startswith("error: ") and message in status, status
+    finally:
+        page.close()
+
+
 class _PlainStatic(http.server.SimpleHTTPRequestHandler):
     """Any static file server: no COOP/COEP headers."""
     extensions_map = dict(http.server.SimpleHTTPRequestHandler.extensions_map,

@@ -95,7 +95,12 @@ async function chooseBackend() {
     lost.push('no threads: the page is not cross-origin isolated (serve it with the headers ' +
               'Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)');
   }
-  if (params.get('threads')) threads = Number(params.get('threads'));
+  if (params.get('threads')) {
+    threads = Number(params.get('threads'));
+    if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+      throw new Error(`threads=${params.get('threads')}: give a whole number of threads, 1 to 64`);
+    }
+  }
   return { webgpu, threads, lost };
 }
 
