@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Serve the browser demo on 127.0.0.1: the page (web/) with an export of tools/export_weights.py.
 
-Open the printed URL in a browser. The page generates faces itself (onnxruntime-web, WebAssembly);
-this server only hands out files, and needs nothing from the network. The page's JavaScript
+Open the printed URL in a browser. The page generates faces itself (onnxruntime-web: WebGPU, or
+WebAssembly with threads, which the Cross-Origin-Opener-Policy and Cross-Origin-Embedder-Policy
+headers this server sends make possible); this server only hands out files, and needs nothing
+from the network. The page's JavaScript
 dependencies come from `npm ci` in web/ (run by `make venv`). Stop with Ctrl-C.
 
 Without --export, or with --export NAME, it serves a model shipped with the package

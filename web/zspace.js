@@ -42,18 +42,39 @@ function rint(v) {
  * Generator output -> RGBA pixels, as chainer_dcgan.images.to_image: pixel =
  * rint(clip(x, -1, 1) * 128 + 128) with float32 arithmetic (Math.fround), clipped to [0, 255].
  *
- * @param {Float32Array} x (3, H, W) flattened, channel-major (the ONNX output for one face)
+ * @param {Float32Array} x (N, 3, H, W) flattened, channel-major (the ONNX output)
  * @param {number} size H = W
- * @param {Uint8ClampedArray} rgba (H * W * 4) to fill; alpha 255
+ * @param {Uint8ClampedArray} rgba the image to fill (alpha 255), `width` pixels a row
+ * @param {object} [at] face `index` of the batch (default 0) goes to column `left`, row `top`
+ *   (defaults 0) of an image `width` pixels wide (default size)
  */
-export function toRGBA(x, size, rgba) {
+export function toRGBA(x, size, rgba, { index = 0, left = 0, top = 0, width = size } = {}) {
   const plane = size * size;
+  const base = index * 3 * plane;
   for (let p = 0; p < plane; p++) {
+    const o = ((top + Math.floor(p / size)) * width + left + (p % size)) * 4;
     for (let c = 0; c < 3; c++) {
-      const v = Math.min(1, Math.max(-1, x[c * plane + p]));
-      rgba[p * 4 + c] = Math.min(255, Math.max(0, rint(Math.fround(Math.fround(v * 128) + 128))));
+      const v = Math.min(1, Math.max(-1, x[base + c * plane + p]));
+      rgba[o + c] = Math.min(255, Math.max(0, rint(Math.fround(Math.fround(v * 128) + 128))));
     }
-    rgba[p * 4 + 3] = 255;
+    rgba[o + 3] = 255;
   }
   return rgba;
+}
+
+/**
+ * A neighbour of z0, as tools/variations.py: clip(z0 + amount * u, -1, 1), u uniform in [-1, 1].
+ * @returns {Float32Array}
+ */
+export function perturb(z0, amount, random = Math.random) {
+  const out = new Float32Array(z0.length);
+  for (let j = 0; j < z0.length; j++) out[j] = Math.min(1, Math.max(-1, z0[j] + amount * (random() * 2 - 1)));
+  return out;
+}
+
+/** (1 - t) * a + t * b, element by element (a morph frame between two composed z). */
+export function lerp(a, b, t) {
+  const out = new Float32Array(a.length);
+  for (let j = 0; j < a.length; j++) out[j] = (1 - t) * a[j] + t * b[j];
+  return out;
 }

@@ -2,7 +2,7 @@
 
 URL layout (one origin, so no CORS)::
 
-    /                 web/index.html, demo.js, zspace.js, style.css
+    /                 web/index.html, demo.js, zspace.js, share.js, style.css
     /node_modules/... onnxruntime-web's JavaScript and WebAssembly (from ``npm ci`` in web/)
     /export/...       the export folder of tools/export_weights.py (demo.json, generator.onnx, tags.json)
 

@@ -2,7 +2,7 @@
 import chainer
 import numpy
 import pytest
-from test_web_demo import _click_and_wait, _open, _pixels, browser  # noqa: F401  (a shared fixture)
+from test_web_demo import _click_and_wait, _fill_and_wait, _open, _pixels, browser  # noqa: F401  (a shared fixture)
 
 from chainer_dcgan.demo.server import DemoServer
 from chainer_dcgan.export.conditional import export_conditional_demo
@@ -71,9 +71,8 @@ def test_canvas_equals_chainer_for_z_and_y(cond_page, cond_generator):
 def test_moving_a_tag_control_changes_the_face_and_reset_clears_it(cond_page):
     cond_page.evaluate("dcganDemo.reset()")
     before, z_before = _pixels(cond_page), cond_page.evaluate("dcganDemo.getZ()")
-    cond_page.locator("#cond-1").fill("0.8")
+    _fill_and_wait(cond_page, "#cond-1", "0.8")
     assert cond_page.text_content("#cond-1 + output") == "0.80"
-    _click_and_wait(cond_page, "#draw")
     assert cond_page.evaluate("dcganDemo.tagWeights()") == [0, 0.8, 0]
     assert cond_page.evaluate("dcganDemo.getZ()") == z_before  # y moved, z did not
     assert numpy.abs(_pixels(cond_page).astype(int) - before).mean() > 1
