@@ -12,8 +12,9 @@ models
     hparams (the faithful hyper-parameters), faithful and conditional (the Chains), serialization
     (loading and saving models), pretrained (shipped models, by name).
 training
-    the trainer's wiring (build_trainer, resume), updater (the training step), snapshots (resuming),
-    distributed (devices, ChainerMN), extensions (sample_grid, conditional_grid, statistics, fid, ema).
+    the trainer's wiring (build_trainer, resume), updater (the training step), diffaugment
+    (augmenting D's inputs, an option), snapshots (resuming), distributed (devices, ChainerMN),
+    extensions (sample_grid, conditional_grid, statistics, fid, ema).
 datasets
     images, iterators, synthetic, tagged (the datasets), manifest (the dataset folder's format).
 collection
