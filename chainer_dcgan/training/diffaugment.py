@@ -24,14 +24,23 @@ TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
 
 
+def check_steps(steps):
+    """``steps`` as a tuple; ValueError naming any that is not one of :data:`POLICIES`."""
+    steps = tuple(steps)
+    unknown = [step for step in steps if step not in POLICIES]
+    if unknown:
+        raise ValueError("unknown augmentation step(s) {} (known: {})".format(
+            ", ".join(map(repr, unknown)), ", ".join(POLICIES)))
+    return steps
+
+
 def parse_policy(text):
     """``"color,translation,cutout"`` -> a tuple of step names; raises ValueError for an unknown one."""
     steps = tuple(s.strip() for s in str(text).split(",") if s.strip())
-    unknown = [s for s in steps if s not in POLICIES]
-    if unknown or not steps:
-        raise ValueError("augmentation policy {!r}: expected a comma-separated subset of {}".format(
-            text, ", ".join(POLICIES)))
-    return steps
+    if steps and set(steps) <= set(POLICIES):
+        return steps
+    raise ValueError("augmentation policy {!r}: expected a comma-separated subset of {}".format(
+        text, ", ".join(POLICIES)))
 
 
 def color(x, random_state):
@@ -112,10 +121,7 @@ def diff_augment(x, random_state, policy=POLICIES):
     Returns:
         a ``chainer.Variable`` of ``x``'s shape, differentiable with respect to ``x``.
     """
-    for step in policy:
-        if step not in _STEPS:
-            raise ValueError("unknown augmentation step {!r}: expected one of {}".format(step, ", ".join(POLICIES)))
     x = chainer.as_variable(x)
-    for step in policy:
+    for step in check_steps(policy):
         x = _STEPS[step](x, random_state)
     return x

@@ -5,8 +5,7 @@ import numpy
 from chainer import training
 
 from chainer_dcgan.models import hparams
-from chainer_dcgan.training.diffaugment import POLICIES as AUGMENT_STEPS
-from chainer_dcgan.training.diffaugment import diff_augment
+from chainer_dcgan.training.diffaugment import check_steps, diff_augment
 from chainer_dcgan.utils.random_state import serialize_random_state
 
 
@@ -50,11 +49,7 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         self.loss = loss
         self.flip = flip
         self.tagged = tagged
-        self.augment = tuple(augment) if augment else None
-        unknown = [step for step in self.augment or () if step not in AUGMENT_STEPS]
-        if unknown:
-            raise ValueError("augment: unknown step(s) {} (known: {})".format(", ".join(map(repr, unknown)),
-                                                                            ", ".join(AUGMENT_STEPS)))
+        self.augment = check_steps(augment) if augment else None
 
     def for_dis(self, x):
         """``x`` as D sees it: through the DiffAugment steps when the updater has them."""

@@ -55,7 +55,7 @@ class TagVector:
 
     Attributes:
         name (str): the tag.
-        v (numpy.ndarray): ``float32 (D,)``, ``max |v_i| = 1``.
+        v (numpy.ndarray): ``float32 (D,)``, ``max |v_i| = 1`` (at most 1 when shortened to a reach).
         count (int): how many of the labelled generated faces had the tag.
         extra (dict): further JSON fields kept as they are (e.g. ``effect``).
     """
@@ -360,6 +360,10 @@ METHODS = {
 }
 
 
+def _sigmoid(x):
+    return 1 / (1 + numpy.exp(-numpy.clip(x, -30, 30)))
+
+
 def fit_normals(z, probs, l2=1e-3, iterations=25, return_bias=False):
     """The normals of per-tag logistic regressions of ``probs`` (soft labels) on ``z``.
 
@@ -384,7 +388,7 @@ def fit_normals(z, probs, l2=1e-3, iterations=25, return_bias=False):
     for k in range(probs.shape[1]):
         w = numpy.zeros(d + 1)
         for _ in range(iterations):
-            p = 1 / (1 + numpy.exp(-numpy.clip(x @ w, -30, 30)))
+            p = _sigmoid(x @ w)
             grad = x.T @ (p - probs[:, k]) / n + ridge * w
             hess = (x * (p * (1 - p))[:, None]).T @ x / n + numpy.diag(ridge + 1e-9)
             step = numpy.linalg.solve(hess, grad)
@@ -402,8 +406,7 @@ def reach_scale(z, v, w, b, reach):
     Found by bisection (the prediction grows with ``c`` when ``v`` points along ``w``).
     """
     def mean_prob(c):
-        logits = numpy.clip(z + c * v, hparams.Z_LOW, hparams.Z_HIGH) @ w + b
-        return float(numpy.mean(1 / (1 + numpy.exp(-numpy.clip(logits, -30, 30)))))
+        return float(numpy.mean(_sigmoid(numpy.clip(z + c * v, hparams.Z_LOW, hparams.Z_HIGH) @ w + b)))
 
     if mean_prob(1.0) < reach:
         return 1.0
@@ -484,13 +487,15 @@ def vectors_from_labels(z, probs, tags, threshold=0.5, min_count=20, method="mea
         raise ValueError("z {} and probs {} do not match {} tags".format(z.shape, probs.shape, len(tags)))
     counts = (probs >= threshold).sum(0)
     kept = [k for k in range(len(tags)) if min_count <= counts[k] <= len(z) - min_count]
-    normals, biases = (fit_normals(z, probs[:, kept], return_bias=True) if kept and (method != "mean" or reach)
+    normals, biases = (fit_normals(z, probs[:, kept], return_bias=True)
+                       if kept and (method != "mean" or reach is not None)
                        else (numpy.zeros((len(kept), z.shape[1])), numpy.zeros(len(kept))))
     if method == "mean":
         directions = [z[probs[:, k] >= threshold].mean(0) - z[probs[:, k] < threshold].mean(0) for k in kept]
+    elif method == "orthogonal":
+        directions = _orthogonal_to_others(normals, rivals(probs[:, kept] >= threshold))
     else:
-        rival = rivals(probs[:, kept] >= threshold)
-        directions = _orthogonal_to_others(normals, rival) if method == "orthogonal" else normals
+        directions = normals
     result = []
     for i, (k, v) in enumerate(zip(kept, directions)):
         peak = numpy.abs(v).max()
