@@ -598,6 +598,13 @@ window.dcganDemo = {
   get morphing() { return state.morphing !== null; },
   /** Resolves when every queued run (live redraws included) has finished. */
   idle: () => state.queue,
+  /** Holds the run queue: runs asked for from now wait until the returned function is called. */
+  hold() {
+    let release;
+    const gate = new Promise((resolve) => { release = resolve; });
+    enqueue(() => gate);
+    return release;
+  },
   getZ0: () => Array.from(state.z0),
   setZ0(values) {
     if (values.length !== state.manifest.z_dim) throw new Error(`z0: expected ${state.manifest.z_dim} numbers`);

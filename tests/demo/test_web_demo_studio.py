@@ -125,17 +125,25 @@ def test_a_burst_of_moves_is_coalesced_into_one_draw_of_the_last_values(studio, 
 
 def test_moves_while_a_face_is_drawn_wait_as_one_draw(studio):
     _face(studio, sample_z(1, random_state=43)[0], 1.0, [0.0] * N_TAGS)
-    drawn = studio.evaluate("dcganDemo.drawn")
-    # One move starts a draw; ten more arrive, one task each, while it runs.
+    drawn, requested = studio.evaluate("[dcganDemo.drawn, dcganDemo.requested]")
+    # A run holds the queue (as a slow draw would); eleven moves arrive, one task each, while it does.
     studio.evaluate("""async () => { const el = document.getElementById('tag-2');
         const move = (v) => { el.value = String(v); el.dispatchEvent(new Event('input')); };
+        const release = dcganDemo.hold();
         move(0.1);
-        for (let i = 2; i <= 11; i++) { await new Promise((r) => setTimeout(r, 0)); move(i / 20); } }""")
+        for (let i = 2; i <= 11; i++) { await new Promise((r) => setTimeout(r, 0)); move(i / 20); }
+        release(); }""")
     studio.evaluate("dcganDemo.idle()")
-    assert studio.evaluate("dcganDemo.drawn") - drawn <= 2
+    assert studio.evaluate("dcganDemo.requested") - requested == 11
+    assert studio.evaluate("dcganDemo.drawn") - drawn == 1
     assert studio.evaluate("dcganDemo.sliderValues()")[2] == 0.55
     assert studio.evaluate("dcganDemo.getZ()") == studio.evaluate(
         "dcganDemo.compose(dcganDemo.getZ0(), 1, dcganDemo.sliderValues(), %s)" % json.dumps(_vectors().tolist()))
+    # Without the hold, a move after the draw has finished draws again.
+    studio.evaluate("""() => { const el = document.getElementById('tag-2');
+        el.value = '0.6'; el.dispatchEvent(new Event('input')); }""")
+    studio.evaluate("dcganDemo.idle()")
+    assert studio.evaluate("dcganDemo.drawn") - drawn == 2
 
 
 def test_each_slider_says_what_it_does(studio):
