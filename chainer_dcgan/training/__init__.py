@@ -17,6 +17,7 @@ from chainer_dcgan.models.serialization import load_npz_into, save_model
 from chainer_dcgan.training.distributed import Context
 from chainer_dcgan.training.extensions import GeneratorAverage, SampleGrid, StatisticsDistance, add_fid_evaluation
 from chainer_dcgan.training.extensions.conditional_grid import ConditionalSampleGrid, grid_tag_sets
+from chainer_dcgan.training.extensions.ema import REFRESH_BATCHES
 from chainer_dcgan.training.updater import DCGANUpdater
 from chainer_dcgan.utils.random_state import seeded_global
 
@@ -112,7 +113,7 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
                   preview_shape=(hparams.GRID_ROWS, hparams.GRID_COLS), context=None, gen=None, dis=None,
                   progress=True, statistics=True, loss="softmax", fid_interval=None, fid_samples=1000,
                   tags=None, size=hparams.IMAGE_SIZE, spectral_norm=False, lr_gen=hparams.ADAM_ALPHA,
-                  lr_dis=hparams.ADAM_ALPHA, ema=None, augment=None):
+                  lr_dis=hparams.ADAM_ALPHA, ema=None, augment=None, ema_refresh_batches=REFRESH_BATCHES):
     """A ``chainer.training.Trainer`` for the DCGAN (faithful with the defaults).
 
     Args:
@@ -149,6 +150,10 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
             the statistics and FID, and is written as ``gen_ema_iter_N.npz``; None: none (faithful).
         augment (tuple of str or None): DiffAugment steps before D (see :class:`DCGANUpdater`);
             None: none (faithful).
+        ema_refresh_batches (int): with ``ema``, forward passes (of ``max(batchsize, 32)`` z) that
+            measure the average's BatchNorm statistics at each writer's iteration (see
+            :func:`~chainer_dcgan.training.extensions.ema.recompute_batch_statistics`); fewer is cheaper
+            and noisier.
     """
     context = context or Context()
     conditional = tags is not None
@@ -185,8 +190,8 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         intervals = {snapshot_interval, display_interval, preview_interval or display_interval, fid_interval}
         refresh = AnyOf(stop_trigger, *[(n, "iteration") for n in sorted(i for i in intervals if i)])
         sample_tags = _row_sampler(dataset.labels) if conditional else None
-        average = GeneratorAverage(gen, ema, refresh_trigger=refresh, batchsize=max(batchsize, 32),
-                                   sample_tags=sample_tags)
+        average = GeneratorAverage(gen, ema, refresh_trigger=refresh, batches=ema_refresh_batches,
+                                   batchsize=max(batchsize, 32), sample_tags=sample_tags)
         trainer.extend(average)
         sampled = average.model
         written.append((sampled, "gen_ema"))

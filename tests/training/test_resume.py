@@ -136,7 +136,7 @@ def test_resume_writes_model_files_only_at_snapshot_iterations(tmp_path):
 def test_diffaugment_run_resumes_exactly_and_its_flag_is_run_defining(tmp_path, capsys):
     import numpy
 
-    aug = ["--diffaugment", "color,translation,cutout"]
+    aug = ["--diffaugment", "color,translation,cutout", "--size", "64"]
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert _train(straight, "--iteration", "3", *aug) == 0
     assert _train(split, "--iteration", "2", *aug) == 0
@@ -146,10 +146,10 @@ def test_diffaugment_run_resumes_exactly_and_its_flag_is_run_defining(tmp_path, 
         for name in a.files:
             numpy.testing.assert_array_equal(a[name], b[name], err_msg=name)
     capsys.readouterr()
-    assert _train(split, "--iteration", "4", "--resume") == 2
+    assert _train(split, "--iteration", "4", "--resume", "--size", "64") == 2
     assert '--diffaugment (snapshot: ["color", "translation", "cutout"], now: null)' in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
-        _train(split, "--iteration", "4", "--diffaugment", "colour")
+        _train(split, "--iteration", "4", "--diffaugment", "colour", "--size", "64")
     assert exit_.value.code == 2
     assert "expected a comma-separated subset of color, translation, cutout" in capsys.readouterr().err
 

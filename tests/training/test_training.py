@@ -153,7 +153,7 @@ def test_128_px_with_the_modern_recipe_runs_snapshots_and_resumes(tmp_path):
 
     data = SyntheticFaces(6, seed=2, size=128)
     recipe = dict(size=128, spectral_norm=True, loss="hinge", lr_gen=1e-4, lr_dis=4e-4, ema=0.5,
-                  batchsize=2, statistics=False)
+                  batchsize=2, statistics=False, ema_refresh_batches=2)
     recipe["snapshot_interval"] = 1000  # one snapshot per run (the last): snapshots of 15M weights are slow
     straight = _trainer(tmp_path / "straight", 2, data, **recipe)
     straight.run()
