@@ -1,6 +1,11 @@
-"""Argument types shared by the command lines in ``examples/`` and ``tools/``.
+"""What the command lines in ``examples/`` and ``tools/`` share: argument types, argument groups, error lines.
 
-Each raises ``argparse.ArgumentTypeError``, so argparse names the flag and exits with status 2.
+Each argument type raises ``argparse.ArgumentTypeError``, so argparse names the flag and exits with status 2.
+The groups (:func:`add_device_arguments`, :func:`add_model_argument`) give every tool that runs a model
+the same ``--gpu/-g``, ``--device`` and ``--model`` with the same help and checks, read back with
+:func:`device_from_args` and :func:`generator_from_args`. Library errors about a parameter's value
+(:func:`chainer_dcgan.utils.parameter_error`) are told under the flag that gave it by :func:`error_message`:
+only this layer knows the flags.
 """
 import argparse
 import math
@@ -8,8 +13,10 @@ import os
 import sys
 import tempfile
 
-from chainer_dcgan.models.serialization import nonfinite_warning
+from chainer_dcgan.models import pretrained
+from chainer_dcgan.models.serialization import load_generator, nonfinite_warning
 from chainer_dcgan.training.diffaugment import parse_policy
+from chainer_dcgan.training.distributed import resolve_device
 from chainer_dcgan.utils.images import image_format
 
 
@@ -172,3 +179,92 @@ def warn_nonfinite(link, path):
     warning = nonfinite_warning(link, path)
     if warning:
         print(warning, file=sys.stderr)
+
+
+def tag_list(text):
+    """Comma-separated tag names -> a list of str (blanks dropped); at least one name."""
+    tags = [t.strip() for t in text.split(",") if t.strip()]
+    if not tags:
+        raise argparse.ArgumentTypeError("no tag names given")
+    return tags
+
+
+def gpu_id(text):
+    """A GPU id (>= 0), or -1 for the CPU."""
+    value = _number(text, int)
+    if value < -1:
+        raise argparse.ArgumentTypeError("must be a GPU id >= 0, or -1 for the CPU; got {}".format(text))
+    return value
+
+
+def add_device_arguments(parser, what="run the model"):
+    """Add ``--gpu/-g`` and ``--device`` (one or the other) to ``parser``; read them with :func:`device_from_args`.
+
+    ``what`` ends the help's first sentence ("GPU id to ``what`` on").
+    """
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--gpu", "-g", type=gpu_id, default=-1,
+                       help="GPU id to {} on through CuPy; -1 (default) uses the CPU with NumPy".format(what))
+    group.add_argument("--device", default=None,
+                       help="Chainer device specifier instead of --gpu, e.g. @numpy or @cupy:0")
+    return group
+
+
+def device_from_args(args, context=None):
+    """The ``chainer.backend.Device`` that ``--gpu``/``--device`` ask for (``context``: a
+    :class:`~chainer_dcgan.training.distributed.Context`, which gives each rank its own GPU).
+
+    Raises:
+        ValueError: the device cannot be used; :func:`error_message` names the flag.
+    """
+    if context is not None:
+        return context.device(args.gpu, args.device)
+    return resolve_device(args.gpu, args.device)
+
+
+MODEL_HELP = ("generator weights: .npz (gen_iter_N.npz or a trainer snapshot), the 2015 original's .h5, "
+              "or a shipped model's name ({})").format(", ".join(pretrained.names()) or pretrained.DEFAULT)
+
+
+def add_model_argument(parser, *names, **kwargs):
+    """Add the generator argument (``--model`` unless ``names`` say otherwise, e.g. ``"model"`` for a
+    positional one): a file or a shipped model's name, loaded by :func:`generator_from_args`."""
+    kwargs.setdefault("help", MODEL_HELP)
+    if not names:
+        names = ("--model",)
+        kwargs.setdefault("required", True)
+    return parser.add_argument(*names, **kwargs)
+
+
+def generator_from_args(args, device=None):
+    """The generator of ``args.model`` (a file or a shipped name), on ``device`` when given, after one
+    ``warning:`` line when its weights hold NaN or infinities (:func:`warn_nonfinite`).
+
+    Raises:
+        ModelFileError: the file is missing or is not a generator.
+    """
+    gen = load_generator(args.model)
+    warn_nonfinite(gen, args.model)
+    if device is not None:
+        gen.to_device(device)
+    return gen
+
+
+#: The flag of each library parameter whose name differs from its flag's (``--`` + the name with dashes).
+FLAGS = {"snapshot": "--resume", "root": "--dataset"}
+
+
+def error_message(error, flags=None):
+    """The text of ``error:`` line for ``error``. A library error about a parameter's value
+    (:func:`chainer_dcgan.utils.parameter_error`) names the flag that gave the value instead:
+    ``flags[parameter]``, else :data:`FLAGS`, else ``--`` + the name with dashes."""
+    parameter = getattr(error, "parameter", None)
+    if parameter is None:
+        return str(error)
+    flag = (flags or {}).get(parameter) or FLAGS.get(parameter) or "--" + parameter.replace("_", "-")
+    return flag + error.detail
+
+
+def print_error(error, flags=None):
+    """Print ``error: MESSAGE`` (see :func:`error_message`) to stderr."""
+    print("error: {}".format(error_message(error, flags)), file=sys.stderr)

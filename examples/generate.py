@@ -13,17 +13,16 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan.cli import output_image, positive_int, seed, warn_nonfinite  # noqa: E402
+from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
+                               generator_from_args, output_image, positive_int, print_error, seed)
 from chainer_dcgan.models import resolve_tags, sample_z  # noqa: E402
-from chainer_dcgan.models.serialization import ModelFileError, load_generator  # noqa: E402
-from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
+from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.utils.images import save_image, tile  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="generator weights: .npz (ours or a trainer snapshot), .h5 (the original's) "
-                                 "or a shipped model's name (default)")
+    add_model_argument(p, "model")
     p.add_argument("--out", "-o", type=output_image, default="generated.png",
                    help="output image; the extension gives the format (default: generated.png)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the z drawn (default 0)")
@@ -35,29 +34,24 @@ def parse_args(argv=None):
     p.add_argument("--colors", type=positive_int, default=None,
                    help="write an adaptive palette of this many colours (2..256; .png or .gif): smaller files, "
                         "e.g. for documentation (default: full colour)")
-    p.add_argument("--gpu", "-g", type=int, default=-1,
-                   help="GPU id to generate on through CuPy; -1 (default) generates on the CPU with NumPy")
-    p.add_argument("--device", default=None,
-                   help="Chainer device specifier instead of --gpu, e.g. @numpy or @cupy:0")
+    add_device_arguments(p, "generate")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
-        device = resolve_device(args.gpu, args.device)
-        gen = load_generator(args.model)
+        device = device_from_args(args)
+        gen = generator_from_args(args, device)
         y = resolve_tags(gen, args.tags)
     except (ModelFileError, ValueError) as e:
-        print("error: {}".format(e), file=sys.stderr)
+        print_error(e)
         return 2
-    warn_nonfinite(gen, args.model)
-    gen.to_device(device)
     z = sample_z(args.rows * args.cols, gen.z_dim, args.seed)  # drawn on the host: the same z on any device
     try:
         save_image(args.out, tile(gen.generate(z, y), args.rows, args.cols), colors=args.colors)
     except (ValueError, OSError) as e:
-        print("error: {}".format(e), file=sys.stderr)
+        print_error(e)
         return 2
     print("wrote {} ({}x{} faces)".format(args.out, args.rows, args.cols))
     return 0

@@ -14,8 +14,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan.models import hparams  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import (augmentation_policy, fraction, output_folder, positive_float,  # noqa: E402
-                               positive_int, seed)
+from chainer_dcgan.cli import (add_device_arguments, augmentation_policy, device_from_args, fraction,  # noqa: E402
+                               output_folder, positive_float, positive_int, print_error, seed, tag_list)
 from chainer_dcgan.datasets import ImageDataset, SyntheticFaces, TaggedDataset  # noqa: E402
 from chainer_dcgan.training.distributed import create_context  # noqa: E402
 from chainer_dcgan.utils.atomic import FolderLock, FolderLocked  # noqa: E402
@@ -31,10 +31,7 @@ RESUMABLE_FLAGS = ("out", "resume", "iteration", "epoch", "no_progress", "snapsh
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gpu", "-g", type=int, default=-1,
-                   help="GPU id to train on through CuPy; -1 (default) trains on the CPU with NumPy")
-    p.add_argument("--device", default=None,
-                   help="Chainer device specifier instead of --gpu, e.g. @numpy or @cupy:0")
+    add_device_arguments(p, "train")
     p.add_argument("--dataset", default=None,
                    help="folder of face images, optionally with manifest.jsonl; default: the embedded "
                         "procedural dataset")
@@ -99,7 +96,7 @@ def parse_args(argv=None):
                    help="train tag-conditional models (conditional-BatchNorm G, projection D) on the data's tags; "
                         "needs tags: the embedded data has them, a --dataset needs a manifest.jsonl")
     vocabulary = p.add_mutually_exclusive_group()
-    vocabulary.add_argument("--tags", default=None,
+    vocabulary.add_argument("--tags", type=tag_list, default=None,
                             help="with --conditional: comma-separated tags to condition on, in this order "
                                  "(e.g. blonde_hair,blue_hair,long_hair); default: see --min-tag-count")
     vocabulary.add_argument("--min-tag-count", type=positive_int, default=None,
@@ -108,11 +105,18 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if (args.tags is not None or args.min_tag_count is not None) and not args.conditional:
         p.error("--tags and --min-tag-count need --conditional")
-    if args.tags is not None:
-        args.tags = [t.strip() for t in args.tags.split(",") if t.strip()]
-        if not args.tags:
-            p.error("--tags: no tag names given")
+    if args.mn_batchnorm and args.communicator is None:
+        p.error("--mn-batchnorm needs --communicator")
     return args
+
+
+#: The flags of the library parameters that are not named --PARAMETER (see chainer_dcgan.cli.error_message).
+FLAGS = {"min_count": "--min-tag-count"}
+
+
+def flag(key):
+    """The flag of a run-configuration key (an argparse dest)."""
+    return "--" + key.replace("_", "-")
 
 
 def load_dataset(args):
@@ -133,7 +137,7 @@ def check_resume(args, snapshot):
     iteration, saved = read_snapshot(snapshot)
     name = snapshot if isinstance(snapshot, str) else "the snapshot"
     if saved is not None:
-        differences = config_differences(saved, run_config(args))
+        differences = config_differences(saved, run_config(args), name=flag)
         if differences:
             raise ValueError("--resume {}: written with other flags: {}; give the same ones (or another --out)"
                              .format(name, "; ".join(differences)))
@@ -151,7 +155,7 @@ def main(argv=None):
         if context.is_root:
             lock = FolderLock(args.out, "a training")  # held until this process ends
             remove_stale_temporaries(args.out)  # what a killed run left: nobody else writes here now
-        device = context.device(args.gpu, args.device)
+        device = device_from_args(args, context)
         # every rank needs the conditional vocabulary, which comes from the data
         dataset = load_dataset(args) if context.is_root or args.communicator is None or args.conditional else None
         stop = (args.epoch, "epoch") if args.epoch else (args.iteration or 1000, "iteration")
@@ -187,7 +191,7 @@ def main(argv=None):
             if args.conditional:
                 print("conditional on {} tags: {}".format(len(dataset.tags), ", ".join(dataset.tags)), flush=True)
     except (ValueError, OSError, FolderLocked) as e:
-        print("error: {}".format(e), file=sys.stderr)
+        print_error(e, FLAGS)
         if lock is not None:
             lock.release()
         if context is not None and context.size > 1:

@@ -66,3 +66,34 @@ def test_the_write_check_leaves_nothing_behind(tmp_path):
     assert output_folder(str(tmp_path)) == str(tmp_path)
     assert output_file(str(tmp_path / "sub" / "x.npy")) == str(tmp_path / "sub" / "x.npy")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_library_error_about_a_parameter_is_told_under_the_flag():
+    from chainer_dcgan.cli import error_message
+    from chainer_dcgan.datasets import TagVocabularyError
+    from chainer_dcgan.datasets.tagged import choose_tags
+    from chainer_dcgan.utils import parameter_error
+
+    with pytest.raises(TagVocabularyError) as info:
+        choose_tags([["a"], ["b"]], min_count=2)
+    assert str(info.value) == "min_count 2: no tag is on at least 2 and missing from at least 2 of the 2 images"
+    assert error_message(info.value) == "--min-count 2: no tag is on at least 2 and missing from at least 2 of the 2 images"
+    assert error_message(info.value, {"min_count": "--min-tag-count"}).startswith("--min-tag-count 2: no tag")
+    assert error_message(parameter_error(FileNotFoundError, "snapshot", " x: no such snapshot")) == \
+        "--resume x: no such snapshot"
+    assert error_message(ValueError("plain")) == "plain"
+
+
+def test_device_arguments_are_one_group(capsys):
+    from chainer_dcgan.cli import add_device_arguments, device_from_args
+
+    p = argparse.ArgumentParser()
+    add_device_arguments(p)
+    assert device_from_args(p.parse_args([])).xp.__name__ == "numpy"
+    assert device_from_args(p.parse_args(["--device", "@numpy"])).xp.__name__ == "numpy"
+    assert p.parse_args(["-g", "-1"]).gpu == -1
+    for bad in (["--gpu", "-2"], ["--gpu", "x"], ["--gpu", "0", "--device", "@numpy"]):
+        with pytest.raises(SystemExit):
+            p.parse_args(bad)
+    with pytest.raises(ValueError, match="^device nonsense: cannot use this device"):
+        device_from_args(p.parse_args(["--device", "nonsense"]))

@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan.cli import above_one, non_negative_float, output_folder, positive_int  # noqa: E402
+from chainer_dcgan.cli import above_one, non_negative_float, output_folder, positive_int, print_error  # noqa: E402
 from chainer_dcgan.collection import faces  # noqa: E402
 from chainer_dcgan.datasets.manifest import ManifestError  # noqa: E402
 
@@ -68,7 +68,7 @@ def main(argv=None):
                                     refine=not args.no_refine)
         total = len(faces.list_inputs(args.input, exclude=args.out))
     except (faces.CascadeNotFound, ImportError, ValueError) as e:
-        print("error: {}".format(e), file=sys.stderr)
+        print_error(e)
         return 2
     bar = tqdm(total=total, unit="img", disable=args.no_progress, file=sys.stderr)
 

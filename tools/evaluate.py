@@ -26,20 +26,22 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan.cli import positive_int, seed, warn_nonfinite  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
+                               generator_from_args, positive_int, print_error, seed)
 from chainer_dcgan.evaluation import agreement, inception, metrics  # noqa: E402
 from chainer_dcgan.models import hparams  # noqa: E402
-from chainer_dcgan.models.serialization import ModelFileError, load_generator  # noqa: E402
-from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
+from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.zspace.tagging import TaggedDatasetError  # noqa: E402
+
+
+#: The conditional vocabulary comes from the model, not from a flag (see chainer_dcgan.cli.error_message).
+FLAGS = {"tags": "the model's tags"}
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     model = p.add_mutually_exclusive_group(required=True)
-    model.add_argument("--model",
-                       help="generator weights: npz (gen_iter_N.npz or a trainer snapshot), "
-                            "the 2015 original's HDF5 or a shipped model's name (default)")
+    add_model_argument(model, "--model")
     model.add_argument("--untrained", action="store_true",
                        help="evaluate a freshly initialised faithful generator (seeded by --seed): "
                             "a baseline")
@@ -59,8 +61,7 @@ def parse_args(argv=None):
                         "smaller)")
     p.add_argument("--batchsize", "-b", type=positive_int, default=50,
                    help="images per InceptionV3 pass (default 50)")
-    p.add_argument("--gpu", "-g", type=int, default=-1, help="GPU id, -1 for CPU (default -1)")
-    p.add_argument("--device", default=None, help="Chainer device specifier (e.g. @cupy:0); overrides --gpu")
+    add_device_arguments(p, "generate and measure")
     p.add_argument("--seed", type=seed, default=0,
                    help="picks the real sample and the z's (and the untrained generator's weights); "
                         "default 0")
@@ -88,18 +89,16 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        device = resolve_device(args.gpu, args.device)
+        device = device_from_args(args)
         gen = None  # --real-baseline: a second real sample instead
         if args.untrained:
             from chainer_dcgan.training import seeded_models
 
             gen = seeded_models(args.seed)[0]
-        elif args.model is not None:
-            gen = load_generator(args.model)
-            warn_nonfinite(gen, args.model)
-        size = getattr(gen, "size", hparams.IMAGE_SIZE)
-        if gen is not None:
             gen.to_device(device)
+        elif args.model is not None:
+            gen = generator_from_args(args, device)
+        size = getattr(gen, "size", hparams.IMAGE_SIZE)
         if args.dataset is None:
             from chainer_dcgan.datasets import SyntheticFaces
 
@@ -147,11 +146,8 @@ def main(argv=None):
                 "shuffled_mean_balanced": agreement.mean_balanced(control),
                 "shuffled_mean_auc": agreement.mean_auc(control), "chance": 0.5,
                 "classifier_balanced_accuracy": accuracy}
-    except inception.InceptionWeightsNotFound as e:
-        print("error: {}".format(e), file=sys.stderr)
-        return 2
     except (ModelFileError, inception.InceptionWeightsError, TaggedDatasetError, ValueError, OSError) as e:
-        print("error: {}".format(e), file=sys.stderr)
+        print_error(e, FLAGS)
         return 2
     if args.json:
         print(json.dumps(result, sort_keys=True))

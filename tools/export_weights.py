@@ -23,18 +23,17 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import export  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import output_folder, positive_float, positive_int, seed, warn_nonfinite  # noqa: E402
+from chainer_dcgan.cli import (add_model_argument, generator_from_args, output_folder, positive_float,  # noqa: E402
+                               positive_int, print_error, seed)
 from chainer_dcgan.export.conditional import export_conditional_demo  # noqa: E402
 from chainer_dcgan.models import is_conditional, pretrained  # noqa: E402
-from chainer_dcgan.models.serialization import ModelFileError, load_generator  # noqa: E402
+from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.zspace.tagging import TagVectorFileError, read_tag_vectors  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True,
-                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot), the 2015 original's HDF5 "
-                        "or a shipped model's name (default)")
+    add_model_argument(p)
     p.add_argument("--out", type=output_folder, required=True,
                    help="export folder (created); gets demo.json, generator.onnx, tags.json")
     tags = p.add_mutually_exclusive_group()
@@ -61,8 +60,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        gen = load_generator(args.model)
-        warn_nonfinite(gen, args.model)
+        gen = generator_from_args(args)  # on the CPU: the check compares onnxruntime's CPU output with Chainer's
         tags_file = None if args.no_tags else args.tags or pretrained.companion(args.model, pretrained.TAGS)
         if is_conditional(gen):
             if args.tags or args.float16:
@@ -75,10 +73,10 @@ def main(argv=None):
             manifest = export.export_demo(gen, args.out, tags=tags, float16=args.float16, check_n=args.check_n,
                                           seed=args.seed, tolerance=args.tolerance)
     except export.ExportCheckError as e:
-        print("error: {}".format(e), file=sys.stderr)
+        print_error(e)
         return 1  # the documented status of a failed numerical check
     except (ModelFileError, TagVectorFileError, export.ExportError, OSError) as e:
-        print("error: {}".format(e), file=sys.stderr)
+        print_error(e)
         return 2
     for entry in manifest["models"].values():
         print("wrote {} ({:.1f} MB, {}; max |difference| from Chainer {:.2g})".format(

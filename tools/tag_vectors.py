@@ -29,11 +29,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.zspace import tagging
-from chainer_dcgan.cli import (finite_float, fraction, output_file, output_image, positive_int,  # noqa: E402
-                               probability, seed, warn_nonfinite)
-from chainer_dcgan.models.serialization import ModelFileError, load_generator  # noqa: E402
-from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
+from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
+                               finite_float, fraction, generator_from_args, output_file, output_image, positive_int,
+                               print_error, probability, seed, tag_list)
+from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
+from chainer_dcgan.zspace import tagging  # noqa: E402
 from chainer_dcgan.utils.images import save_image, tile  # noqa: E402
 
 import numpy  # noqa: E402,I100
@@ -41,9 +41,7 @@ import numpy  # noqa: E402,I100
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True,
-                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot), the 2015 original's HDF5 "
-                        "or a shipped model's name (default)")
+    add_model_argument(p)
     p.add_argument("--dataset", default=None,
                    help="tagged dataset folder (manifest.jsonl + images) to train the classifier on; "
                         "required unless --classifier is given")
@@ -55,7 +53,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=seed, default=0,
                    help="seed of the classifier's training and of the z's (labelled: seed, measured: seed + 1; "
                         "default 0)")
-    p.add_argument("--tags", default=None,
+    p.add_argument("--tags", type=tag_list, default=None,
                    help="comma-separated tags to make vectors for (default: every tag on at least --min-tag-images "
                         "images, or every tag of --classifier); with --classifier each must be one of its tags")
     p.add_argument("--min-tag-images", type=positive_int, default=20,
@@ -95,7 +93,7 @@ def parse_args(argv=None):
     p.add_argument("--sheet", type=output_image, default=None,
                    help="also write an image: one row per tag vector, one face z0 with that tag's slider at "
                         "-1, -0.5, 0, 0.5, 1 (through the demo's formula)")
-    p.add_argument("--device", default="@numpy", help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
+    add_device_arguments(p, "train the classifier and generate")
     p.add_argument("--batch-size", type=positive_int, default=100, help="faces per forward pass (default 100)")
     args = p.parse_args(argv)
     if args.dataset is None and args.classifier is None:
@@ -105,14 +103,12 @@ def parse_args(argv=None):
     return args
 
 
-def asked_tags(args):
-    """The tags of --tags, or None for all."""
-    return [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags is not None else None
+#: The flags of this tool's library parameters that are not named --PARAMETER (see chainer_dcgan.cli.error_message).
+FLAGS = {"min_count": "--min-tag-images"}  # load_tagged_faces's min_count; tag_vectors' is checked here
 
 
 def train_classifier(args, device):
-    tags = asked_tags(args) or None
-    images, labels, tags = tagging.load_tagged_faces(args.dataset, tags, args.min_tag_images, limit=args.limit)
+    images, labels, tags = tagging.load_tagged_faces(args.dataset, args.tags, args.min_tag_images, limit=args.limit)
     order = numpy.random.RandomState(args.seed).permutation(len(images))
     n_test = int(round(len(images) * args.holdout))
     test, train = order[:n_test], order[n_test:]
@@ -148,10 +144,8 @@ def write_sheet(path, gen, vectors, seed, batch_size):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        device = resolve_device(device=args.device)
-        gen = load_generator(args.model)
-        warn_nonfinite(gen, args.model)
-        gen.to_device(device)
+        device = device_from_args(args)
+        gen = generator_from_args(args, device)
         if args.classifier:
             clf, accuracy = tagging.load_classifier(args.classifier), None
             clf.to_device(device)
@@ -161,7 +155,7 @@ def main(argv=None):
                 tagging.save_classifier(args.save_classifier, clf)
                 print("wrote {}".format(args.save_classifier))
         start = time.time()
-        wanted = asked_tags(args) if args.classifier else None  # a classifier trained here knows only --tags
+        wanted = args.tags if args.classifier else None  # a classifier trained here knows only --tags
         vectors = tagging.tag_vectors(gen, clf, args.samples, args.seed, args.threshold, args.min_count,
                                       args.batch_size, tags=wanted, method=args.method,
                                       reach=args.reach)
@@ -197,7 +191,7 @@ def main(argv=None):
         tagging.write_tag_vectors(args.out, vectors, effects, meta)
         print("wrote {} ({} tags)".format(args.out, len(vectors)))
     except (ModelFileError, tagging.TaggedDatasetError, tagging.TagVectorFileError, ValueError, OSError) as e:
-        print("error: {}".format(e), file=sys.stderr)
+        print_error(e, FLAGS)
         return 2
     return 0
 

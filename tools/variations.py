@@ -16,10 +16,11 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import non_negative_float, output_file, output_image, positive_int, seed, warn_nonfinite  # noqa: E402
+from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
+                               generator_from_args, non_negative_float, output_file, output_image, positive_int,
+                               print_error, seed)
 from chainer_dcgan.models import resolve_tags  # noqa: E402
-from chainer_dcgan.models.serialization import ModelFileError, load_generator  # noqa: E402
-from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
+from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.utils.images import save_image, tile  # noqa: E402
 
 import numpy  # noqa: E402,I100
@@ -27,9 +28,7 @@ import numpy  # noqa: E402,I100
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True,
-                   help="generator weights: npz (gen_iter_N.npz or a trainer snapshot), the 2015 original's HDF5 "
-                        "or a shipped model's name (default)")
+    add_model_argument(p)
     p.add_argument("--seed", type=seed, default=0,
                    help="seed of z (when --z is not given) and of the neighbours' noise (default 0)")
     p.add_argument("--z", default=None, help="read z from this .npy/.json file instead of drawing it")
@@ -42,7 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--pad", type=int, default=2, help="pixels between faces (default 2)")
     p.add_argument("--save-z", type=output_file, default=None,
                    help="also save the grid's z's (.npy or .json), row by row, for reuse with --z/--index")
-    p.add_argument("--device", default="@numpy", help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
+    add_device_arguments(p, "generate")
     p.add_argument("--batch-size", type=positive_int, default=100, help="faces per forward pass (default 100)")
     p.add_argument("--tags", default=None,
                    help="for a conditional model (train_faces.py --conditional): the tags every face is asked for, "
@@ -53,9 +52,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        gen = load_generator(args.model)
-        warn_nonfinite(gen, args.model)
-        gen.to_device(resolve_device(device=args.device))
+        gen = generator_from_args(args, device_from_args(args))
         y = resolve_tags(gen, args.tags)
         if args.z:
             zs = zspace.read_z(args.z, gen.z_dim)
@@ -77,7 +74,7 @@ def main(argv=None):
             zspace.write_z(args.save_z, grid)
             print("wrote {} ({} z's)".format(args.save_z, n))
     except (ModelFileError, zspace.ZFileError, ValueError, OSError) as e:
-        print("error: {}".format(e), file=sys.stderr)
+        print_error(e)
         return 2
     return 0
 

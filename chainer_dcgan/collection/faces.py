@@ -22,7 +22,7 @@ import threading
 import numpy
 
 from chainer_dcgan.datasets.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
-from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils import jsonio, parameter_error
 from chainer_dcgan.utils.atomic import atomic_write
 from chainer_dcgan.utils.cache import cache_dir
 from chainer_dcgan.utils.images import is_image_file, read_image, save_image
@@ -52,13 +52,14 @@ def find_cascade(path=None):
     """The cascade file to use: ``path`` if given, else the cached copy.
 
     Raises:
-        CascadeNotFound: with the command that fetches it.
+        CascadeNotFound: about ``cascade`` (:func:`~chainer_dcgan.utils.parameter_error`), with the command
+            that fetches it.
     """
     path = os.fspath(path) if path is not None else default_cascade_path()
     if not os.path.isfile(path):
-        raise CascadeNotFound(
-            "anime-face cascade not found at {}; get it with `python tools/fetch_cascade.py` (downloads {} into {}) "
-            "or pass --cascade PATH to a copy of {}".format(path, CASCADE_URL, default_cascade_path(), CASCADE_NAME))
+        raise parameter_error(CascadeNotFound, "cascade", ": the anime-face cascade is not at {}; get it with "
+                              "`python tools/fetch_cascade.py` (downloads {} into {}) or give the path of a copy of {}"
+                              .format(path, CASCADE_URL, default_cascade_path(), CASCADE_NAME))
     return path
 
 

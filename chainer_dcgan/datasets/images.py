@@ -7,6 +7,7 @@ from PIL import Image
 
 from chainer_dcgan.datasets.manifest import manifest_path, read_manifest
 from chainer_dcgan.models import hparams
+from chainer_dcgan.utils import parameter_error
 from chainer_dcgan.utils.images import is_image_file, read_image, to_array
 
 # A corrupt or hostile file must not exhaust memory: refuse images past ~90 megapixels.
@@ -25,7 +26,7 @@ def list_images(root):
     """
     root = os.fspath(root)
     if not os.path.isdir(root):
-        raise FileNotFoundError("--dataset {}: no such folder".format(root))
+        raise parameter_error(FileNotFoundError, "dataset", " {}: no such folder".format(root))
     if os.path.exists(manifest_path(root)):
         return read_manifest(root)
     records = []
@@ -82,7 +83,7 @@ class ImageDataset(chainer.dataset.DatasetMixin):
             warnings.warn("{}: skipped {} unreadable image(s)".format(self.root, len(self.skipped)),
                           UnreadableImageWarning)
         if not self.records:
-            raise ValueError("--dataset {}: no readable images".format(self.root))
+            raise parameter_error(ValueError, "dataset", " {}: no readable images".format(self.root))
 
     def _skip(self, path, error):
         self.skipped.append((path, str(error)))

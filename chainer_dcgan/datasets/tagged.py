@@ -10,6 +10,8 @@ import collections
 import chainer
 import numpy
 
+from chainer_dcgan.utils import parameter_error
+
 
 class TagVocabularyError(ValueError):
     """A vocabulary that cannot be used with a dataset (unknown tag, none frequent enough, no tags at all)."""
@@ -29,6 +31,9 @@ def dataset_tags(dataset):
 def choose_tags(tag_lists, tags=None, min_count=None):
     """The vocabulary: ``tags`` checked against the data, or every tag on at least ``min_count`` examples.
 
+    The one place a vocabulary is chosen from data: conditional training (:class:`TaggedDataset`) and the
+    tag classifier (:func:`chainer_dcgan.zspace.tagging.load_tagged_faces`) both use it.
+
     Args:
         tag_lists (list of list of str): each example's tags (see :func:`dataset_tags`).
         tags (list of str or None): the names wanted, in order; each must occur in the data.
@@ -36,23 +41,26 @@ def choose_tags(tag_lists, tags=None, min_count=None):
             missing from as many (sorted by name); None means 1.
 
     Raises:
-        TagVocabularyError: a wanted tag never occurs, or no tag is frequent enough.
+        TagVocabularyError: about ``tags`` or ``min_count`` (:func:`~chainer_dcgan.utils.parameter_error`):
+            no tag wanted, a wanted tag given twice or never occurring, or no tag frequent enough.
     """
     counts = collections.Counter(t for ts in tag_lists for t in set(ts))
     if tags is not None:
         tags = list(tags)
+        if not tags:
+            raise parameter_error(TagVocabularyError, "tags", ": no tag names given")
         missing = [t for t in tags if t not in counts]
         if missing:
-            raise TagVocabularyError("--tags: {} not on any training image (the data's tags: {})".format(
-                ", ".join(missing), ", ".join(sorted(counts)) or "none"))
+            raise parameter_error(TagVocabularyError, "tags", ": {} not on any training image (the data's tags: {})"
+                                  .format(", ".join(missing), ", ".join(sorted(counts)) or "none"))
         if len(set(tags)) != len(tags):
-            raise TagVocabularyError("--tags: a tag is given twice: {}".format(",".join(tags)))
+            raise parameter_error(TagVocabularyError, "tags", ": a tag is given twice: {}".format(",".join(tags)))
         return tags
     low = 1 if min_count is None else min_count
     chosen = sorted(t for t, c in counts.items() if c >= low and len(tag_lists) - c >= low)
     if not chosen:
-        raise TagVocabularyError("--min-tag-count {}: no tag is on at least {} and missing from at least {} "
-                                 "of the {} images".format(low, low, low, len(tag_lists)))
+        raise parameter_error(TagVocabularyError, "min_count", " {}: no tag is on at least {} and missing from at "
+                              "least {} of the {} images".format(low, low, low, len(tag_lists)))
     return chosen
 
 

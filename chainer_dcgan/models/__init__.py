@@ -11,7 +11,8 @@ pair (see :mod:`chainer_dcgan.models.serialization`).
 """
 from chainer_dcgan.models.faithful import Discriminator, Generator, generate, sample_z
 from chainer_dcgan.models.conditional import (  # noqa: I100  (after the faithful ones it builds on)
-    ConditionalGenerator, ProjectionDiscriminator, UnknownTagError, encode_tags, parse_tag_spec, resolve_tags)
+    ConditionalGenerator, ProjectionDiscriminator, UnknownTagError, check_known_tags, encode_tags, parse_tag_spec,
+    resolve_tags)
 
 #: Class name -> class, for every Chain a model file may name.
 MODEL_CLASSES = {cls.__name__: cls for cls in (Generator, Discriminator, ConditionalGenerator,
@@ -24,5 +25,5 @@ def is_conditional(link):
 
 
 __all__ = ["Generator", "Discriminator", "sample_z", "generate", "MODEL_CLASSES", "ConditionalGenerator",
-           "ProjectionDiscriminator", "UnknownTagError", "encode_tags", "parse_tag_spec", "resolve_tags",
-           "is_conditional"]
+           "ProjectionDiscriminator", "UnknownTagError", "check_known_tags", "encode_tags", "parse_tag_spec",
+           "resolve_tags", "is_conditional"]

@@ -23,6 +23,7 @@ import numpy
 from chainer_dcgan import functions, links
 from chainer_dcgan.models import hparams
 from chainer_dcgan.models.faithful import Discriminator, Generator
+from chainer_dcgan.utils import parameter_error
 
 
 class UnknownTagError(ValueError):
@@ -57,6 +58,15 @@ def parse_tag_spec(text):
     return result
 
 
+def check_known_tags(vocabulary, tags, owner="this model"):
+    """Raise :class:`UnknownTagError` naming the names of ``tags`` that are not in ``vocabulary`` (and,
+    as ``owner`` knows them, the known ones): the one check of asked tags against a model's tags."""
+    unknown = [t for t in tags if t not in vocabulary]
+    if unknown:
+        raise UnknownTagError("unknown tag{} {} ({} knows: {})".format(
+            "s" if len(unknown) > 1 else "", ", ".join(unknown), owner, ", ".join(vocabulary)))
+
+
 def encode_tags(vocabulary, tags):
     """y ``float32 (K,)`` for ``tags`` over ``vocabulary`` (K names).
 
@@ -71,11 +81,8 @@ def encode_tags(vocabulary, tags):
         tags = parse_tag_spec(tags)
     elif not isinstance(tags, dict):
         tags = {t: 1.0 for t in tags}
+    check_known_tags(vocabulary, tags)
     index = {t: k for k, t in enumerate(vocabulary)}
-    unknown = [t for t in tags if t not in index]
-    if unknown:
-        raise UnknownTagError("unknown tag{} {} (this model knows: {})".format(
-            "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(vocabulary)))
     y = numpy.zeros(len(vocabulary), dtype=numpy.float32)
     for t, w in tags.items():
         y[index[t]] = w
@@ -83,22 +90,24 @@ def encode_tags(vocabulary, tags):
 
 
 def resolve_tags(generator, spec):
-    """The y a command line's ``--tags spec`` asks of ``generator``: ``float32 (K,)``, or None.
+    """The y that the tag ``spec`` (see :func:`parse_tag_spec`) asks of ``generator``: ``float32 (K,)``, or None.
 
     None when ``generator`` is unconditional and no spec is given; a conditional generator needs a
     spec (an empty one, ``""``, asks for no tag).
 
     Raises:
-        ValueError: tags given to an unconditional model, none given to a conditional one, or a
-            malformed spec; :class:`UnknownTagError` for a tag the model does not know.
+        ValueError: about ``tags`` (:func:`~chainer_dcgan.utils.parameter_error`): tags given to an
+            unconditional model, none given to a conditional one; a malformed spec; :class:`UnknownTagError`
+            for a tag the model does not know.
     """
     tags = getattr(generator, "tags", None)
     if tags is None:
         if spec:
-            raise ValueError("--tags: this model is not conditional (it was not trained with --conditional)")
+            raise parameter_error(ValueError, "tags", ": this model is not conditional (it was trained without tags)")
         return None
     if spec is None:
-        raise ValueError("--tags is needed: this model is conditional on {} tags: {}".format(len(tags), ", ".join(tags)))
+        raise parameter_error(ValueError, "tags", " is needed: this model is conditional on {} tags: {}".format(
+            len(tags), ", ".join(tags)))
     return encode_tags(tags, spec)
 
 
@@ -238,4 +247,4 @@ class ProjectionDiscriminator(Discriminator):
 
 
 __all__ = ["ConditionalGenerator", "ProjectionDiscriminator", "ConditionalBatchNormalization",
-           "UnknownTagError", "encode_tags", "parse_tag_spec", "resolve_tags"]
+           "UnknownTagError", "check_known_tags", "encode_tags", "parse_tag_spec", "resolve_tags"]

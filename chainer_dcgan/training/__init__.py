@@ -19,6 +19,7 @@ from chainer_dcgan.training.extensions import GeneratorAverage, SampleGrid, Stat
 from chainer_dcgan.training.extensions.conditional_grid import ConditionalSampleGrid, grid_tag_sets
 from chainer_dcgan.training.extensions.ema import REFRESH_BATCHES
 from chainer_dcgan.training.updater import DCGANUpdater
+from chainer_dcgan.utils import parameter_error
 from chainer_dcgan.utils.random_state import seeded_global
 
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
@@ -158,8 +159,8 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
     context = context or Context()
     conditional = tags is not None
     if conditional and fid_interval:
-        raise ValueError("--fid-interval is not available with --conditional (evaluate a gen_iter_N.npz with "
-                         "tools/evaluate.py instead)")
+        raise parameter_error(ValueError, "fid_interval", ": FID during training is for unconditional models, not "
+                              "with tags (evaluate a gen_iter_N.npz with tools/evaluate.py instead)")
     if gen is None or dis is None:
         gen, dis = seeded_models(seed, tags, size=size, spectral_norm=spectral_norm)
     if dataset is not None and len(dataset) and getattr(gen, "size", None) is not None:
@@ -231,5 +232,5 @@ def resume(trainer, snapshot):
     """Load a trainer snapshot (a path or a binary file object) into ``trainer`` (iteration, optimizers,
     iterator, random states)."""
     if isinstance(snapshot, (str, os.PathLike)) and not os.path.isfile(snapshot):
-        raise FileNotFoundError("--resume {}: no such snapshot".format(snapshot))
+        raise parameter_error(FileNotFoundError, "snapshot", " {}: no such snapshot".format(snapshot))
     load_npz_into(snapshot, trainer)

@@ -25,6 +25,7 @@ from chainer import training
 
 from chainer_dcgan import _compat, functions
 from chainer_dcgan.models.serialization import ModelFileError, SafeNpz
+from chainer_dcgan.utils import parameter_error
 from chainer_dcgan.utils.random_state import serialize_random_state
 
 #: ChainerMN communicators and whether each needs GPUs (``pure_nccl`` also needs NCCL through CuPy).
@@ -32,18 +33,20 @@ COMMUNICATORS = {"naive": False, "flat": True, "non_cuda_aware": True, "pure_ncc
 
 
 def resolve_device(gpu=None, device=None):
-    """A ``chainer.backend.Device`` from ``--device SPEC`` or ``--gpu N`` (``-1`` or None: CPU).
+    """A ``chainer.backend.Device`` from a ``device`` specifier (e.g. ``@cupy:0``) or a ``gpu`` id
+    (``-1`` or None: CPU); ``device`` wins.
 
     Raises:
-        ValueError: naming the argument, when the device cannot be used (e.g. CuPy missing).
+        ValueError: about ``device`` or ``gpu`` (:func:`~chainer_dcgan.utils.parameter_error`), when the
+            device cannot be used (e.g. CuPy missing).
     """
     spec = device if device is not None else ("@numpy" if gpu is None or gpu < 0 else "@cupy:{}".format(gpu))
-    arg = "--device {}".format(device) if device is not None else "--gpu {}".format(gpu)
+    parameter, value = ("device", device) if device is not None else ("gpu", gpu)
     try:
         dev = chainer.get_device(spec)
     except Exception as e:  # chainer raises several types for a missing or broken CuPy
-        raise ValueError("{}: cannot use this device ({}); {}".format(
-            arg, " ".join(str(e).split()), _compat.gpu_install_hint())) from None
+        raise parameter_error(ValueError, parameter, " {}: cannot use this device ({}); {}".format(
+            value, " ".join(str(e).split()), _compat.gpu_install_hint())) from None
     return dev
 
 
@@ -59,7 +62,7 @@ class Context:
 
     def __init__(self, comm=None, mn_batchnorm=False, communicator=None):
         if mn_batchnorm and comm is None:
-            raise ValueError("--mn-batchnorm needs --communicator")
+            raise parameter_error(ValueError, "mn_batchnorm", " needs a communicator")
         self.comm = comm
         self.mn_batchnorm = mn_batchnorm
         self.communicator = communicator
@@ -80,14 +83,15 @@ class Context:
         return self.rank == 0
 
     def device(self, gpu=None, device=None):
-        """This process's device. Under ChainerMN with ``--gpu``, each rank takes GPU ``intra_rank``
-        (its index among the ranks on its node); ``--device`` is taken as given on every rank."""
+        """This process's device (see :func:`resolve_device`). Under ChainerMN with a ``gpu`` id, each rank
+        takes GPU ``intra_rank`` (its index among the ranks on its node); ``device`` is taken as given on
+        every rank."""
         if self.comm is not None and device is None and gpu is not None and gpu >= 0:
             gpu = self.comm.intra_rank
         dev = resolve_device(gpu, device)
         if COMMUNICATORS.get(self.communicator) and dev.xp.__name__ == "numpy":
-            raise ValueError("--communicator {} runs on GPUs only (add --gpu 0); on the CPU use naive"
-                             .format(self.communicator))
+            raise parameter_error(ValueError, "communicator", " {} runs on GPUs only (give a GPU); on the CPU "
+                                  "use naive".format(self.communicator))
         return dev
 
     def scatter(self, dataset, seed=0):
@@ -156,7 +160,7 @@ class Context:
                 payload = "{}: {}".format(path, e.strerror or e)
         payload = self.comm.bcast_obj(payload)
         if isinstance(payload, str):
-            raise FileNotFoundError("--resume {}".format(payload))
+            raise parameter_error(FileNotFoundError, "snapshot", " {}".format(payload))
         return None if payload is None else io.BytesIO(payload)
 
     def check_snapshot(self, snapshot):
@@ -166,16 +170,16 @@ class Context:
             with SafeNpz(snapshot) as npz:
                 size = int(npz[_SIZE_KEY]) if _SIZE_KEY in npz.files else 1
         except FileNotFoundError:
-            raise FileNotFoundError("--resume {}: no such snapshot".format(snapshot)) from None
+            raise parameter_error(FileNotFoundError, "snapshot", " {}: no such snapshot".format(snapshot)) from None
         except (ModelFileError, OSError, TypeError) as e:
-            raise ValueError("--resume: not a trainer snapshot ({})".format(e)) from e
+            raise parameter_error(ValueError, "snapshot", ": not a trainer snapshot ({})".format(e)) from e
         finally:
             if hasattr(snapshot, "seek"):
                 snapshot.seek(0)
         if size != self.size:
             how = "without mpiexec" if size == 1 else "with mpiexec -n {}".format(size)
-            raise ValueError("--resume: the snapshot was written by {} process(es); resume it {}"
-                             .format(size, how))
+            raise parameter_error(ValueError, "snapshot", ": written by {} process(es); resume it {}"
+                                  .format(size, how))
 
     def abort(self, code=1):
         """End every rank of the job with exit status ``code`` (a single process just exits)."""
@@ -205,19 +209,20 @@ def create_context(communicator=None, mn_batchnorm=False):
     if communicator is None:
         return Context(None, mn_batchnorm)
     if communicator not in COMMUNICATORS:
-        raise ValueError("--communicator {}: unknown; one of {}".format(communicator, ", ".join(COMMUNICATORS)))
+        raise parameter_error(ValueError, "communicator", " {}: unknown; one of {}".format(
+            communicator, ", ".join(COMMUNICATORS)))
     try:
         import mpi4py.MPI  # noqa: F401
     except ImportError as e:
-        raise ValueError("--communicator {}: mpi4py is missing ({}); pip install '.[mpi]'"
-                         .format(communicator, e)) from e
+        raise parameter_error(ValueError, "communicator", " {}: mpi4py is missing ({}); pip install '.[mpi]'"
+                              .format(communicator, e)) from e
     import chainermn
     import chainermn.global_except_hook
 
     try:
         comm = chainermn.create_communicator(communicator)
     except (ImportError, RuntimeError) as e:  # e.g. pure_nccl without NCCL
-        raise ValueError("--communicator {}: {}".format(communicator, e)) from e
+        raise parameter_error(ValueError, "communicator", " {}: {}".format(communicator, e)) from e
     # The batched copy packs gradients with a CUDA kernel of ChainerMN's whose source uses the type
     # `half` without declaring it; CuPy 14's headers no longer provide it, so NVRTC refused that
     # kernel on the H200 (CUDA 13, 2026-12-04). The per-parameter copies do the same work with CuPy's
@@ -334,9 +339,9 @@ class RankStates(training.Extension):
         try:
             size = int(serializer("size", None))
         except KeyError:
-            raise ValueError("--resume: the snapshot has no per-rank state: it was not written by a "
-                             "ChainerMN run") from None
+            raise parameter_error(ValueError, "snapshot", ": no per-rank state: it was not written by a "
+                                  "ChainerMN run") from None
         if size != self.comm.size:
-            raise ValueError("--resume: the snapshot was written by {} ranks; run it with mpiexec -n {}"
-                             .format(size, size))
+            raise parameter_error(ValueError, "snapshot", ": written by {} ranks; run it with mpiexec -n {}"
+                                  .format(size, size))
         _serialize_rank_state(self.updater, serializer["rank{}".format(self.comm.rank)])

@@ -113,17 +113,18 @@ def newest_loadable_snapshot(out, warn=None):
     return None
 
 
-def config_differences(saved, current):
-    """One ``--flag: snapshot X, now Y`` string per flag whose value differs (``saved`` is a stored
-    configuration, ``current`` this run's; a flag present in only one of them counts, except a flag
-    added since the snapshot was written that is now off, None, as it was then by being absent)."""
+def config_differences(saved, current, name=str):
+    """One ``KEY (snapshot: X, now: Y)`` string per key whose value differs (``saved`` is a stored
+    configuration, ``current`` this run's; a key present in only one of them counts, except a key
+    added since the snapshot was written that is now off, None, as it was then by being absent).
+    ``name(key)`` is how a key is written (a command line gives its flag)."""
     out = []
     for key in sorted(set(saved) | set(current)):
         if key not in saved and current[key] is None:
             continue
         a, b = saved.get(key, "(unset)"), current.get(key, "(unset)")
         if a != b:
-            out.append("--{} (snapshot: {}, now: {})".format(key.replace("_", "-"), _show(a), _show(b)))
+            out.append("{} (snapshot: {}, now: {})".format(name(key), _show(a), _show(b)))
     return out
 
 

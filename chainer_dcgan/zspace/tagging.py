@@ -18,7 +18,6 @@ and measured:
 :func:`write_tag_vectors` / :func:`read_tag_vectors` hold the JSON the browser demo loads:
 ``{"tags": [{"name": "long_hair", "v": [D floats], "count": N, ...}, ...], "z_dim": D}``.
 """
-import collections
 import dataclasses
 import json
 import math
@@ -30,9 +29,10 @@ import chainer.links as L
 import numpy
 
 from chainer_dcgan.datasets.manifest import ManifestError, manifest_path, read_manifest
-from chainer_dcgan.models import hparams, pretrained
+from chainer_dcgan.datasets.tagged import TagVocabularyError, choose_tags, tag_matrix
+from chainer_dcgan.models import check_known_tags, hparams, pretrained
 from chainer_dcgan.models.serialization import SafeNpz, load_npz_into
-from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils import jsonio, parameter_error
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 from chainer_dcgan.utils.images import read_image, to_array
 from chainer_dcgan.utils.random_state import seeded_global
@@ -178,7 +178,8 @@ def load_tagged_faces(root, tags=None, min_count=10, size=hparams.IMAGE_SIZE, li
     Args:
         root (str): dataset folder.
         tags (list of str or None): the tags to learn; None takes every tag found on at least
-            ``min_count`` images and missing from at least ``min_count`` (sorted by name).
+            ``min_count`` images and missing from at least ``min_count`` (sorted by name), as
+            :func:`~chainer_dcgan.datasets.tagged.choose_tags` chooses them for conditional training.
         min_count (int): see ``tags``.
         size (int): images are resized to ``(size, size)``.
         limit (int or None): read only the first ``limit`` records.
@@ -188,41 +189,33 @@ def load_tagged_faces(root, tags=None, min_count=10, size=hparams.IMAGE_SIZE, li
         the K tag names.
 
     Raises:
-        TaggedDatasetError: no manifest, no tag frequent enough, or an unreadable image (named).
+        TaggedDatasetError: no manifest, a tag asked for that no image has, no tag frequent enough (about
+            ``root``, ``tags`` or ``min_count``: :func:`~chainer_dcgan.utils.parameter_error`), or an
+            unreadable image (named).
     """
     root = os.fspath(root)
     if not os.path.isfile(manifest_path(root)):
-        raise TaggedDatasetError("--dataset {}: no manifest.jsonl there (a tagged dataset is needed)".format(root))
+        raise parameter_error(TaggedDatasetError, "dataset", " {}: no manifest.jsonl there (a tagged dataset is "
+                              "needed)".format(root))
     try:
         records = read_manifest(root)
     except ManifestError as e:
         raise TaggedDatasetError(str(e)) from e
     if limit is not None:
         records = records[:limit]
-    if tags is None:
-        counts = collections.Counter(t for r in records for t in set(r["tags"]))
-        tags = sorted(t for t, c in counts.items() if c >= min_count and len(records) - c >= min_count)
-    tags = list(tags)
-    present = {t for r in records for t in r["tags"]}
-    absent = [t for t in tags if t not in present]
-    if absent:
-        raise TaggedDatasetError("{}: no image has the tag(s) {}".format(
-            manifest_path(root), ", ".join(repr(t) for t in absent)))
-    if not tags:
-        raise TaggedDatasetError("{}: no tag is on at least {} and missing from at least {} of its {} images".format(
-            manifest_path(root), min_count, min_count, len(records)))
-    index = {t: k for k, t in enumerate(tags)}
+    tag_lists = [r["tags"] for r in records]
+    try:
+        tags = choose_tags(tag_lists, tags, min_count)
+    except TagVocabularyError as e:
+        raise parameter_error(TaggedDatasetError, e.parameter, "{} (in {})".format(e.detail, manifest_path(root))) from e
+    labels = tag_matrix(tag_lists, tags).astype(numpy.int32)  # int32: what sigmoid_cross_entropy takes
     images = numpy.empty((len(records), size, size, 3), dtype=numpy.uint8)
-    labels = numpy.zeros((len(records), len(tags)), dtype=numpy.int32)
     for i, record in enumerate(records):
         path = os.path.join(root, record["file"])
         try:
             images[i] = read_image(path, size)
         except OSError as e:
             raise TaggedDatasetError("{}: cannot read image: {}".format(path, e)) from e
-        for t in record["tags"]:
-            if t in index:
-                labels[i, index[t]] = 1
     return images, labels, tags
 
 
@@ -524,15 +517,14 @@ def tag_vectors(generator, classifier, n=2000, seed=0, threshold=0.5, min_count=
         list of :class:`TagVector`, ``v`` ``float32 (D,)`` with ``max |v_i| = 1``, in the classifier's order.
 
     Raises:
-        ValueError: a tag in ``tags`` that the classifier does not know (named, with the ones it knows).
+        ValueError: ``tags`` empty; :class:`~chainer_dcgan.models.UnknownTagError`: a tag in ``tags`` that
+            the classifier does not know (named, with the ones it knows).
     """
     columns = range(len(classifier.tags))
     if tags is not None:
-        unknown = [t for t in tags if t not in classifier.tags]
-        if unknown or not tags:
-            raise ValueError("{} (the classifier knows: {})".format(
-                "unknown tag{} {}".format("s" if len(unknown) > 1 else "", ", ".join(unknown)) if unknown
-                else "no tag asked for", ", ".join(classifier.tags)))
+        if not tags:
+            raise ValueError("no tag asked for (the classifier knows: {})".format(", ".join(classifier.tags)))
+        check_known_tags(classifier.tags, tags, "the classifier")
         columns = [k for k, t in enumerate(classifier.tags) if t in tags]
     z = sample_z(n, generator.z_dim if hasattr(generator, "z_dim") else hparams.Z_DIM, seed)
     probs = label_faces(generator, classifier, z, batch_size)[:, columns]

@@ -59,9 +59,9 @@ def test_single_process_context():
     assert (ctx.rank, ctx.size, ctx.is_root) == (0, 1, True)
     data = [1, 2, 3]
     assert ctx.scatter(data) is data and ctx.broadcast_file("x") == "x"
-    with pytest.raises(ValueError, match="--mn-batchnorm needs --communicator"):
+    with pytest.raises(ValueError, match="mn_batchnorm needs a communicator"):
         create_context(None, mn_batchnorm=True)
-    with pytest.raises(ValueError, match="--mn-batchnorm"):
+    with pytest.raises(ValueError, match="mn_batchnorm"):
         Context(None, mn_batchnorm=True)
 
 

@@ -159,4 +159,6 @@ def test_a_flag_added_since_the_snapshot_resumes_while_it_is_off():
 
     assert config_differences({"loss": "softmax"}, {"loss": "softmax", "diffaugment": None}) == []
     assert config_differences({"loss": "softmax"}, {"loss": "softmax", "diffaugment": ["color"]}) == [
-        '--diffaugment (snapshot: (unset), now: ["color"])']
+        'diffaugment (snapshot: (unset), now: ["color"])']
+    assert config_differences({}, {"min_tag_count": 2}, name=lambda key: "--" + key.replace("_", "-")) == [
+        '--min-tag-count (snapshot: (unset), now: 2)']

@@ -79,7 +79,7 @@ def test_cpu_device_and_bad_gpu_message():
     except Exception:
         has_cupy = False
     if not has_cupy:
-        with pytest.raises(ValueError, match="--gpu 0"):
+        with pytest.raises(ValueError, match="^gpu 0: cannot use this device"):
             resolve_device(0)
 
 

@@ -35,7 +35,7 @@ def test_resolve_tags():
     numpy.testing.assert_array_equal(resolve_tags(gen, "long_hair,blonde_hair=0.5"), [0.5, 0, 1])
     numpy.testing.assert_array_equal(resolve_tags(gen, ""), [0, 0, 0])
     assert resolve_tags(Generator(), None) is None
-    with pytest.raises(ValueError, match="--tags is needed: .* 3 tags: blonde_hair, blue_hair, long_hair"):
+    with pytest.raises(ValueError, match="^tags is needed: .* 3 tags: blonde_hair, blue_hair, long_hair"):
         resolve_tags(gen, None)
     with pytest.raises(ValueError, match="not conditional"):
         resolve_tags(Generator(), "long_hair")
