@@ -18,7 +18,8 @@ training
 datasets
     images, iterators, synthetic, tagged (the datasets), manifest (the dataset folder's format).
 collection
-    safebooru (client and store), faces (face cropping): building a dataset from the web.
+    safebooru (errors, posts, client, store, scraping: the site's client and the image store), faces
+    (face cropping): building a dataset from the web.
 evaluation
     statistics (cheap image statistics), inception (InceptionV3 features), metrics (FID, KID,
     precision/recall), agreement (does a conditional model draw the tags asked for).
@@ -36,7 +37,8 @@ testing
 functions, links
     fast kernels (stride2_conv, batch_norm_act) and the links calling them.
 cli, commands
-    argument types shared by examples/ and tools/; ``chainer-dcgan COMMAND`` in front of them.
+    argument types, argument groups (--gpu/--device, --model) and error lines shared by examples/ and tools/;
+    ``chainer-dcgan COMMAND`` in front of them.
 
 Modules that lived flat in this folder before still import under their old names
 (``chainer_dcgan.serialization``, ``chainer_dcgan.updater``, ...): see ``_moved.MOVED``.
