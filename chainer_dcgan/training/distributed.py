@@ -4,7 +4,7 @@ Single-process training uses :class:`Context` with no communicator; a ChainerMN 
 with :func:`create_context`. Training code asks the context for its device, its shard of the
 data, its optimizers and whether it is the rank that writes outputs, so the same code serves both.
 
-Data-parallel semantics (N ranks, ``--batchsize b``): every rank holds the whole model, draws its
+Data-parallel semantics (N ranks, batch size b per rank): every rank holds the whole model, draws its
 own b real examples from its shard (``1/N`` of the data) and its own b latent vectors, and the
 gradients are averaged over ranks before each Adam step, so one iteration sees ``N*b`` examples.
 With plain BatchNormalization each rank normalizes over its own b examples; with
