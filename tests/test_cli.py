@@ -77,7 +77,8 @@ def test_a_library_error_about_a_parameter_is_told_under_the_flag():
     with pytest.raises(TagVocabularyError) as info:
         choose_tags([["a"], ["b"]], min_count=2)
     assert str(info.value) == "min_count 2: no tag is on at least 2 and missing from at least 2 of the 2 images"
-    assert error_message(info.value) == "--min-count 2: no tag is on at least 2 and missing from at least 2 of the 2 images"
+    assert error_message(info.value) == ("--min-count 2: no tag is on at least 2 and missing from at least 2 of "
+                                         "the 2 images")
     assert error_message(info.value, {"min_count": "--min-tag-count"}).startswith("--min-tag-count 2: no tag")
     assert error_message(parameter_error(FileNotFoundError, "snapshot", " x: no such snapshot")) == \
         "--resume x: no such snapshot"

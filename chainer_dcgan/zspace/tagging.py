@@ -207,7 +207,8 @@ def load_tagged_faces(root, tags=None, min_count=10, size=hparams.IMAGE_SIZE, li
     try:
         tags = choose_tags(tag_lists, tags, min_count)
     except TagVocabularyError as e:
-        raise parameter_error(TaggedDatasetError, e.parameter, "{} (in {})".format(e.detail, manifest_path(root))) from e
+        raise parameter_error(TaggedDatasetError, e.parameter,
+                              "{} (in {})".format(e.detail, manifest_path(root))) from e
     labels = tag_matrix(tag_lists, tags).astype(numpy.int32)  # int32: what sigmoid_cross_entropy takes
     images = numpy.empty((len(records), size, size, 3), dtype=numpy.uint8)
     for i, record in enumerate(records):
