@@ -24,16 +24,17 @@ def _params(trainer):
 
 
 def test_resume_replays_a_straight_run(tmp_path):
-    """N iterations, a snapshot, N more after resuming == 2N straight (epochs cross: 10 examples, batch 4)."""
-    data = SyntheticFaces(10, seed=1)
-    straight = _trainer(tmp_path / "straight", 4, data)
+    """N iterations, a snapshot, N more after resuming == 2N straight (epochs cross: 10 examples, batch 4).
+    At 64 px for speed; the CLI's resume tests (test_resume.py) train at 96 px."""
+    data = SyntheticFaces(10, seed=1, size=64)
+    straight = _trainer(tmp_path / "straight", 4, data, size=64)
     straight.run()
 
-    first = _trainer(tmp_path / "split", 2, data)
+    first = _trainer(tmp_path / "split", 2, data, size=64)
     first.run()
     snapshot = newest_snapshot(tmp_path / "split")
     assert os.path.basename(snapshot) == "snapshot_iter_2"
-    second = _trainer(tmp_path / "split", 4, data)
+    second = _trainer(tmp_path / "split", 4, data, size=64)
     resume(second, snapshot)
     assert second.updater.iteration == 2
     assert second.updater.get_optimizer("gen").t == 2  # Adam's step count came back
