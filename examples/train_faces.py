@@ -52,7 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--display-interval", type=positive_int, default=100,
                    help="iterations between log lines and loss-plot points (default 100)")
     p.add_argument("--preview-interval", type=positive_int, default=None,
-                   help="iterations between 10x10 sample grids (default: --display-interval)")
+                   help="iterations between 10x10 sample grids (default: --display-interval); the last "
+                        "iteration draws one too")
     p.add_argument("--seed", type=seed, default=0, help="seed of weights, z, flips and shuffling (default 0)")
     p.add_argument("--resume", nargs="?", const="newest", default=None,
                    help="resume from a trainer snapshot; with no value, the newest one in --out that loads (a "

@@ -97,3 +97,35 @@ def test_every_public_module_is_in_the_api_docs_and_the_package_docstring():
     assert sorted(documented - set(modules)) == []
     listed = set(re.findall(r"\w+", chainer_dcgan.__doc__.split("The public modules", 1)[1]))
     assert sorted(m.split(".")[-1] for m in modules[1:] if m.split(".")[-1] not in listed) == []
+
+
+def _demo_command(out):
+    """The train_faces.py command line that ``make demo`` runs (``make -n``), 2 iterations into ``out``."""
+    import shlex
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    proc = subprocess.run(["make", "-n", "-s", "--no-print-directory", "-o", "venv", "demo",
+                           "DEMO_ITERATIONS=2", "DEMO_OUT=" + str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.replace("\\\n", " ").splitlines()
+    command = [shlex.split(line) for line in lines if "examples/train_faces.py" in line]
+    assert len(command) == 1, proc.stdout
+    return command[0]
+
+
+def test_make_demo_runs_its_recipe_and_says_so(tmp_path):
+    """``make demo``'s training command, at 2 iterations: the recipe it announces is the one it trains,
+    and it writes the averaged generator it names."""
+    out = tmp_path / "demo"
+    command = _demo_command(out)
+    assert command[1] == "examples/train_faces.py"
+    proc = subprocess.run([sys.executable] + command[1:] + ["--no-progress"], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "recipe: size 64 px" in proc.stdout and "ema 0.99" in proc.stdout
+    assert {"gen_ema_iter_2.npz", "gen_iter_2.npz", "snapshot_iter_2"} <= set(os.listdir(out))
+    with Image.open(out / "preview" / "image_iter_00000002.png") as grid:
+        assert grid.size == (10 * 64, 10 * 64)

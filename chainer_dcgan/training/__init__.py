@@ -55,6 +55,15 @@ class EveryOrLast:
         self.last.serialize(serializer["last"])
 
 
+class IntervalOrLast(EveryOrLast):
+    """:class:`EveryOrLast` stored as a plain interval trigger: snapshots keep the layout they had when
+    this trigger was ``(interval, "iteration")`` (the sample grids'), so runs started before still resume.
+    The ``stop_trigger`` part needs no state (it fires from the updater's iteration)."""
+
+    def serialize(self, serializer):
+        self.every.serialize(serializer)
+
+
 class AnyOf:
     """Fires when any of ``triggers`` fires; every one is called each time (they may keep state)."""
 
@@ -126,7 +135,8 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         seed (int): seeds the models' initial weights, z, flips and the shuffling.
         snapshot_interval (int): iterations between trainer and model snapshots.
         display_interval (int): iterations between log lines (and the statistics metric).
-        preview_interval (int or None): iterations between sample grids (default: display_interval).
+        preview_interval (int or None): iterations between sample grids (default: display_interval); the
+            last iteration draws one too.
         preview_shape (tuple): (rows, cols) of the sample grids; half of the cells use fixed z.
         context (Context or None): the process layout; only its root writes outputs.
         gen, dis: models to train (default: new faithful ones seeded by ``seed``).
@@ -207,7 +217,7 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         grid = ConditionalSampleGrid(sampled, grid_tag_sets(dataset.labels, rows, seed), cols, seed=seed)
     else:
         grid = SampleGrid(sampled, rows, cols, fixed=rows * cols // 2, seed=seed)
-    trainer.extend(grid, trigger=(preview_interval or display_interval, "iteration"))
+    trainer.extend(grid, trigger=IntervalOrLast(preview_interval or display_interval, stop_trigger))
     entries = ["epoch", "iteration", "gen/loss", "dis/loss"]
     if statistics and not conditional:
         trainer.extend(StatisticsDistance(sampled, dataset, n=min(100, len(dataset)), seed=seed), trigger=display)

@@ -66,6 +66,19 @@ def test_outputs_are_written(tmp_path):
         assert img.size == (3 * 96, 2 * 96)
 
 
+def test_the_last_iteration_draws_a_grid_and_the_snapshot_keeps_its_layout(tmp_path):
+    """A run that stops between two grid intervals still ends with its last grid (make demo shows it);
+    the grid's trigger is stored as the plain interval trigger it was, so older snapshots resume."""
+    trainer = _trainer(tmp_path, 3, SyntheticFaces(4, size=64), size=64, snapshot_interval=2,
+                       preview_interval=2, statistics=False)
+    trainer.run()
+    assert sorted(os.listdir(tmp_path / "preview")) == ["image_iter_00000002.png", "image_iter_00000003.png"]
+    with numpy.load(tmp_path / "snapshot_iter_3") as snapshot:
+        grid_keys = sorted(k for k in snapshot.files if k.startswith("extension_triggers/SampleGrid/"))
+    assert grid_keys == ["extension_triggers/SampleGrid/previous_epoch_detail",
+                         "extension_triggers/SampleGrid/previous_iteration"]
+
+
 def test_resume_missing_snapshot_is_named(tmp_path):
     trainer = _trainer(tmp_path, 1, SyntheticFaces(4))
     with pytest.raises(FileNotFoundError, match="nope"):
