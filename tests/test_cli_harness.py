@@ -8,6 +8,7 @@ in-process (``main(argv)``), a few also as real processes. A new CLI must join R
 """
 import glob
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -102,6 +103,23 @@ def corpus(tmp_path_factory):
     (c / "tagged" / "manifest.jsonl").write_text("".join(
         '{{"file": "{}.png", "tags": ["{}"]}}\n'.format(i, "red" if i % 2 else "blue") for i in range(4)))
     (c / "nonutf8" / "manifest.jsonl").write_bytes(b'{"file": "0.png"}\n{"file": "1\xff.png"}\n')
+    # scrapes whose posts.jsonl has fields of the wrong type; exports whose demo.json has
+    for name, record in (("posts_tags5", {"file": "0.png", "tags": 5, "id": 1}),
+                         ("posts_idabc", {"file": "0.png", "tags": [], "id": "abc"}),
+                         ("posts_file_list", {"file": ["0.png"], "tags": []}),
+                         ("posts_not_object", [1, 2])):
+        shutil.copytree(c / "images", c / name)
+        (c / name / "posts.jsonl").write_text(json.dumps(record) + "\n")
+    model = {"generator.onnx": {"file": "generator.onnx", "dtype": "float32"}}
+    good = {"models": model, "default_model": "generator.onnx", "tags": "tags.json", "z_dim": 100, "image_size": 96}
+    for name, change in (("demo_entry_str", {"models": {"generator.onnx": "generator.onnx"}}),
+                         ("demo_zdim_str", {"z_dim": "100"}), ("demo_zdim_huge", {"z_dim": 10 ** 9}),
+                         ("demo_file_up", {"models": {"g": {"file": "../afile"}}, "default_model": "g"}),
+                         ("demo_default_missing", {"default_model": "other.onnx"}),
+                         ("demo_first_z", {"first_z": ["a"] * 100})):
+        os.makedirs(c / name)
+        (c / name / "generator.onnx").write_bytes(b"onnx")
+        (c / name / "demo.json").write_text(json.dumps(dict(good, **change)))
     return c
 
 
@@ -245,6 +263,19 @@ ROWS = [
     ("tools/export_weights.py", ["--model", G, "--tags", "{c}/deep_tags.json", "--out", "{o}/e"],
      "deep_tags.json: not a JSON file: nested deeper than 64"),
     ("tools/interpolate.py", ["--model", G, "--z", "{c}/deep_z.json", "--out", "{o}/i.png"], "deep_z.json"),
+    # family 5: fields of the wrong type in data the tools read
+    ("tools/crop_faces.py", ["--input", "{c}/posts_tags5", "--out", "{o}"],
+     "posts.jsonl:1: not a post record ('tags' must be a list of strings, got 5)"),
+    ("tools/crop_faces.py", ["--input", "{c}/posts_idabc", "--out", "{o}"],
+     "posts.jsonl:1: not a post record ('id' must be an integer, got 'abc')"),
+    ("tools/crop_faces.py", ["--input", "{c}/posts_file_list", "--out", "{o}"], "'file' must be a non-empty string"),
+    ("tools/crop_faces.py", ["--input", "{c}/posts_not_object", "--out", "{o}"], "the line must be an object"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_entry_str"], "demo.json: 'models'['generator.onnx'] must be an"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_zdim_str"], "demo.json: 'z_dim' must be an integer >= 1, got '100'"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_zdim_huge"], "'z_dim' must be at most 4096"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_file_up"], "must be a file name inside the export"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_default_missing"], "'default_model' 'other.onnx' is not one of"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_first_z"], "'first_z' must be a list of finite numbers"),
 ]
 
 

@@ -62,11 +62,11 @@ def main(argv=None):
         print("error: --out {} is the --input folder: its manifest.jsonl would replace the input's; give a new "
               "folder".format(args.out), file=sys.stderr)
         return 2
-    try:
+    try:  # the inputs first: a bad posts.jsonl is named whether or not the cascade is there
+        total = len(faces.list_inputs(args.input, exclude=args.out))
         cropper = faces.FaceCropper(args.cascade, size=args.size, margin=args.margin, scale_factor=args.scale_factor,
                                     min_neighbors=args.min_neighbors, min_face=args.min_face,
                                     refine=not args.no_refine)
-        total = len(faces.list_inputs(args.input, exclude=args.out))
     except (faces.CascadeNotFound, ImportError, ValueError) as e:
         print_error(e)
         return 2

@@ -29,6 +29,7 @@ import os
 import chainer
 import numpy
 
+from chainer_dcgan.export.manifest import check_manifest
 from chainer_dcgan.models import Generator, hparams, sample_z
 from chainer_dcgan.models.serialization import nonfinite_parameters
 from chainer_dcgan.utils import jsonio
@@ -348,10 +349,12 @@ def read_demo_manifest(out_dir):
         raise ExportError("{}: no such file; make the export with tools/export_weights.py".format(path)) from None
     except (OSError, ValueError) as e:
         raise ExportError("{}: unreadable: {}".format(path, e)) from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
-        raise ExportError("{}: expected an object with 'models'".format(path))
+    try:
+        check_manifest(manifest)
+    except ValueError as e:
+        raise ExportError("{}: {}".format(path, e)) from None
     for entry in manifest["models"].values():
-        if not os.path.isfile(os.path.join(out_dir, entry.get("file", ""))):
+        if not os.path.isfile(os.path.join(out_dir, entry["file"])):
             raise ExportError("{}: names {!r}, which is missing".format(path, entry.get("file")))
     return manifest
 

@@ -65,7 +65,13 @@ def read_snapshot(snapshot):
             raise ModelFileError("{}: member {!r} is damaged (CRC mismatch)".format(npz.name, bad))
         if _ITERATION_KEY not in npz:
             raise ModelFileError("{}: not a trainer snapshot (no {})".format(npz.name, _ITERATION_KEY))
-        iteration = int(npz[_ITERATION_KEY])
+        shape, dtype = npz.headers[_ITERATION_KEY]
+        if shape not in ((), (1,)) or dtype.kind not in "iu":
+            raise ModelFileError("{}: {} is not one integer (shape {}, dtype {})".format(
+                npz.name, _ITERATION_KEY, shape, dtype))
+        iteration = int(npz[_ITERATION_KEY].reshape(()))
+        if iteration < 0:
+            raise ModelFileError("{}: {} is negative ({})".format(npz.name, _ITERATION_KEY, iteration))
         config = None
         if _CONFIG_KEY in npz:
             shape, dtype = npz.headers[_CONFIG_KEY]

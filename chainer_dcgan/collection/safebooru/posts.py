@@ -30,8 +30,19 @@ def int_or_none(value):
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(1e999)
         return None
+
+
+def post_id(value):
+    """A post id from an API field: an integer >= 1, or its decimal digits as a string.
+
+    Raises:
+        WrongType (a ValueError): anything else (``"abc"``, ``1.5``, ``1e999``, a list, ``true``).
+    """
+    if isinstance(value, str) and value.isdigit() and value.isascii():
+        value = int(value)
+    return jsonio.expect(value, "positive", "id")
 
 
 @dataclasses.dataclass
@@ -59,20 +70,28 @@ class Post:
         """From one object of the JSON array (typed fields)."""
         if not isinstance(obj, dict) or "id" not in obj:
             raise MalformedResponse("JSON post without an id: {!r}".format(obj)[:200])
-        image = str(obj.get("image") or "")
+        try:
+            id_ = post_id(obj["id"])
+            for key in ("image", "hash", "md5", "tags", "source", "file_url", "rating"):
+                jsonio.expect(obj.get(key), "str", "field {!r}".format(key), optional=True)
+        except jsonio.WrongType as e:
+            raise MalformedResponse("JSON post: {}".format(e)) from None
+        image = obj.get("image") or ""
         directory = str(obj.get("directory") if obj.get("directory") is not None else "")
         return cls(
-            id=int(obj["id"]), md5=str(obj.get("hash") or obj.get("md5") or "").lower(), image=image,
+            id=id_, md5=(obj.get("hash") or obj.get("md5") or "").lower(), image=image,
             directory=directory, width=int_or_none(obj.get("width")) or 0,
             height=int_or_none(obj.get("height")) or 0, rating=normalize_rating(obj.get("rating")),
-            tags=str(obj.get("tags") or "").split(), source=str(obj.get("source") or ""),
-            score=int_or_none(obj.get("score")), file_url=str(obj.get("file_url") or ""))
+            tags=(obj.get("tags") or "").split(), source=obj.get("source") or "",
+            score=int_or_none(obj.get("score")), file_url=obj.get("file_url") or "")
 
     @classmethod
     def from_xml(cls, attrs):
         """From the attributes of one ``<post .../>`` (every value a string)."""
-        if int_or_none(attrs.get("id")) is None:
-            raise MalformedResponse("XML post without a numeric id: {!r}".format(dict(attrs))[:200])
+        try:
+            post_id(attrs.get("id"))
+        except jsonio.WrongType:
+            raise MalformedResponse("XML post without a numeric id: {!r}".format(dict(attrs))[:200]) from None
         file_url = attrs.get("file_url", "")
         # XML has no image/directory attributes: they are the last two parts of file_url.
         parts = file_url.split("?")[0].rstrip("/").split("/")
