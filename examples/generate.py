@@ -17,6 +17,7 @@ from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_
                                generator_from_args, output_image, positive_int, print_error, seed)
 from chainer_dcgan.models import resolve_tags, sample_z  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
+from chainer_dcgan.utils import limits  # noqa: E402
 from chainer_dcgan.utils.images import save_image, tile  # noqa: E402
 
 
@@ -44,6 +45,8 @@ def main(argv=None):
         device = device_from_args(args)
         gen = generator_from_args(args, device)
         y = resolve_tags(gen, args.tags)
+        limits.check_count("rows", args.rows * args.cols, limits.face_bytes(gen.size),
+                           "faces of {} px in one batch".format(gen.size), "{} x --cols {}".format(args.rows, args.cols))
     except (ModelFileError, ValueError) as e:
         print_error(e)
         return 2

@@ -19,6 +19,7 @@ from chainer_dcgan.cli import (add_device_arguments, augmentation_policy, device
 from chainer_dcgan.datasets import ImageDataset, SyntheticFaces, TaggedDataset  # noqa: E402
 from chainer_dcgan.training.distributed import create_context  # noqa: E402
 from chainer_dcgan.utils.atomic import FolderLock, FolderLocked  # noqa: E402
+from chainer_dcgan.utils import limits  # noqa: E402
 from chainer_dcgan.training.snapshots import (CONFIG_NAME, RunConfig, config_differences,  # noqa: E402
                                      newest_loadable_snapshot, read_snapshot, remove_stale_temporaries)
 from chainer_dcgan.training import build_trainer, resume  # noqa: E402
@@ -151,6 +152,11 @@ def main(argv=None):
     context = None
     lock = None
     try:
+        limits.check_count("batchsize", args.batchsize, limits.training_bytes(args.size),
+                           "training examples of {} px".format(args.size))
+        if args.dataset is None:
+            limits.check_count("synthetic_size", args.synthetic_size, 3 * args.size ** 2,
+                               "synthetic faces of {} px held in memory".format(args.size))
         context = create_context(args.communicator, args.mn_batchnorm)
         if context.is_root:
             lock = FolderLock(args.out, "a training")  # held until this process ends

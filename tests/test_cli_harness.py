@@ -44,6 +44,38 @@ def _hostile(path, arrays, key, marker):
         numpy.savez(f, **arrays)
 
 
+def _npy_header(shape, dtype):
+    import io
+
+    buf = io.BytesIO()
+    numpy.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _npy_header_only(path, shape, dtype):
+    """A .npy file whose header declares ``shape`` of ``dtype`` and which holds no data."""
+    path.write_bytes(_npy_header(shape, dtype))
+
+
+def _with_member(src, dst, key, array=None, header_only=None):
+    """A copy of the npz ``src`` whose member ``key`` is ``array``, or only a header declaring
+    ``header_only = (shape, dtype)`` (the data absent: a reader must refuse it from the header)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(str(src)) as z:
+        members = {info.filename: z.read(info) for info in z.infolist()}
+    if header_only is not None:
+        members[key + ".npy"] = _npy_header(*header_only)
+    else:
+        buf = io.BytesIO()
+        numpy.lib.format.write_array(buf, array, allow_pickle=False)
+        members[key + ".npy"] = buf.getvalue()
+    with zipfile.ZipFile(str(dst), "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """The bad-file corpus (read-only for the rows) and a tiny untrained generator."""
@@ -103,6 +135,28 @@ def corpus(tmp_path_factory):
     (c / "tagged" / "manifest.jsonl").write_text("".join(
         '{{"file": "{}.png", "tags": ["{}"]}}\n'.format(i, "red" if i % 2 else "blue") for i in range(4)))
     (c / "nonutf8" / "manifest.jsonl").write_bytes(b'{"file": "0.png"}\n{"file": "1\xff.png"}\n')
+    # family 2: files declaring sizes far beyond any machine (headers only: the data is never there)
+    _with_member(c / "gen.npz", c / "zdim_huge.npz", "_meta",
+                 numpy.frombuffer(json.dumps({"format": 1, "class": "Generator",
+                                              "config": {"z_dim": 2000000}}).encode(), numpy.uint8))
+    _with_member(c / "gen.npz", c / "unicode_w.npz", "dc4/W", header_only=((64, 3, 4, 4), "<U100000"))
+    _with_member(c / "gen.npz", c / "float128_b.npz", "dc4/b", header_only=((3,), "<f16"))
+    with h5py.File(str(c / "gen.h5"), "r") as src, h5py.File(str(c / "huge_scalar.h5"), "w") as dst:
+        def copy_huge(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                if name == "bn0l/N":  # an int in the Generator; here 10^12 of them, never written
+                    dst.create_dataset(name, shape=(10 ** 12,), dtype="i8", chunks=(1 << 16,), compression="gzip")
+                else:
+                    dst[name] = obj[()]
+        src.visititems(copy_huge)
+    with numpy.load(str(c / "clf.npz")) as npz:
+        members = {k: npz[k] for k in npz.files}
+    config = json.loads(str(members["config.json"]))
+    for name, change in (("clf_wide", {"width": 10 ** 6}), ("clf_width_str", {"width": "16"})):
+        with open(str(c / (name + ".npz")), "wb") as f:
+            numpy.savez(f, **dict(members, **{"config.json": numpy.array(json.dumps(dict(config, **change)))}))
+    _npy_header_only(c / "huge_z.npy", (10 ** 7, 10 ** 7), "<f4")
+    _npy_header_only(c / "unicode_z.npy", (4, 100), "<U100000")
     # scrapes whose posts.jsonl has fields of the wrong type; exports whose demo.json has
     for name, record in (("posts_tags5", {"file": "0.png", "tags": 5, "id": 1}),
                          ("posts_idabc", {"file": "0.png", "tags": [], "id": "abc"}),
@@ -263,6 +317,38 @@ ROWS = [
     ("tools/export_weights.py", ["--model", G, "--tags", "{c}/deep_tags.json", "--out", "{o}/e"],
      "deep_tags.json: not a JSON file: nested deeper than 64"),
     ("tools/interpolate.py", ["--model", G, "--z", "{c}/deep_z.json", "--out", "{o}/i.png"], "deep_z.json"),
+    # family 2: declared sizes, bounded before anything is allocated
+    ("examples/generate.py", ["{c}/zdim_huge.npz", "--out", "{o}/g.png"],
+     "zdim_huge.npz: its record gives z_dim 2000000; a model's z_dim is an integer in 1..4096"),
+    ("examples/generate.py", ["{c}/unicode_w.npz", "--out", "{o}/g.png"],
+     "unicode_w.npz: member 'dc4/W' declares dtype <U100000 (1.14 GiB in all); the Generator holds numbers"),
+    ("tools/export_weights.py", ["--model", "{c}/float128_b.npz", "--out", "{o}/e"], "declares dtype <f16"),
+    ("examples/generate.py", ["{c}/huge_scalar.h5", "--out", "{o}/g.png"],
+     "huge_scalar.h5: dataset 'bn0l/N' declares (1000000000000,) of int64 (7.28 TiB): too large for a int value"),
+    ("tools/tag_vectors.py", ["--model", G, "--classifier", "{c}/clf_wide.npz", "--out", "{o}/t.json"],
+     "clf_wide.npz: not a tag classifier saved by save_classifier: config 'width' is 1000000; at most 1024"),
+    ("tools/tag_vectors.py", ["--model", G, "--classifier", "{c}/clf_width_str.npz", "--out", "{o}/t.json"],
+     "config 'width' must be an integer >= 1, got '16'"),
+    ("tools/interpolate.py", ["--model", G, "--z", "{c}/huge_z.npy", "--out", "{o}/i.png"],
+     "huge_z.npy: not a .npy or .json file of latent vectors: an array of shape (10000000, 10000000) (float32) needs"),
+    ("tools/variations.py", ["--model", G, "--z", "{c}/unicode_z.npy", "--out", "{o}/v.png"],
+     "unicode_z.npy: not a .npy or .json file of latent vectors: holds <U100000 values, not numbers"),
+    ("examples/generate.py", [G, "--rows", "100000", "--cols", "100000", "--out", "{o}/g.png"],
+     "--rows 100000 x --cols 100000: 10000000000 faces of 96 px in one batch need about"),
+    ("tools/interpolate.py", ["--model", G, "--steps", "100000000", "--out", "{o}/i.png"],
+     "--rows 8 x --steps 100000000: 800000000 faces of 96 px need about"),
+    ("tools/interpolate.py", ["--model", G, "--batch-size", "100000000", "--out", "{o}/i.png"],
+     "--batch-size 100000000: 100000000 faces of 96 px in one batch need"),
+    ("tools/interpolate.py", ["--model", G, "--animation", "{o}/a.gif", "--scale", "1000", "--out", "{o}/i.png"],
+     "--keys 4 x --frames-per-key 16 (--scale 1000): 64 animation frames of 96000 px need about"),
+    ("tools/variations.py", ["--model", G, "--rows", "1000000", "--cols", "1000", "--out", "{o}/v.png"],
+     "--rows 1000000 x --cols 1000: 1000000000 faces"),
+    ("examples/train_faces.py", ["--out", "{o}", "--batchsize", "100000000"],
+     "--batchsize 100000000: 100000000 training examples of 96 px need about"),
+    ("examples/train_faces.py", ["--out", "{o}", "--synthetic-size", "1000000000000"],
+     "--synthetic-size 1000000000000: 1000000000000 synthetic faces of 96 px held in memory need about"),
+    ("tools/evaluate.py", ["--untrained", "--n", "1000000000000"], "--n 1000000000000: 1000000000000 samples need"),
+    ("tools/evaluate.py", ["--untrained", "--batchsize", "1000000000"], "--batchsize 1000000000: 1000000000 Inception"),
     # family 5: fields of the wrong type in data the tools read
     ("tools/crop_faces.py", ["--input", "{c}/posts_tags5", "--out", "{o}"],
      "posts.jsonl:1: not a post record ('tags' must be a list of strings, got 5)"),

@@ -32,6 +32,7 @@ from chainer_dcgan.evaluation import agreement, inception, metrics  # noqa: E402
 from chainer_dcgan.models import hparams  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.zspace.tagging import TaggedDatasetError  # noqa: E402
+from chainer_dcgan.utils import limits  # noqa: E402
 
 
 #: The conditional vocabulary comes from the model, not from a flag (see chainer_dcgan.cli.error_message).
@@ -99,6 +100,10 @@ def main(argv=None):
         elif args.model is not None:
             gen = generator_from_args(args, device)
         size = getattr(gen, "size", hparams.IMAGE_SIZE)
+        # per sample: Inception features (2048 float64, real and generated) and a float32 image; per batch
+        # example: a 299 px input and its activations (about 32 inputs' worth)
+        limits.check_count("n", args.n, 2 * 2048 * 8 + 3 * size * size * 4, "samples")
+        limits.check_count("batchsize", args.batchsize, 3 * 299 * 299 * 4 * 32, "Inception inputs in one batch")
         if args.dataset is None:
             from chainer_dcgan.datasets import SyntheticFaces
 
