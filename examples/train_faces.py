@@ -14,6 +14,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan.models import hparams  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_device_arguments, augmentation_policy, device_from_args, fraction,  # noqa: E402
                                output_folder, positive_float, positive_int, print_error, seed, tag_list)
 from chainer_dcgan.datasets import ImageDataset, SyntheticFaces, TaggedDataset  # noqa: E402
@@ -204,7 +205,7 @@ def main(argv=None):
             context.abort(2)  # under mpiexec, ends every rank (the others may wait in a collective)
         return 2
     try:
-        trainer.run()
+        trainer.run(show_loop_exception_msg=False)  # the error: line below says it all, without a traceback
     except OSError as e:  # e.g. a full disk: every file written before is whole (atomic writes)
         print("error: {} (the snapshots and files written before are kept; --resume continues)".format(
             " ".join(str(e).split())), file=sys.stderr)
@@ -216,4 +217,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

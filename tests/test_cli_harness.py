@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -125,6 +126,7 @@ def corpus(tmp_path_factory):
     # JSON nested far deeper than any reader accepts (a tag-vector file, a z file)
     (c / "deep_tags.json").write_text("[" * 100000 + "]" * 100000)
     (c / "deep_z.json").write_text("[" * 100000 + "]" * 100000)
+    os.symlink("/", str(c / "root_link"))
     (c / "bad.xml").write_text("<opencv_storage><cascade>garbage")
     # image folders: tagged, untagged (someone else's), one with a non-UTF-8 manifest
     rs = numpy.random.RandomState(0)
@@ -349,6 +351,12 @@ ROWS = [
      "--synthetic-size 1000000000000: 1000000000000 synthetic faces of 96 px held in memory need about"),
     ("tools/evaluate.py", ["--untrained", "--n", "1000000000000"], "--n 1000000000000: 1000000000000 samples need"),
     ("tools/evaluate.py", ["--untrained", "--batchsize", "1000000000"], "--batchsize 1000000000: 1000000000 Inception"),
+    # family 6: the root folder, directly or through a symlink, is never an output folder
+    ("examples/train_faces.py", ["--out", "/"], "--out/-o: / is the root folder /; give a folder of its own"),
+    ("examples/train_faces.py", ["--out", "{c}/root_link"], "root_link is the root folder /"),
+    ("tools/export_weights.py", ["--model", G, "--out", "{c}/root_link"], "root_link is the root folder /"),
+    ("tools/crop_faces.py", ["--input", "{c}/images", "--out", "/"], "/ is the root folder /"),
+    ("tools/scrape_safebooru.py", ["--out", "{c}/root_link", "--max-posts", "1"], "root_link is the root folder /"),
     # family 5: fields of the wrong type in data the tools read
     ("tools/crop_faces.py", ["--input", "{c}/posts_tags5", "--out", "{o}"],
      "posts.jsonl:1: not a post record ('tags' must be a list of strings, got 5)"),
@@ -457,3 +465,82 @@ def test_as_real_processes(corpus, tmp_path, script, args):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("error: ")
     assert not os.path.exists(corpus / MARKER)
+
+
+# Family 6: signals. A real signal, sent by the process to itself at a chosen moment (inside the
+# write that must not be torn), through the scripts' own entry point (cli.run_command).
+_SIGNAL_AT = """
+import os, runpy, signal, sys
+import numpy
+signum, marker = int(sys.argv[1]), sys.argv[2]
+def hook(original):
+    def call(file, *args, **kwargs):
+        if marker in str(getattr(file, "name", file)):
+            os.kill(os.getpid(), signum)
+        return original(file, *args, **kwargs)
+    return call
+if marker == "tags.json":  # the export: between the models and the manifest
+    import chainer_dcgan.export as export
+    write = export.write_tag_vectors
+    def write_tags(path, *args, **kwargs):
+        os.kill(os.getpid(), signum)
+        return write(path, *args, **kwargs)
+    export.write_tag_vectors = write_tags
+numpy.savez = hook(numpy.savez)
+numpy.savez_compressed = hook(numpy.savez_compressed)
+sys.argv = sys.argv[3:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def _run_signalled(script, args, signum, marker, cwd):
+    return subprocess.run([sys.executable, "-c", _SIGNAL_AT, str(int(signum)), marker, os.path.join(REPO, script)]
+                          + [str(a) for a in args], capture_output=True, text=True, timeout=300, cwd=str(cwd),
+                          env=dict(os.environ, PYTHONPATH=REPO))
+
+
+def _one_line(proc, signum):
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 128 + signum, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "Exception in main training loop" not in proc.stderr, proc.stderr
+    assert lines[-1] == "error: interrupted by {}; files written before are whole, the one being written was not " \
+                        "put in place".format(signal.Signals(signum).name), lines[-3:]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_snapshot_ends_with_one_line_and_loses_nothing(tmp_path, signum):
+    out = tmp_path / "run"
+    proc = _run_signalled("examples/train_faces.py", ["--out", out, "--synthetic-size", "4", "--batchsize", "2",
+                                                      "--iteration", "2", "--snapshot-interval", "1", "--no-progress"],
+                          signum, "tmpsnapshot_iter_2", tmp_path)
+    _one_line(proc, signum)
+    from chainer_dcgan.training.snapshots import read_snapshot
+    assert read_snapshot(str(out / "snapshot_iter_1"))[0] == 1  # the one saved before is whole
+    names = os.listdir(out)
+    assert "snapshot_iter_2" not in names and not any(n.startswith("tmp") for n in names), names
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_export_leaves_the_old_export_whole(corpus, tmp_path, signum):
+    """Before: an export of one generator. A signal between writing the new models and the manifest: the
+    folder holds the old export exactly (no new generator.onnx beside the old demo.json)."""
+    out = tmp_path / "e"
+    assert _main("tools/export_weights.py")(["--model", str(corpus / "gen.npz"), "--out", str(out),
+                                             "--check-n", "1"]) == 0
+    (out / "README.mine").write_text("the user's own file")
+    before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+    other = tmp_path / "other.npz"
+    numpy.random.seed(1)
+    save_model(str(other), Generator())
+    proc = _run_signalled("tools/export_weights.py", ["--model", other, "--out", out, "--check-n", "1"], signum,
+                          "tags.json", tmp_path)
+    _one_line(proc, signum)
+    assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+    assert sorted(os.listdir(tmp_path)) == ["e", "other.npz"]  # no temporary folder left beside it
+    # and without a signal the new export replaces it whole, the user's file kept
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools/export_weights.py"), "--model", str(other),
+                           "--out", str(out), "--check-n", "1"], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=REPO))
+    assert proc.returncode == 0, proc.stderr
+    after = {n: (out / n).read_bytes() for n in os.listdir(out)}
+    assert after["README.mine"] == before["README.mine"] and after["generator.onnx"] != before["generator.onnx"]

@@ -19,6 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import above_one, non_negative_float, output_folder, positive_int, print_error  # noqa: E402
 from chainer_dcgan.collection import faces  # noqa: E402
 from chainer_dcgan.datasets.manifest import ManifestError  # noqa: E402
@@ -90,4 +91,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -53,8 +53,8 @@ def test_damaged_newest_snapshots_are_skipped_and_stale_files_removed(two_iterat
     with open(out / "snapshot_iter_2", "r+b") as f:
         f.truncate(os.path.getsize(out / "snapshot_iter_2") // 2)
     (out / "snapshot_iter_3").write_bytes(b"")
-    os.makedirs(out / "tmpsnapshot_iter_4x1y2z")
-    (out / ".gen_iter_4.npz.0a1b.tmp").write_bytes(b"partial")
+    os.makedirs(out / "tmpsnapshot_iter_4x1y2z_ab")  # chainer: mkdtemp(prefix="tmp" + name)
+    (out / ".gen_iter_4.npz.0a1b2c3d.tmp").write_bytes(b"partial")  # atomic_write
     capsys.readouterr()
     assert _train(out, "--iteration", "3", "--resume") == 0
     err = capsys.readouterr().err
@@ -115,6 +115,7 @@ def test_full_disk_stops_with_one_line_and_keeps_the_last_snapshot(tmp_path, cap
         assert _train(out, "--iteration", "3") == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("error: ") and "No space left on device" in err[-1], err[-3:]
+        assert not any("Traceback" in line or "Exception in main training loop" in line for line in err), err
         assert read_snapshot(str(out / "snapshot_iter_1"))[0] == 1  # the last good one is whole
         names = os.listdir(out)
         assert not any(n.startswith(("tmp", ".")) and n != ".lock" for n in names), names
