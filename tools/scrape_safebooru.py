@@ -122,9 +122,8 @@ def main(argv=None):
             held = len(store)
     except (safebooru.SafebooruError, OSError) as e:
         bar.close()
-        print("error: {}".format(e), file=sys.stderr)
-        print("posts stored so far are kept in {}; rerun the same command to resume".format(args.out),
-              file=sys.stderr)
+        print("error: {} (posts stored so far are kept in {}; rerun the same command to resume)".format(
+            e, args.out), file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         bar.close()

@@ -6,6 +6,7 @@ import json
 import re
 import warnings
 import xml.etree.ElementTree as ElementTree
+import xml.parsers.expat
 from urllib.parse import unquote, urlsplit
 
 from PIL import Image
@@ -111,6 +112,39 @@ def normalize_rating(rating):
     return _RATING_LETTERS.get(rating, rating)
 
 
+class _PrologEnd(Exception):
+    pass
+
+
+def _xml_root(body, url, what, not_xml="is not XML"):
+    """Parse XML ``body`` (bytes) with ElementTree, after refusing a document type declaration: the API
+    never sends one, and one could declare entities that expand into stored tags (or into gigabytes).
+
+    Raises:
+        MalformedResponse: a ``<!DOCTYPE``, or not XML.
+    """
+    prolog = xml.parsers.expat.ParserCreate()
+
+    def doctype(*args):
+        raise MalformedResponse("{} declares a DTD (<!DOCTYPE ...>), which could define entities; "
+                                "refused".format(what), url)
+
+    def root(*args):
+        raise _PrologEnd  # a DTD can only come before the root element: nothing more to look at
+
+    prolog.StartDoctypeDeclHandler = doctype
+    prolog.EntityDeclHandler = doctype
+    prolog.StartElementHandler = root
+    try:
+        prolog.Parse(body, True)
+    except (_PrologEnd, xml.parsers.expat.ExpatError):
+        pass  # ElementTree names what is wrong
+    try:
+        return ElementTree.fromstring(body)
+    except ElementTree.ParseError as e:
+        raise MalformedResponse("{} {} ({}): {!r}".format(what, not_xml, e, body[:200]), url) from None
+
+
 @dataclasses.dataclass
 class Page:
     """One answer of the listing: ``posts``; ``count`` and ``offset`` (XML only, else None)."""
@@ -140,10 +174,7 @@ def parse_posts(body, url=None):
         return Page([Post.from_json(item) for item in items])
     if text[0] == "{":
         raise MalformedResponse("listing is a JSON object, not an array: {}".format(text[:200]), url)
-    try:
-        root = ElementTree.fromstring(text.encode("utf-8"))
-    except ElementTree.ParseError as e:
-        raise MalformedResponse("listing is neither JSON nor XML ({}): {!r}".format(e, text[:200]), url) from None
+    root = _xml_root(text.encode("utf-8"), url, "listing", "is neither JSON nor XML")
     if root.tag == "response":
         if root.get("success", "").lower() == "false":
             raise ApiError(root.get("reason") or root.text or "unknown reason", url)
@@ -175,10 +206,7 @@ def parse_tags(body, url=None):
     """
     if isinstance(body, str):
         body = body.encode("utf-8")
-    try:
-        root = ElementTree.fromstring(body.strip())
-    except ElementTree.ParseError as e:
-        raise MalformedResponse("tag list is not XML ({}): {!r}".format(e, body[:200]), url) from None
+    root = _xml_root(body.strip(), url, "tag list")
     if root.tag == "response" and root.get("success", "").lower() == "false":
         raise ApiError(root.get("reason") or root.text or "unknown reason", url)
     if root.tag != "tags":
