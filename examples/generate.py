@@ -47,7 +47,8 @@ def main(argv=None):
         gen = generator_from_args(args, device)
         y = resolve_tags(gen, args.tags)
         limits.check_count("rows", args.rows * args.cols, limits.face_bytes(gen.size),
-                           "faces of {} px in one batch".format(gen.size), "{} x --cols {}".format(args.rows, args.cols))
+                           "faces of {} px in one batch".format(gen.size),
+                           "{} x --cols {}".format(args.rows, args.cols))
     except (ModelFileError, ValueError) as e:
         print_error(e)
         return 2

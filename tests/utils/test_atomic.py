@@ -9,8 +9,8 @@ import numpy
 import pytest
 
 from chainer_dcgan import zspace
-from chainer_dcgan.utils.atomic import (FolderLock, FolderLocked, JsonlAppender, atomic_folder, atomic_save, atomic_write,
-                                       drop_torn_tail)
+from chainer_dcgan.utils.atomic import (FolderLock, FolderLocked, JsonlAppender, atomic_folder, atomic_save,
+                                       atomic_write, drop_torn_tail)
 from chainer_dcgan.utils.images import save_image
 
 
