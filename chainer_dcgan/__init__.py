@@ -26,11 +26,12 @@ evaluation
 zspace
     sampling, interpolation, the demo's formula; tagging (tag classifier, tag vectors).
 export
-    the browser demo's ONNX export (conditional: the conditional model's).
+    the browser demo's ONNX export (conditional: the conditional model's; manifest: demo.json's types).
 demo
     server (serving the page), shipped (the demo export of a shipped model).
 utils
-    atomic (atomic writes), jsonio (every JSON read, nesting bounded), images (image <-> array),
+    atomic (atomic writes), jsonio (every JSON read, nesting bounded, fields type-checked), limits (what a
+    file or flag may declare), images (image <-> array),
     random_state (seeded random sources), cache (the one cache folder, $CHAINER_DCGAN_CACHE).
 testing
     safebooru_server (a local stand-in for safebooru, for tests and benchmarks).

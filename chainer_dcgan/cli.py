@@ -6,10 +6,15 @@ the same ``--gpu/-g``, ``--device`` and ``--model`` with the same help and check
 :func:`device_from_args` and :func:`generator_from_args`. Library errors about a parameter's value
 (:func:`chainer_dcgan.utils.parameter_error`) are told under the flag that gave it by :func:`error_message`:
 only this layer knows the flags.
+
+Every script ends in ``sys.exit(run_command(main))``: SIGINT and SIGTERM become :class:`Interrupted`
+(a ``KeyboardInterrupt``), so ``finally`` blocks and the atomic writers' clean-up run, and the process
+ends with one ``error:`` line and status 130 (SIGINT) or 143 (SIGTERM), never a traceback.
 """
 import argparse
 import math
 import os
+import signal
 import sys
 import tempfile
 
@@ -132,9 +137,13 @@ def _writable_parent(path):
 
 
 def output_folder(text):
-    """A folder to write into (created if missing): not empty, not an existing file, writable."""
+    """A folder to write into (created if missing): not empty, not an existing file, not the root
+    folder (or a symlink to it), writable."""
     if not text:
         raise argparse.ArgumentTypeError("must not be empty (give a folder name)")
+    if os.path.realpath(text) == os.path.realpath(os.sep):
+        raise argparse.ArgumentTypeError("{} is the root folder {}; give a folder of its own".format(
+            text, os.sep))
     if os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError("{} exists and is not a folder".format(text))
     if os.path.isdir(text):
@@ -268,3 +277,37 @@ def error_message(error, flags=None):
 def print_error(error, flags=None):
     """Print ``error: MESSAGE`` (see :func:`error_message`) to stderr."""
     print("error: {}".format(error_message(error, flags)), file=sys.stderr)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived (``signum``); raised in the main thread by :func:`run_command`'s handler."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum, frame):
+    raise Interrupted(signum)
+
+
+def interrupted_status(error):
+    """The exit status for a ``KeyboardInterrupt`` (or :class:`Interrupted`): 128 + the signal's number."""
+    return 128 + getattr(error, "signum", signal.SIGINT)
+
+
+def run_command(main, argv=None):
+    """``main(argv)`` as a process runs it: SIGINT/SIGTERM raise :class:`Interrupted` (one handler for
+    every script), and an interruption that ``main`` does not handle ends in one ``error:`` line and
+    status 130/143 (see :func:`interrupted_status`). Returns ``main``'s status."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    try:
+        return main(argv)
+    except KeyboardInterrupt as e:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second signal must not interrupt the report
+            signal.signal(signum, signal.SIG_IGN)
+        name = signal.Signals(getattr(e, "signum", signal.SIGINT)).name
+        print("error: interrupted by {}; files written before are whole, the one being written was not put "
+              "in place".format(name), file=sys.stderr)
+        return interrupted_status(e)

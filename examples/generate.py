@@ -13,10 +13,12 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
                                generator_from_args, output_image, positive_int, print_error, seed)
 from chainer_dcgan.models import resolve_tags, sample_z  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
+from chainer_dcgan.utils import limits  # noqa: E402
 from chainer_dcgan.utils.images import save_image, tile  # noqa: E402
 
 
@@ -44,6 +46,9 @@ def main(argv=None):
         device = device_from_args(args)
         gen = generator_from_args(args, device)
         y = resolve_tags(gen, args.tags)
+        limits.check_count("rows", args.rows * args.cols, limits.face_bytes(gen.size),
+                           "faces of {} px in one batch".format(gen.size),
+                           "{} x --cols {}".format(args.rows, args.cols))
     except (ModelFileError, ValueError) as e:
         print_error(e)
         return 2
@@ -58,4 +63,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -14,11 +14,13 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan.models import hparams  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_device_arguments, augmentation_policy, device_from_args, fraction,  # noqa: E402
                                output_folder, positive_float, positive_int, print_error, seed, tag_list)
 from chainer_dcgan.datasets import ImageDataset, SyntheticFaces, TaggedDataset  # noqa: E402
 from chainer_dcgan.training.distributed import create_context  # noqa: E402
 from chainer_dcgan.utils.atomic import FolderLock, FolderLocked  # noqa: E402
+from chainer_dcgan.utils import limits  # noqa: E402
 from chainer_dcgan.training.snapshots import (CONFIG_NAME, RunConfig, config_differences,  # noqa: E402
                                      newest_loadable_snapshot, read_snapshot, remove_stale_temporaries)
 from chainer_dcgan.training import build_trainer, resume  # noqa: E402
@@ -152,6 +154,11 @@ def main(argv=None):
     context = None
     lock = None
     try:
+        limits.check_count("batchsize", args.batchsize, limits.training_bytes(args.size),
+                           "training examples of {} px".format(args.size))
+        if args.dataset is None:
+            limits.check_count("synthetic_size", args.synthetic_size, 3 * args.size ** 2,
+                               "synthetic faces of {} px held in memory".format(args.size))
         context = create_context(args.communicator, args.mn_batchnorm)
         if context.is_root:
             lock = FolderLock(args.out, "a training")  # held until this process ends
@@ -199,7 +206,7 @@ def main(argv=None):
             context.abort(2)  # under mpiexec, ends every rank (the others may wait in a collective)
         return 2
     try:
-        trainer.run()
+        trainer.run(show_loop_exception_msg=False)  # the error: line below says it all, without a traceback
     except OSError as e:  # e.g. a full disk: every file written before is whole (atomic writes)
         print("error: {} (the snapshots and files written before are kept; --resume continues)".format(
             " ".join(str(e).split())), file=sys.stderr)
@@ -211,4 +218,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -132,3 +132,39 @@ def make_demo_generator(seed=0, size=96):
 def demo_generator():
     """See :func:`make_demo_generator` (shared: do not modify it)."""
     return make_demo_generator()
+
+
+@pytest.fixture
+def http_server():
+    """Factory ``http_server(answer)``: a threaded HTTP server on 127.0.0.1 whose every GET is
+    ``answer(handler)`` (a ``BaseHTTPRequestHandler``: ``send_response``, ``wfile``...); returns it,
+    with ``url`` (``http://127.0.0.1:PORT``) and ``paths`` (each request's path, in order). Stopped after."""
+    import http.server
+    import threading
+
+    servers = []
+
+    def start(answer):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.paths.append(self.path)
+                try:
+                    answer(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up: what these tests want
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.paths = []
+        server.url = "http://127.0.0.1:{}".format(server.server_address[1])
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -8,8 +8,10 @@ in-process (``main(argv)``), a few also as real processes. A new CLI must join R
 """
 import glob
 import importlib.util
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -41,6 +43,38 @@ def _hostile(path, arrays, key, marker):
     arrays[key] = numpy.array([Payload(marker)], dtype=object)
     with open(path, "wb") as f:  # a file object: numpy appends no ".npz"
         numpy.savez(f, **arrays)
+
+
+def _npy_header(shape, dtype):
+    import io
+
+    buf = io.BytesIO()
+    numpy.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _npy_header_only(path, shape, dtype):
+    """A .npy file whose header declares ``shape`` of ``dtype`` and which holds no data."""
+    path.write_bytes(_npy_header(shape, dtype))
+
+
+def _with_member(src, dst, key, array=None, header_only=None):
+    """A copy of the npz ``src`` whose member ``key`` is ``array``, or only a header declaring
+    ``header_only = (shape, dtype)`` (the data absent: a reader must refuse it from the header)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(str(src)) as z:
+        members = {info.filename: z.read(info) for info in z.infolist()}
+    if header_only is not None:
+        members[key + ".npy"] = _npy_header(*header_only)
+    else:
+        buf = io.BytesIO()
+        numpy.lib.format.write_array(buf, array, allow_pickle=False)
+        members[key + ".npy"] = buf.getvalue()
+    with zipfile.ZipFile(str(dst), "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +126,7 @@ def corpus(tmp_path_factory):
     # JSON nested far deeper than any reader accepts (a tag-vector file, a z file)
     (c / "deep_tags.json").write_text("[" * 100000 + "]" * 100000)
     (c / "deep_z.json").write_text("[" * 100000 + "]" * 100000)
+    os.symlink("/", str(c / "root_link"))
     (c / "bad.xml").write_text("<opencv_storage><cascade>garbage")
     # image folders: tagged, untagged (someone else's), one with a non-UTF-8 manifest
     rs = numpy.random.RandomState(0)
@@ -102,6 +137,45 @@ def corpus(tmp_path_factory):
     (c / "tagged" / "manifest.jsonl").write_text("".join(
         '{{"file": "{}.png", "tags": ["{}"]}}\n'.format(i, "red" if i % 2 else "blue") for i in range(4)))
     (c / "nonutf8" / "manifest.jsonl").write_bytes(b'{"file": "0.png"}\n{"file": "1\xff.png"}\n')
+    # family 2: files declaring sizes far beyond any machine (headers only: the data is never there)
+    _with_member(c / "gen.npz", c / "zdim_huge.npz", "_meta",
+                 numpy.frombuffer(json.dumps({"format": 1, "class": "Generator",
+                                              "config": {"z_dim": 2000000}}).encode(), numpy.uint8))
+    _with_member(c / "gen.npz", c / "unicode_w.npz", "dc4/W", header_only=((64, 3, 4, 4), "<U100000"))
+    _with_member(c / "gen.npz", c / "float128_b.npz", "dc4/b", header_only=((3,), "<f16"))
+    with h5py.File(str(c / "gen.h5"), "r") as src, h5py.File(str(c / "huge_scalar.h5"), "w") as dst:
+        def copy_huge(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                if name == "bn0l/N":  # an int in the Generator; here 10^12 of them, never written
+                    dst.create_dataset(name, shape=(10 ** 12,), dtype="i8", chunks=(1 << 16,), compression="gzip")
+                else:
+                    dst[name] = obj[()]
+        src.visititems(copy_huge)
+    with numpy.load(str(c / "clf.npz")) as npz:
+        members = {k: npz[k] for k in npz.files}
+    config = json.loads(str(members["config.json"]))
+    for name, change in (("clf_wide", {"width": 10 ** 6}), ("clf_width_str", {"width": "16"})):
+        with open(str(c / (name + ".npz")), "wb") as f:
+            numpy.savez(f, **dict(members, **{"config.json": numpy.array(json.dumps(dict(config, **change)))}))
+    _npy_header_only(c / "huge_z.npy", (10 ** 7, 10 ** 7), "<f4")
+    _npy_header_only(c / "unicode_z.npy", (4, 100), "<U100000")
+    # scrapes whose posts.jsonl has fields of the wrong type; exports whose demo.json has
+    for name, record in (("posts_tags5", {"file": "0.png", "tags": 5, "id": 1}),
+                         ("posts_idabc", {"file": "0.png", "tags": [], "id": "abc"}),
+                         ("posts_file_list", {"file": ["0.png"], "tags": []}),
+                         ("posts_not_object", [1, 2])):
+        shutil.copytree(c / "images", c / name)
+        (c / name / "posts.jsonl").write_text(json.dumps(record) + "\n")
+    model = {"generator.onnx": {"file": "generator.onnx", "dtype": "float32"}}
+    good = {"models": model, "default_model": "generator.onnx", "tags": "tags.json", "z_dim": 100, "image_size": 96}
+    for name, change in (("demo_entry_str", {"models": {"generator.onnx": "generator.onnx"}}),
+                         ("demo_zdim_str", {"z_dim": "100"}), ("demo_zdim_huge", {"z_dim": 10 ** 9}),
+                         ("demo_file_up", {"models": {"g": {"file": "../afile"}}, "default_model": "g"}),
+                         ("demo_default_missing", {"default_model": "other.onnx"}),
+                         ("demo_first_z", {"first_z": ["a"] * 100})):
+        os.makedirs(c / name)
+        (c / name / "generator.onnx").write_bytes(b"onnx")
+        (c / name / "demo.json").write_text(json.dumps(dict(good, **change)))
     return c
 
 
@@ -245,6 +319,57 @@ ROWS = [
     ("tools/export_weights.py", ["--model", G, "--tags", "{c}/deep_tags.json", "--out", "{o}/e"],
      "deep_tags.json: not a JSON file: nested deeper than 64"),
     ("tools/interpolate.py", ["--model", G, "--z", "{c}/deep_z.json", "--out", "{o}/i.png"], "deep_z.json"),
+    # family 2: declared sizes, bounded before anything is allocated
+    ("examples/generate.py", ["{c}/zdim_huge.npz", "--out", "{o}/g.png"],
+     "zdim_huge.npz: its record gives z_dim 2000000; a model's z_dim is an integer in 1..4096"),
+    ("examples/generate.py", ["{c}/unicode_w.npz", "--out", "{o}/g.png"],
+     "unicode_w.npz: member 'dc4/W' declares dtype <U100000 (1.14 GiB in all); the Generator holds numbers"),
+    ("tools/export_weights.py", ["--model", "{c}/float128_b.npz", "--out", "{o}/e"], "declares dtype <f16"),
+    ("examples/generate.py", ["{c}/huge_scalar.h5", "--out", "{o}/g.png"],
+     "huge_scalar.h5: dataset 'bn0l/N' declares (1000000000000,) of int64 (7.28 TiB): too large for a int value"),
+    ("tools/tag_vectors.py", ["--model", G, "--classifier", "{c}/clf_wide.npz", "--out", "{o}/t.json"],
+     "clf_wide.npz: not a tag classifier saved by save_classifier: config 'width' is 1000000; at most 1024"),
+    ("tools/tag_vectors.py", ["--model", G, "--classifier", "{c}/clf_width_str.npz", "--out", "{o}/t.json"],
+     "config 'width' must be an integer >= 1, got '16'"),
+    ("tools/interpolate.py", ["--model", G, "--z", "{c}/huge_z.npy", "--out", "{o}/i.png"],
+     "huge_z.npy: not a .npy or .json file of latent vectors: an array of shape (10000000, 10000000) (float32) needs"),
+    ("tools/variations.py", ["--model", G, "--z", "{c}/unicode_z.npy", "--out", "{o}/v.png"],
+     "unicode_z.npy: not a .npy or .json file of latent vectors: holds <U100000 values, not numbers"),
+    ("examples/generate.py", [G, "--rows", "100000", "--cols", "100000", "--out", "{o}/g.png"],
+     "--rows 100000 x --cols 100000: 10000000000 faces of 96 px in one batch need about"),
+    ("tools/interpolate.py", ["--model", G, "--steps", "100000000", "--out", "{o}/i.png"],
+     "--rows 8 x --steps 100000000: 800000000 faces of 96 px need about"),
+    ("tools/interpolate.py", ["--model", G, "--batch-size", "100000000", "--out", "{o}/i.png"],
+     "--batch-size 100000000: 100000000 faces of 96 px in one batch need"),
+    ("tools/interpolate.py", ["--model", G, "--animation", "{o}/a.gif", "--scale", "1000", "--out", "{o}/i.png"],
+     "--keys 4 x --frames-per-key 16 (--scale 1000): 64 animation frames of 96000 px need about"),
+    ("tools/variations.py", ["--model", G, "--rows", "1000000", "--cols", "1000", "--out", "{o}/v.png"],
+     "--rows 1000000 x --cols 1000: 1000000000 faces"),
+    ("examples/train_faces.py", ["--out", "{o}", "--batchsize", "100000000"],
+     "--batchsize 100000000: 100000000 training examples of 96 px need about"),
+    ("examples/train_faces.py", ["--out", "{o}", "--synthetic-size", "1000000000000"],
+     "--synthetic-size 1000000000000: 1000000000000 synthetic faces of 96 px held in memory need about"),
+    ("tools/evaluate.py", ["--untrained", "--n", "1000000000000"], "--n 1000000000000: 1000000000000 samples need"),
+    ("tools/evaluate.py", ["--untrained", "--batchsize", "1000000000"], "--batchsize 1000000000: 1000000000 Inception"),
+    # family 6: the root folder, directly or through a symlink, is never an output folder
+    ("examples/train_faces.py", ["--out", "/"], "--out/-o: / is the root folder /; give a folder of its own"),
+    ("examples/train_faces.py", ["--out", "{c}/root_link"], "root_link is the root folder /"),
+    ("tools/export_weights.py", ["--model", G, "--out", "{c}/root_link"], "root_link is the root folder /"),
+    ("tools/crop_faces.py", ["--input", "{c}/images", "--out", "/"], "/ is the root folder /"),
+    ("tools/scrape_safebooru.py", ["--out", "{c}/root_link", "--max-posts", "1"], "root_link is the root folder /"),
+    # family 5: fields of the wrong type in data the tools read
+    ("tools/crop_faces.py", ["--input", "{c}/posts_tags5", "--out", "{o}"],
+     "posts.jsonl:1: not a post record ('tags' must be a list of strings, got 5)"),
+    ("tools/crop_faces.py", ["--input", "{c}/posts_idabc", "--out", "{o}"],
+     "posts.jsonl:1: not a post record ('id' must be an integer, got 'abc')"),
+    ("tools/crop_faces.py", ["--input", "{c}/posts_file_list", "--out", "{o}"], "'file' must be a non-empty string"),
+    ("tools/crop_faces.py", ["--input", "{c}/posts_not_object", "--out", "{o}"], "the line must be an object"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_entry_str"], "demo.json: 'models'['generator.onnx'] must be an"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_zdim_str"], "demo.json: 'z_dim' must be an integer >= 1, got '100'"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_zdim_huge"], "'z_dim' must be at most 4096"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_file_up"], "must be a file name inside the export"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_default_missing"], "'default_model' 'other.onnx' is not one of"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_first_z"], "'first_z' must be a list of finite numbers"),
 ]
 
 
@@ -340,3 +465,82 @@ def test_as_real_processes(corpus, tmp_path, script, args):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("error: ")
     assert not os.path.exists(corpus / MARKER)
+
+
+# Family 6: signals. A real signal, sent by the process to itself at a chosen moment (inside the
+# write that must not be torn), through the scripts' own entry point (cli.run_command).
+_SIGNAL_AT = """
+import os, runpy, signal, sys
+import numpy
+signum, marker = int(sys.argv[1]), sys.argv[2]
+def hook(original):
+    def call(file, *args, **kwargs):
+        if marker in str(getattr(file, "name", file)):
+            os.kill(os.getpid(), signum)
+        return original(file, *args, **kwargs)
+    return call
+if marker == "tags.json":  # the export: between the models and the manifest
+    import chainer_dcgan.export as export
+    write = export.write_tag_vectors
+    def write_tags(path, *args, **kwargs):
+        os.kill(os.getpid(), signum)
+        return write(path, *args, **kwargs)
+    export.write_tag_vectors = write_tags
+numpy.savez = hook(numpy.savez)
+numpy.savez_compressed = hook(numpy.savez_compressed)
+sys.argv = sys.argv[3:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def _run_signalled(script, args, signum, marker, cwd):
+    return subprocess.run([sys.executable, "-c", _SIGNAL_AT, str(int(signum)), marker, os.path.join(REPO, script)]
+                          + [str(a) for a in args], capture_output=True, text=True, timeout=300, cwd=str(cwd),
+                          env=dict(os.environ, PYTHONPATH=REPO))
+
+
+def _one_line(proc, signum):
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 128 + signum, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "Exception in main training loop" not in proc.stderr, proc.stderr
+    assert lines[-1] == "error: interrupted by {}; files written before are whole, the one being written was not " \
+                        "put in place".format(signal.Signals(signum).name), lines[-3:]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_snapshot_ends_with_one_line_and_loses_nothing(tmp_path, signum):
+    out = tmp_path / "run"
+    proc = _run_signalled("examples/train_faces.py", ["--out", out, "--synthetic-size", "4", "--batchsize", "2",
+                                                      "--iteration", "2", "--snapshot-interval", "1", "--no-progress"],
+                          signum, "tmpsnapshot_iter_2", tmp_path)
+    _one_line(proc, signum)
+    from chainer_dcgan.training.snapshots import read_snapshot
+    assert read_snapshot(str(out / "snapshot_iter_1"))[0] == 1  # the one saved before is whole
+    names = os.listdir(out)
+    assert "snapshot_iter_2" not in names and not any(n.startswith("tmp") for n in names), names
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_export_leaves_the_old_export_whole(corpus, tmp_path, signum):
+    """Before: an export of one generator. A signal between writing the new models and the manifest: the
+    folder holds the old export exactly (no new generator.onnx beside the old demo.json)."""
+    out = tmp_path / "e"
+    assert _main("tools/export_weights.py")(["--model", str(corpus / "gen.npz"), "--out", str(out),
+                                             "--check-n", "1"]) == 0
+    (out / "README.mine").write_text("the user's own file")
+    before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+    other = tmp_path / "other.npz"
+    numpy.random.seed(1)
+    save_model(str(other), Generator())
+    proc = _run_signalled("tools/export_weights.py", ["--model", other, "--out", out, "--check-n", "1"], signum,
+                          "tags.json", tmp_path)
+    _one_line(proc, signum)
+    assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+    assert sorted(os.listdir(tmp_path)) == ["e", "other.npz"]  # no temporary folder left beside it
+    # and without a signal the new export replaces it whole, the user's file kept
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools/export_weights.py"), "--model", str(other),
+                           "--out", str(out), "--check-n", "1"], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=REPO))
+    assert proc.returncode == 0, proc.stderr
+    after = {n: (out / n).read_bytes() for n in os.listdir(out)}
+    assert after["README.mine"] == before["README.mine"] and after["generator.onnx"] != before["generator.onnx"]

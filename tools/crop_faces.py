@@ -19,6 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import above_one, non_negative_float, output_folder, positive_int, print_error  # noqa: E402
 from chainer_dcgan.collection import faces  # noqa: E402
 from chainer_dcgan.datasets.manifest import ManifestError  # noqa: E402
@@ -62,11 +63,11 @@ def main(argv=None):
         print("error: --out {} is the --input folder: its manifest.jsonl would replace the input's; give a new "
               "folder".format(args.out), file=sys.stderr)
         return 2
-    try:
+    try:  # the inputs first: a bad posts.jsonl is named whether or not the cascade is there
+        total = len(faces.list_inputs(args.input, exclude=args.out))
         cropper = faces.FaceCropper(args.cascade, size=args.size, margin=args.margin, scale_factor=args.scale_factor,
                                     min_neighbors=args.min_neighbors, min_face=args.min_face,
                                     refine=not args.no_refine)
-        total = len(faces.list_inputs(args.input, exclude=args.out))
     except (faces.CascadeNotFound, ImportError, ValueError) as e:
         print_error(e)
         return 2
@@ -90,4 +91,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

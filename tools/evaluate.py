@@ -26,12 +26,14 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
                                generator_from_args, positive_int, print_error, seed)
 from chainer_dcgan.evaluation import agreement, inception, metrics  # noqa: E402
 from chainer_dcgan.models import hparams  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.zspace.tagging import TaggedDatasetError  # noqa: E402
+from chainer_dcgan.utils import limits  # noqa: E402
 
 
 #: The conditional vocabulary comes from the model, not from a flag (see chainer_dcgan.cli.error_message).
@@ -99,6 +101,10 @@ def main(argv=None):
         elif args.model is not None:
             gen = generator_from_args(args, device)
         size = getattr(gen, "size", hparams.IMAGE_SIZE)
+        # per sample: Inception features (2048 float64, real and generated) and a float32 image; per batch
+        # example: a 299 px input and its activations (about 32 inputs' worth)
+        limits.check_count("n", args.n, 2 * 2048 * 8 + 3 * size * size * 4, "samples")
+        limits.check_count("batchsize", args.batchsize, 3 * 299 * 299 * 4 * 32, "Inception inputs in one batch")
         if args.dataset is None:
             from chainer_dcgan.datasets import SyntheticFaces
 
@@ -166,4 +172,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -23,6 +23,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import export  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_model_argument, generator_from_args, output_folder, positive_float,  # noqa: E402
                                positive_int, print_error, seed)
 from chainer_dcgan.export.conditional import export_conditional_demo  # noqa: E402
@@ -89,4 +90,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -27,6 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import non_negative_float, non_negative_int, port, seed  # noqa: E402
 from chainer_dcgan.testing.safebooru_server import FakeSafebooru, Fault, posts_from_folder, synthetic_posts  # noqa: E402
 
@@ -80,4 +81,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

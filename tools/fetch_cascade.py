@@ -14,6 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import output_file, positive_float  # noqa: E402
 from chainer_dcgan.collection import faces  # noqa: E402
 
@@ -53,4 +54,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -20,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan.evaluation import inception  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import output_file  # noqa: E402
 
 
@@ -52,4 +53,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

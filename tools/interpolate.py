@@ -19,10 +19,12 @@ import numpy
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
                                generator_from_args, output_file, output_image, positive_int, print_error, seed)
 from chainer_dcgan.models import resolve_tags  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
+from chainer_dcgan.utils import limits  # noqa: E402
 from chainer_dcgan.utils.images import save_animation, save_image, tile  # noqa: E402
 
 
@@ -75,6 +77,15 @@ def main(argv=None):
     try:
         gen = generator_from_args(args, device_from_args(args))
         y = resolve_tags(gen, args.tags)
+        face = "faces of {} px".format(gen.size)
+        limits.check_count("rows", args.rows * args.steps, limits.face_bytes(gen.size), face,
+                           "{} x --steps {}".format(args.rows, args.steps))
+        limits.check_count("batch_size", args.batch_size, limits.face_bytes(gen.size), face + " in one batch")
+        if args.animation:
+            limits.check_count("keys", args.keys * args.frames_per_key, 3 * (gen.size * args.scale) ** 2,
+                               "animation frames of {} px".format(gen.size * args.scale),
+                               "{} x --frames-per-key {} (--scale {})".format(args.keys, args.frames_per_key,
+                                                                             args.scale))
         if args.z:
             z = zspace.read_z(args.z, gen.z_dim)
             if len(z) < 2:
@@ -109,4 +120,4 @@ def enlarge(image, scale):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

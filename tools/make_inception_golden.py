@@ -31,7 +31,7 @@ sys.path.insert(0, ROOT)
 import numpy  # noqa: E402
 
 from chainer_dcgan.evaluation import inception  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import output_file  # noqa: E402
+from chainer_dcgan.cli import output_file, run_command  # noqa: E402
 
 RESIZE_SIZES = ((96, 96), (77, 131), (400, 350))
 RESIZE_INDEX = numpy.array([0, 1, 2, 3, 37, 100, 149, 150, 151, 222, 296, 297, 298])
@@ -125,4 +125,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command(main))

@@ -13,6 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import non_negative_int, output_folder, output_image, positive_int  # noqa: E402
 from chainer_dcgan.datasets.synthetic import TAGS, SyntheticFaces, write_dataset  # noqa: E402
 from chainer_dcgan.utils.images import is_image_file  # noqa: E402
@@ -79,4 +80,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -20,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan.cli import interrupted_status, run_command  # noqa: E402
 from chainer_dcgan.cli import non_negative_float, non_negative_int, output_folder, positive_float  # noqa: E402
 from chainer_dcgan.collection import safebooru  # noqa: E402
 
@@ -121,14 +122,13 @@ def main(argv=None):
             held = len(store)
     except (safebooru.SafebooruError, OSError) as e:
         bar.close()
-        print("error: {}".format(e), file=sys.stderr)
-        print("posts stored so far are kept in {}; rerun the same command to resume".format(args.out),
-              file=sys.stderr)
+        print("error: {} (posts stored so far are kept in {}; rerun the same command to resume)".format(
+            e, args.out), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         bar.close()
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+        print("error: interrupted; rerun the same command to resume", file=sys.stderr)
+        return interrupted_status(e)
     bar.close()
     rejected = ", ".join("{} {}".format(n, name) for name, n in sorted(summary.rejected.items())) or "none"
     print("stored {} new, {} already there, {} filtered out, rejected: {}; {} holds {} posts".format(
@@ -139,4 +139,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

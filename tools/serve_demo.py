@@ -22,6 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import output_file, port  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.demo import shipped  # noqa: E402
 from chainer_dcgan.demo.server import DemoServer, WebDemoError, screenshot  # noqa: E402
@@ -75,4 +76,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -29,6 +29,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
                                finite_float, fraction, generator_from_args, output_file, output_image, positive_int,
                                print_error, probability, seed, tag_list)
@@ -197,4 +198,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

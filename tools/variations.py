@@ -16,11 +16,13 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
                                generator_from_args, non_negative_float, output_file, output_image, positive_int,
                                print_error, seed)
 from chainer_dcgan.models import resolve_tags  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
+from chainer_dcgan.utils import limits  # noqa: E402
 from chainer_dcgan.utils.images import save_image, tile  # noqa: E402
 
 import numpy  # noqa: E402,I100
@@ -54,6 +56,10 @@ def main(argv=None):
     try:
         gen = generator_from_args(args, device_from_args(args))
         y = resolve_tags(gen, args.tags)
+        limits.check_count("rows", args.rows * args.cols, limits.face_bytes(gen.size),
+                           "faces of {} px".format(gen.size), "{} x --cols {}".format(args.rows, args.cols))
+        limits.check_count("batch_size", args.batch_size, limits.face_bytes(gen.size),
+                           "faces of {} px in one batch".format(gen.size))
         if args.z:
             zs = zspace.read_z(args.z, gen.z_dim)
             if not -len(zs) <= args.index < len(zs):
@@ -80,4 +86,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

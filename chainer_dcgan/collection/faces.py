@@ -251,13 +251,17 @@ def list_inputs(input_dir, exclude=None):
                 if not line.strip() or not line.endswith("\n"):
                     continue
                 try:
-                    rec = jsonio.loads(line)
-                    file = rec["file"]
-                except (ValueError, KeyError, TypeError):
+                    rec = jsonio.expect(jsonio.loads(line), "object", "the line")
+                    file = jsonio.expect(rec["file"], "name", "'file'")
+                    tags = jsonio.expect(rec.get("tags", []), "strings", "'tags'")
+                    post_id = jsonio.expect(rec.get("id"), "int", "'id'", optional=True)
+                except KeyError:
                     raise ValueError("{}:{}: not a post record with a 'file'".format(posts, lineno)) from None
+                except ValueError as e:
+                    raise ValueError("{}:{}: not a post record ({})".format(posts, lineno, e)) from None
                 if os.path.isabs(file) or ".." in file.replace("\\", "/").split("/"):
                     raise ValueError("{}:{}: file {!r} is outside the folder".format(posts, lineno, file))
-                items.append((file, list(rec.get("tags", [])), rec.get("id")))
+                items.append((file, list(tags), post_id))
         return items
     exclude = os.path.abspath(exclude) if exclude else None
     items = []

@@ -29,10 +29,11 @@ import os
 import chainer
 import numpy
 
+from chainer_dcgan.export.manifest import check_manifest
 from chainer_dcgan.models import Generator, hparams, sample_z
 from chainer_dcgan.models.serialization import nonfinite_parameters
 from chainer_dcgan.utils import jsonio
-from chainer_dcgan.utils.atomic import atomic_write
+from chainer_dcgan.utils.atomic import atomic_folder, atomic_write
 from chainer_dcgan.zspace.tagging import write_tag_vectors
 
 __all__ = ["ExportError", "ExportCheckError", "FoldedGenerator", "fold_generator", "build_onnx",
@@ -327,14 +328,14 @@ def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0,
     }
     if first_z is not None:
         manifest["first_z"] = [float(numpy.float32(v)) for v in first_z]
-    os.makedirs(out_dir, exist_ok=True)
-    for name, (data, _) in files.items():
-        with atomic_write(os.path.join(out_dir, name)) as f:
-            f.write(data)
-    write_tag_vectors(os.path.join(out_dir, TAGS), tags, meta={"source": "chainer_dcgan.export"})
-    with atomic_write(os.path.join(out_dir, MANIFEST), "w") as f:
-        json.dump(manifest, f, indent=1)
-        f.write("\n")
+    with atomic_folder(out_dir) as folder:  # the whole export replaces the old one, or nothing does
+        for name, (data, _) in files.items():
+            with atomic_write(os.path.join(folder, name)) as f:
+                f.write(data)
+        write_tag_vectors(os.path.join(folder, TAGS), tags, meta={"source": "chainer_dcgan.export"})
+        with atomic_write(os.path.join(folder, MANIFEST), "w") as f:
+            json.dump(manifest, f, indent=1)
+            f.write("\n")
     return manifest
 
 
@@ -348,10 +349,12 @@ def read_demo_manifest(out_dir):
         raise ExportError("{}: no such file; make the export with tools/export_weights.py".format(path)) from None
     except (OSError, ValueError) as e:
         raise ExportError("{}: unreadable: {}".format(path, e)) from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
-        raise ExportError("{}: expected an object with 'models'".format(path))
+    try:
+        check_manifest(manifest)
+    except ValueError as e:
+        raise ExportError("{}: {}".format(path, e)) from None
     for entry in manifest["models"].values():
-        if not os.path.isfile(os.path.join(out_dir, entry.get("file", ""))):
+        if not os.path.isfile(os.path.join(out_dir, entry["file"])):
             raise ExportError("{}: names {!r}, which is missing".format(path, entry.get("file")))
     return manifest
 

@@ -21,7 +21,7 @@ import chainer
 import numpy
 
 from chainer_dcgan.models import hparams
-from chainer_dcgan.utils.atomic import atomic_write
+from chainer_dcgan.utils.atomic import atomic_folder, atomic_write
 from chainer_dcgan.export import (FORMAT_VERSION, MANIFEST, MODEL_F32, OPSET, TAGS, TOLERANCE, ExportCheckError,
                                   ExportError, _base, _blocks, _deconvs, refuse_nonfinite)
 from chainer_dcgan.models import ConditionalGenerator, sample_z
@@ -169,13 +169,13 @@ def export_conditional_demo(generator, out_dir, check_n=4, seed=0, tolerance=TOL
         "default_model": MODEL_F32,
         "check": {"n": int(check_n), "seed": int(seed), "tolerance": tolerance},
     }
-    os.makedirs(out_dir, exist_ok=True)
-    with atomic_write(os.path.join(out_dir, MODEL_F32)) as f:
-        f.write(data)
-    write_tag_vectors(os.path.join(out_dir, TAGS), [], meta={"source": "chainer_dcgan.export.conditional"})
-    with atomic_write(os.path.join(out_dir, MANIFEST), "w") as f:
-        json.dump(manifest, f, indent=1)
-        f.write("\n")
+    with atomic_folder(out_dir) as folder:  # the whole export replaces the old one, or nothing does
+        with atomic_write(os.path.join(folder, MODEL_F32)) as f:
+            f.write(data)
+        write_tag_vectors(os.path.join(folder, TAGS), [], meta={"source": "chainer_dcgan.export.conditional"})
+        with atomic_write(os.path.join(folder, MANIFEST), "w") as f:
+            json.dump(manifest, f, indent=1)
+            f.write("\n")
     return manifest
 
 

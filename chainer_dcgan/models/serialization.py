@@ -15,8 +15,8 @@ import chainer
 import h5py
 import numpy
 
-from chainer_dcgan.models import MODEL_CLASSES, Generator, pretrained
-from chainer_dcgan.utils import Closing, jsonio
+from chainer_dcgan.models import MODEL_CLASSES, Generator, hparams, pretrained
+from chainer_dcgan.utils import Closing, jsonio, limits
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".model")
@@ -157,7 +157,12 @@ class SafeNpz(Closing):
                 if shape != tuple(value.shape):
                     raise ModelFileError("{}: member {!r} has shape {}, the {} expects {}".format(
                         self.name, path + key, shape, type(obj).__name__, tuple(value.shape)))
-            elif int(numpy.prod(shape, dtype=numpy.int64)) * dtype.itemsize > MAX_UNCHECKED_BYTES:
+                if dtype.kind not in "biuf" or dtype.itemsize > limits.MAX_ITEMSIZE:
+                    raise ModelFileError("{}: member {!r} declares dtype {} ({} in all); the {} holds numbers of at "
+                                         "most {} bytes".format(self.name, path + key, dtype.str, limits.human(
+                                             limits.declared_bytes(shape, dtype)), type(obj).__name__,
+                                             limits.MAX_ITEMSIZE))
+            elif limits.declared_bytes(shape, dtype) > MAX_UNCHECKED_BYTES:
                 raise ModelFileError("{}: member {!r} declares {} of {}: too large".format(
                     self.name, path + key, shape, dtype))
 
@@ -256,9 +261,15 @@ def _load_hdf5_into(path, link):
         with h5py.File(path, "r") as f:
             _check_hdf5_storage(f, path)
             for key, value in expected_values(link).items():
-                if key in f and hasattr(value, "shape") and f[key].shape != tuple(value.shape):
+                if key not in f or not isinstance(f[key], h5py.Dataset):
+                    continue
+                if hasattr(value, "shape") and f[key].shape != tuple(value.shape):
                     raise ModelFileError("{}: dataset {!r} has shape {}, the {} expects {}".format(
                         path, key, f[key].shape, type(link).__name__, tuple(value.shape)))
+                declared = limits.declared_bytes(f[key].shape or (), f[key].dtype)
+                if not hasattr(value, "shape") and declared > MAX_UNCHECKED_BYTES:
+                    raise ModelFileError("{}: dataset {!r} declares {} of {} ({}): too large for a {} value".format(
+                        path, key, f[key].shape, f[key].dtype, limits.human(declared), type(value).__name__))
         chainer.serializers.load_hdf5(path, link)
         return link
     except ModelFileError:
@@ -363,12 +374,30 @@ def read_meta(path, prefix=""):
     return meta
 
 
+def _check_config(config, path):
+    """Refuse, before a Chain is built, a record whose sizes are outside what the architecture allows
+    (a ``z_dim`` of 2,000,000 would allocate a Linear of 37 billion weights)."""
+    z_dim = config.get("z_dim", hparams.Z_DIM)
+    if isinstance(z_dim, bool) or not isinstance(z_dim, int) or not 1 <= z_dim <= limits.MAX_Z_DIM:
+        raise ModelFileError("{}: its record gives z_dim {!r}; a model's z_dim is an integer in 1..{}".format(
+            path, z_dim, limits.MAX_Z_DIM))
+    size = config.get("size", hparams.IMAGE_SIZE)
+    if size not in hparams.SIZES or isinstance(size, bool):
+        raise ModelFileError("{}: its record gives size {!r}; the architecture has {}".format(
+            path, size, ", ".join(map(str, hparams.SIZES))))
+    tags = config.get("tags", [])
+    if not isinstance(tags, list) or len(tags) > limits.MAX_TAGS:
+        raise ModelFileError("{}: its record gives {} tags; a model has at most {}".format(
+            path, len(tags) if isinstance(tags, list) else repr(tags)[:40], limits.MAX_TAGS))
+
+
 def build_from_meta(meta, path="model"):
     """An untrained Chain as ``meta`` (see :func:`model_meta`) describes it."""
     cls = MODEL_CLASSES.get(meta.get("class"))
     if cls is None:
         raise ModelFileError("{}: unknown model class {!r} (known: {})".format(
             path, meta.get("class"), ", ".join(sorted(MODEL_CLASSES))))
+    _check_config(meta.get("config", {}), path)
     try:
         return cls(**meta.get("config", {}))
     except (TypeError, ValueError) as e:

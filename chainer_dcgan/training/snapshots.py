@@ -65,7 +65,13 @@ def read_snapshot(snapshot):
             raise ModelFileError("{}: member {!r} is damaged (CRC mismatch)".format(npz.name, bad))
         if _ITERATION_KEY not in npz:
             raise ModelFileError("{}: not a trainer snapshot (no {})".format(npz.name, _ITERATION_KEY))
-        iteration = int(npz[_ITERATION_KEY])
+        shape, dtype = npz.headers[_ITERATION_KEY]
+        if shape not in ((), (1,)) or dtype.kind not in "iu":
+            raise ModelFileError("{}: {} is not one integer (shape {}, dtype {})".format(
+                npz.name, _ITERATION_KEY, shape, dtype))
+        iteration = int(npz[_ITERATION_KEY].reshape(()))
+        if iteration < 0:
+            raise ModelFileError("{}: {} is negative ({})".format(npz.name, _ITERATION_KEY, iteration))
         config = None
         if _CONFIG_KEY in npz:
             shape, dtype = npz.headers[_CONFIG_KEY]
@@ -132,9 +138,50 @@ def _show(value):
     return value if isinstance(value, str) else json.dumps(value)
 
 
+# What a killed run can leave in its folder, and nothing else: a user's ``.notes.tmp`` or
+# ``tmpsnapshot_iter_backup/`` there is theirs. NAME is a file the trainer writes at the top level.
+_OWN_NAME = r"(?:snapshot_iter_\d+|[a-z]+(?:_[a-z]+)*_iter_\d+\.npz)"
+_STALE = (
+    # chainer's snapshot writer: tempfile.mkdtemp(prefix="tmp" + NAME), holding NAME
+    (re.compile(r"tmp(snapshot_iter_\d+)[a-z0-9_]{8}"), True),
+    # utils.atomic.atomic_save: a folder .NAME.<8 mkdtemp characters>.tmp, holding NAME (or NAME.npy...)
+    (re.compile(r"\.({})\.[a-z0-9_]{{8}}\.tmp".format(_OWN_NAME)), True),
+    # utils.atomic.atomic_write: a file .NAME.<8 hex digits>.tmp
+    (re.compile(r"\.({})\.[0-9a-f]{{8}}\.tmp".format(_OWN_NAME)), False),
+)
+
+
+def _is_stale_temporary(folder, name):
+    """True when ``folder/name`` is exactly what one of the project's writers leaves when killed: its
+    name pattern, a folder or file as that writer makes it (never a symlink), and a folder holds only
+    files that writer could have put there."""
+    path = os.path.join(folder, name)
+    for pattern, is_folder in _STALE:
+        m = pattern.fullmatch(name)
+        if not m or os.path.islink(path):
+            continue
+        if not is_folder:
+            if os.path.isfile(path):
+                return True
+            continue
+        if not os.path.isdir(path):
+            continue
+        try:
+            entries = os.listdir(path)
+        except OSError:
+            return False
+        # a writer's own file: NAME, or (chainer) a snapshot_iter_N that the folder's name begins with
+        return all(os.path.isfile(os.path.join(path, e)) and not os.path.islink(os.path.join(path, e))
+                   and (e.startswith(m.group(1)) if not name.startswith("tmp")
+                        else SNAPSHOT_RE.fullmatch(e) and name.startswith("tmp" + e)) for e in entries)
+    return False
+
+
 def remove_stale_temporaries(out):
-    """Remove what a killed run left in ``out``: chainer's ``tmpsnapshot_iter_*`` folders and files,
-    and the atomic helpers' hidden ``.NAME.XXXX.tmp`` files and folders. Only safe while holding the
+    """Remove what a killed run left in ``out``: chainer's ``tmpsnapshot_iter_N<8 characters>`` folders
+    and the atomic helpers' hidden ``.NAME.<8 characters>.tmp`` files and folders, where NAME is a file
+    the trainer writes (``snapshot_iter_N``, ``gen_iter_N.npz``...), each only as its writer makes it
+    (see :func:`_is_stale_temporary`): anyone else's files are left alone. Only safe while holding the
     folder's :class:`~chainer_dcgan.utils.atomic.FolderLock`. Returns the names removed."""
     removed = []
     try:
@@ -142,14 +189,15 @@ def remove_stale_temporaries(out):
     except OSError:
         return removed
     for name in names:
-        if name.startswith("tmpsnapshot_iter_") or (name.startswith(".") and name.endswith(".tmp")):
-            path = os.path.join(os.fspath(out), name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
+        if not _is_stale_temporary(os.fspath(out), name):
+            continue
+        path = os.path.join(os.fspath(out), name)
+        try:
+            if os.path.isdir(path):
+                shutil.rmtree(path)
             else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    continue
-            removed.append(name)
+                os.unlink(path)
+        except OSError:
+            continue
+        removed.append(name)
     return sorted(removed)

@@ -1,15 +1,18 @@
 """The one atomic-write helper: write to a temporary file beside the target, then rename.
 
 Files come out with the mode any other new file gets (``0o666`` less the umask), not mkstemp's 0600.
-A crash, a full disk or an exception leaves the previous file as it was.
+A crash, a full disk or an exception leaves the previous file as it was. :func:`atomic_folder` does
+the same for a folder of files that belong together (an export): the old one or the new one, whole.
 """
 import contextlib
+import ctypes
 import errno
 import fcntl
 import json
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 
 from chainer_dcgan.utils import Closing
@@ -117,6 +120,97 @@ def atomic_save(path, writer):
         raise
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a, b):
+    """Swap the names ``a`` and ``b`` in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
+    system or the file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), b)
+
+
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _carry_over(old, new):
+    """Put into ``new`` (as hard links, copies where links cannot be made) every entry of ``old`` that
+    ``new`` does not have: files in the folder that the writer does not write are kept."""
+    for name in os.listdir(old):
+        src, dst = os.path.join(old, name), os.path.join(new, name)
+        if os.path.lexists(dst):
+            continue
+        if os.path.islink(src):
+            os.symlink(os.readlink(src), dst)
+        elif os.path.isdir(src):
+            shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(src, dst)
+
+
+@contextlib.contextmanager
+def atomic_folder(path):
+    """Yield a new temporary folder beside ``path`` to fill; on a clean exit it takes ``path``'s place
+    whole, so a reader sees the old folder or the new one, never a mix of the two.
+
+    The swap is one ``renameat2(RENAME_EXCHANGE)`` on Linux; where that is missing, two renames (between
+    which ``path`` is briefly absent, never mixed). Entries of the old folder that the new one lacks
+    (files the writer does not write: a user's own) are carried over as hard links first. The folder
+    keeps the old one's mode (a new one gets ``0o777`` less the umask). On an exception (an interrupt
+    raised as ``KeyboardInterrupt`` included) the temporary folder is removed and ``path`` is as it
+    was; only a kill that no handler sees (SIGKILL, power loss) can leave a hidden
+    ``.NAME.<8 characters>.tmp`` sibling, and then ``path`` is still whole. A symlink ``path`` keeps
+    pointing where it did: the folder it names is replaced.
+
+    Raises:
+        NotADirectoryError: ``path`` exists and is not a folder.
+    """
+    path = os.path.realpath(os.fspath(path))
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", path)
+    parent, base = os.path.split(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="." + base + ".", suffix=".tmp", dir=parent)
+    try:
+        yield tmp
+        if os.path.isdir(path):
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+            _carry_over(path, tmp)
+            fsync_folder(tmp)
+            if not _exchange(tmp, path):
+                aside = tmp + ".old"
+                os.rename(path, aside)
+                try:
+                    os.rename(tmp, path)
+                except BaseException:
+                    os.rename(aside, path)
+                    raise
+                shutil.rmtree(aside, ignore_errors=True)
+            # tmp now names the old folder (removed below)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o777 & ~umask)
+            fsync_folder(tmp)
+            os.rename(tmp, path)
+        fsync_folder(parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class FolderLocked(RuntimeError):

@@ -27,12 +27,12 @@ def read_image(source, size=None):
     shape differs.
 
     Raises:
-        OSError / PIL.UnidentifiedImageError: the data is not a decodable image.
+        OSError / PIL.UnidentifiedImageError: the data is not a decodable image (any decoder failure
+            is an OSError).
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(source)
-    with Image.open(source) as img:
-        img.load()
+    with _open_decoded(source) as img:
         if img.mode in _WIDE_GREY_MODES:
             img = Image.fromarray(_grey16_to_8(numpy.asarray(img))).convert("RGB")
         elif img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
@@ -44,6 +44,27 @@ def read_image(source, size=None):
         if size is not None and img.size != (size, size):
             img = img.resize((size, size), Image.BOX)
         return numpy.asarray(img, dtype=numpy.uint8)
+
+
+def _open_decoded(source):
+    """``Image.open(source)`` with its pixels loaded; what a decoder raises becomes an OSError.
+
+    PIL opens some files whose pixels it cannot decode (a DDS texture in a format it lacks raises
+    NotImplementedError, other plugins SyntaxError, struct.error, IndexError...): every reader
+    handles OSError, so one foreign file is skipped, never the end of a run.
+    """
+    img = None
+    try:
+        img = Image.open(source)
+        img.load()
+        return img
+    except BaseException as e:
+        if img is not None:
+            img.close()
+        if isinstance(e, (OSError, MemoryError, Image.DecompressionBombError)) or not isinstance(e, Exception):
+            raise
+        raise OSError("cannot decode {}: {}: {}".format(
+            getattr(img, "format", None) or "the image", type(e).__name__, e)) from None
 
 
 _WIDE_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")

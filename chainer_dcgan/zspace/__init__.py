@@ -14,7 +14,7 @@ import os
 import numpy
 
 from chainer_dcgan.models import generate, hparams, sample_z
-from chainer_dcgan.utils import jsonio
+from chainer_dcgan.utils import jsonio, limits
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 
 __all__ = ["sample_z", "lerp", "slerp", "interpolate", "loop_path", "variations", "compose", "generate",
@@ -176,6 +176,25 @@ class ZFileError(ValueError):
     """A file of latent vectors that is missing, unreadable or of the wrong shape (named)."""
 
 
+def _check_npy_header(path):
+    """Read a ``.npy`` file's header only and refuse a declared array of more than the memory budget
+    (:func:`chainer_dcgan.utils.limits.check_bytes`) or of a dtype that is not numbers: numpy would
+    allocate what the header declares before reading a byte of data."""
+    with open(path, "rb") as f:
+        if f.read(6) != numpy.lib.format.MAGIC_PREFIX:
+            return  # not a .npy: numpy.load says what it is
+        f.seek(0)
+        version = numpy.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = numpy.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, dtype = numpy.lib.format.read_array_header_2_0(f)
+    if dtype.kind not in "biuf":
+        raise ValueError("holds {} values, not numbers".format(dtype))
+    limits.check_bytes(limits.declared_bytes(shape, numpy.float32) + limits.declared_bytes(shape, dtype),
+                       "an array of shape {} ({})".format(shape, dtype))
+
+
 def read_z(path, z_dim=hparams.Z_DIM):
     """Latent vectors from ``.npy`` (``(D,)`` or ``(K, D)``) or ``.json`` (a list, or a list of lists).
 
@@ -191,6 +210,7 @@ def read_z(path, z_dim=hparams.Z_DIM):
             with open(path, encoding="utf-8") as f:
                 z = numpy.asarray(jsonio.load(f), dtype=numpy.float32)
         else:
+            _check_npy_header(path)
             z = numpy.load(path, allow_pickle=False)
             if not isinstance(z, numpy.ndarray):  # an .npz archive
                 raise ValueError("an archive of several arrays, not one array")

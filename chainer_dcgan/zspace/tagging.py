@@ -32,7 +32,7 @@ from chainer_dcgan.datasets.manifest import ManifestError, manifest_path, read_m
 from chainer_dcgan.datasets.tagged import TagVocabularyError, choose_tags, tag_matrix
 from chainer_dcgan.models import check_known_tags, hparams, pretrained
 from chainer_dcgan.models.serialization import SafeNpz, load_npz_into
-from chainer_dcgan.utils import jsonio, parameter_error
+from chainer_dcgan.utils import jsonio, limits, parameter_error
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 from chainer_dcgan.utils.images import read_image, to_array
 from chainer_dcgan.utils.random_state import seeded_global
@@ -308,6 +308,19 @@ def _shipped(path, what, error):
         raise error(str(e)) from None
 
 
+def _check_classifier_config(config):
+    """Refuse, before a layer is built, a stored configuration outside the sizes a classifier may have
+    (a width of 10^6 would ask for terabytes); raises ValueError naming the field and its bound."""
+    bounds = {"width": limits.MAX_WIDTH, "downscale": 64, "image_size": max(hparams.SIZES)}
+    for key, most in bounds.items():
+        value = jsonio.expect(config.get(key, 1), "positive", "config {!r}".format(key))
+        if value > most:
+            raise limits.TooLarge("config {!r} is {}; at most {}".format(key, value, most))
+    tags = jsonio.expect(config.get("tags"), "strings", "config 'tags'")
+    if len(tags) > limits.MAX_TAGS:
+        raise limits.TooLarge("config 'tags' names {} tags; at most {}".format(len(tags), limits.MAX_TAGS))
+
+
 def load_classifier(path):
     """A :class:`TagClassifier` saved by :func:`save_classifier`, from ``path`` or the shipped model of that
     name (``"default"``: the classifier its tag vectors were measured with).
@@ -327,6 +340,7 @@ def load_classifier(path):
             config = jsonio.loads(str(npz["config.json"]))
             if not isinstance(config, dict):
                 raise TypeError("config.json is not a JSON object")
+            _check_classifier_config(config)
             clf = TagClassifier(**config)
             load_npz_into(npz, clf)
     except (OSError, KeyError, ValueError, TypeError) as e:

@@ -1,3 +1,5 @@
+import os
+
 import numpy
 import pytest
 from PIL import Image
@@ -73,3 +75,34 @@ def test_images_are_resized_to_the_model_size(tmp_path, size):
         x = ds[i]
         assert x.shape == (3, size, size)
         assert x[0].mean() == pytest.approx((value - 128) / 128, abs=1e-6)
+
+
+def _dds(fourcc=b"ZZZZ"):
+    """A DDS texture header that PIL opens and cannot decode (NotImplementedError, not OSError)."""
+    import struct
+    header = b"DDS " + struct.pack("<7I", 124, 0x1007, 64, 64, 2048, 0, 0) + b"\0" * 44
+    return header + struct.pack("<2I4s5I", 32, 0x4, fourcc, 0, 0, 0, 0, 0) + struct.pack("<5I", 0x1000, 0, 0, 0, 0)
+
+
+def _truncated_png(tmp_path):
+    _write(tmp_path / "whole.png")
+    data = (tmp_path / "whole.png").read_bytes()
+    os.unlink(tmp_path / "whole.png")
+    return data[:len(data) // 2]
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_files_pil_opens_but_cannot_decode_are_skipped(tmp_path, verify):
+    """A DDS file named .png (PIL raises NotImplementedError) and a truncated PNG: skipped, named."""
+    _write(tmp_path / "b_good.png", value=250)
+    (tmp_path / "a_texture.png").write_bytes(_dds())
+    (tmp_path / "a_texture2.png").write_bytes(_dds(b"DX10") + b"\x0f\x27\0\0" * 5)
+    (tmp_path / "a_half.png").write_bytes(_truncated_png(tmp_path))
+    with pytest.warns(UnreadableImageWarning) as record:
+        ds = ImageDataset(str(tmp_path), verify=verify)
+        x = ds[0]
+    messages = " ".join(str(w.message) for w in record)
+    assert "a_texture.png" in messages and "NotImplementedError" in messages, messages
+    assert x[0, 0, 0] == pytest.approx((250 - 128) / 128)
+    if verify:
+        assert len(ds) == 1 and len(ds.skipped) == 3

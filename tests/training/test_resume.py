@@ -53,8 +53,8 @@ def test_damaged_newest_snapshots_are_skipped_and_stale_files_removed(two_iterat
     with open(out / "snapshot_iter_2", "r+b") as f:
         f.truncate(os.path.getsize(out / "snapshot_iter_2") // 2)
     (out / "snapshot_iter_3").write_bytes(b"")
-    os.makedirs(out / "tmpsnapshot_iter_4x1y2z")
-    (out / ".gen_iter_4.npz.0a1b.tmp").write_bytes(b"partial")
+    os.makedirs(out / "tmpsnapshot_iter_4x1y2z_ab")  # chainer: mkdtemp(prefix="tmp" + name)
+    (out / ".gen_iter_4.npz.0a1b2c3d.tmp").write_bytes(b"partial")  # atomic_write
     capsys.readouterr()
     assert _train(out, "--iteration", "3", "--resume") == 0
     err = capsys.readouterr().err
@@ -115,6 +115,7 @@ def test_full_disk_stops_with_one_line_and_keeps_the_last_snapshot(tmp_path, cap
         assert _train(out, "--iteration", "3") == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("error: ") and "No space left on device" in err[-1], err[-3:]
+        assert not any("Traceback" in line or "Exception in main training loop" in line for line in err), err
         assert read_snapshot(str(out / "snapshot_iter_1"))[0] == 1  # the last good one is whole
         names = os.listdir(out)
         assert not any(n.startswith(("tmp", ".")) and n != ".lock" for n in names), names
@@ -162,3 +163,59 @@ def test_a_flag_added_since_the_snapshot_resumes_while_it_is_off():
         'diffaugment (snapshot: (unset), now: ["color"])']
     assert config_differences({}, {"min_tag_count": 2}, name=lambda key: "--" + key.replace("_", "-")) == [
         '--min-tag-count (snapshot: (unset), now: 2)']
+
+
+def _rewrite_member(path, key, array):
+    """Replace the npz member ``key`` of ``path`` with ``array`` (every other member byte for byte)."""
+    import io
+    import zipfile
+
+    import numpy
+
+    with zipfile.ZipFile(path) as src:
+        members = {info.filename: src.read(info) for info in src.infolist()}
+    buf = io.BytesIO()
+    numpy.lib.format.write_array(buf, array, allow_pickle=False)
+    members[key + ".npy"] = buf.getvalue()
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, data in members.items():
+            dst.writestr(name, data)
+
+
+@pytest.mark.parametrize("iteration", [[3, 3, 3], "3", 3.0, -3], ids=["vector", "string", "float", "negative"])
+def test_a_snapshot_with_a_wrong_typed_iteration_is_skipped(two_iterations, tmp_path, capsys, iteration):
+    """The newest snapshot's updater/iteration is not one integer: resumed from the one before, with a warning."""
+    import numpy
+
+    out = _copy(two_iterations, tmp_path / "out")
+    _rewrite_member(out / "snapshot_iter_2", "updater/iteration", numpy.array(iteration))
+    capsys.readouterr()
+    assert _train(out, "--iteration", "2", "--resume") == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "skipped {}: {}: updater/iteration is".format(out / "snapshot_iter_2", out / "snapshot_iter_2") in err, err
+    assert read_snapshot(str(out / "snapshot_iter_2"))[0] == 2  # resumed from 1, trained 2 again
+
+
+def test_an_image_pil_cannot_decode_is_skipped_in_training(tmp_path, capsys):
+    """A DDS texture named .png among the faces: one warning naming it; the training runs to its end."""
+    import struct
+
+    import numpy
+
+    from chainer_dcgan.datasets import UnreadableImageWarning
+    from chainer_dcgan.utils.images import save_image
+
+    data = tmp_path / "faces"
+    os.makedirs(data)
+    rs = numpy.random.RandomState(0)
+    for i in range(4):
+        save_image(data / "{}.png".format(i), rs.randint(0, 256, (96, 96, 3)).astype(numpy.uint8))
+    (data / "texture.png").write_bytes(b"DDS " + struct.pack("<7I", 124, 0x1007, 64, 64, 2048, 0, 0) + b"\0" * 44
+                                       + struct.pack("<2I4s5I", 32, 0x4, b"ZZZZ", 0, 0, 0, 0, 0) + b"\0" * 20)
+    capsys.readouterr()
+    with pytest.warns(UnreadableImageWarning, match="texture.png: cannot decode"):
+        assert train_faces.main(["--out", str(tmp_path / "run"), "--dataset", str(data), "--batchsize", "2",
+                                 "--iteration", "1", "--no-progress"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert os.path.exists(tmp_path / "run" / "gen_iter_1.npz")

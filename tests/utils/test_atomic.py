@@ -1,5 +1,6 @@
 """chainer_dcgan.utils.atomic: writers that rename, file modes, full disks, the output-folder lock."""
 import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -8,7 +9,8 @@ import numpy
 import pytest
 
 from chainer_dcgan import zspace
-from chainer_dcgan.utils.atomic import FolderLock, FolderLocked, JsonlAppender, atomic_save, atomic_write, drop_torn_tail
+from chainer_dcgan.utils.atomic import (FolderLock, FolderLocked, JsonlAppender, atomic_folder, atomic_save,
+                                       atomic_write, drop_torn_tail)
 from chainer_dcgan.utils.images import save_image
 
 
@@ -121,3 +123,82 @@ def test_the_safebooru_store_and_a_training_share_one_folder_lock(tmp_path):
     with FolderLock(tmp_path, "a training"):
         with pytest.raises(FolderLocked):
             PostStore(tmp_path)
+
+
+def _fill(folder, files):
+    for name, data in files.items():
+        with atomic_write(os.path.join(folder, name)) as f:
+            f.write(data)
+
+
+def _read(folder):
+    return {n: open(os.path.join(folder, n), "rb").read() for n in sorted(os.listdir(folder))
+            if os.path.isfile(os.path.join(folder, n))}
+
+
+def test_atomic_folder_makes_a_new_folder_whole(tmp_path):
+    out = tmp_path / "export"
+    with atomic_folder(str(out)) as folder:
+        assert not out.exists() and os.path.dirname(folder) == str(tmp_path)
+        _fill(folder, {"a": b"1", "b": b"2"})
+    assert _read(out) == {"a": b"1", "b": b"2"}
+    assert os.listdir(tmp_path) == ["export"]
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o777 & ~_umask()
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_atomic_folder_swaps_in_the_new_files_and_keeps_others(tmp_path, monkeypatch, exchange):
+    from chainer_dcgan.utils import atomic
+
+    if not exchange:
+        monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    out = tmp_path / "export"
+    out.mkdir()
+    _fill(str(out), {"a": b"old a", "b": b"old b", "notes.txt": b"the user's"})
+    os.makedirs(out / "mine")
+    (out / "mine" / "x").write_bytes(b"the user's too")
+    os.chmod(out, 0o750)
+    with atomic_folder(str(out)) as folder:
+        _fill(folder, {"a": b"new a", "b": b"new b"})
+        assert _read(out)["a"] == b"old a"  # nothing changes until the block ends
+    assert _read(out) == {"a": b"new a", "b": b"new b", "notes.txt": b"the user's"}
+    assert (out / "mine" / "x").read_bytes() == b"the user's too"
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o750
+    assert sorted(os.listdir(tmp_path)) == ["export"]
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_atomic_folder_interrupted_leaves_the_old_folder(tmp_path, error):
+    out = tmp_path / "export"
+    out.mkdir()
+    _fill(str(out), {"a": b"old a", "b": b"old b"})
+    with pytest.raises(type(error)):
+        with atomic_folder(str(out)) as folder:
+            _fill(folder, {"a": b"new a"})
+            raise error
+    assert _read(out) == {"a": b"old a", "b": b"old b"}
+    assert os.listdir(tmp_path) == ["export"]
+
+
+def test_atomic_folder_through_a_symlink_replaces_its_target(tmp_path):
+    (tmp_path / "real").mkdir()
+    _fill(str(tmp_path / "real"), {"a": b"old"})
+    os.symlink("real", tmp_path / "link")
+    with atomic_folder(str(tmp_path / "link")) as folder:
+        _fill(folder, {"a": b"new"})
+    assert os.path.islink(tmp_path / "link") and _read(tmp_path / "link") == {"a": b"new"}
+    assert sorted(os.listdir(tmp_path)) == ["link", "real"]
+
+
+def test_atomic_folder_refuses_a_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        with atomic_folder(str(tmp_path / "f")):
+            pass
+    assert (tmp_path / "f").read_text() == "x"
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -23,9 +23,9 @@ The public surface, smallest first:
 Errors form one hierarchy under :class:`SafebooruError`; nothing here prints.
 """
 from chainer_dcgan.collection.safebooru.errors import (  # noqa: F401
-    ApiError, ChecksumMismatch, FileTooLarge, HTTPStatusError, MalformedResponse, NetworkError, NotAnImage,
-    PostRejected, RateLimited, RetriesExhausted, SafebooruError, ServerError, StoreLocked, UnsafePost,
-    UnsupportedType)
+    ApiError, ChecksumMismatch, DeadlineExceeded, FileTooLarge, ForeignHost, ForeignImageHost, HTTPStatusError,
+    MalformedResponse, NetworkError, NotAnImage, PostRejected, RateLimited, ResponseTooLarge, RetriesExhausted,
+    SafebooruError, ServerError, StoreLocked, UnsafePost, UnsupportedType)
 from chainer_dcgan.collection.safebooru.posts import (  # noqa: F401
     FORMAT_EXTENSIONS, IMAGE_EXTENSIONS, Page, Post, Tag, check_post, normalize_rating, parse_posts, parse_tags,
     verify_image)
@@ -36,7 +36,8 @@ from chainer_dcgan.collection.safebooru.scraping import ScrapeSummary, scrape  #
 
 __all__ = ["SafebooruError", "ApiError", "HTTPStatusError", "RateLimited", "ServerError", "NetworkError",
            "MalformedResponse", "RetriesExhausted", "PostRejected", "UnsafePost", "UnsupportedType",
-           "ChecksumMismatch", "FileTooLarge", "NotAnImage", "StoreLocked",
+           "ChecksumMismatch", "FileTooLarge", "NotAnImage", "StoreLocked", "DeadlineExceeded", "ResponseTooLarge",
+           "ForeignHost", "ForeignImageHost",
            "Post", "Page", "Tag", "parse_posts", "parse_tags", "normalize_rating", "check_post", "verify_image",
            "IMAGE_EXTENSIONS", "FORMAT_EXTENSIONS",
            "SafebooruClient", "DEFAULT_BASE_URL", "MAX_LIMIT",

@@ -46,6 +46,18 @@ class NetworkError(SafebooruError):
     """The connection failed, was reset, timed out, or the body ended before its Content-Length."""
 
 
+class DeadlineExceeded(NetworkError):
+    """One request (its body included) took longer than the client's total ``deadline``."""
+
+
+class ResponseTooLarge(SafebooruError):
+    """A listing's body (after decompression) is over the client's byte cap; not retried."""
+
+
+class ForeignHost(SafebooruError):
+    """A URL (a redirect's, a listing's) names a host the client does not fetch from; not retried."""
+
+
 class MalformedResponse(SafebooruError):
     """A listing that is neither the XML nor the JSON shape of the API."""
 
@@ -70,6 +82,10 @@ class PostRejected(SafebooruError):
 
 class UnsafePost(PostRejected):
     """The post's file name or MD5 could escape the store or is not a plain name (``../x.png``)."""
+
+
+class ForeignImageHost(UnsafePost):
+    """The post's image (its ``file_url`` or a redirect) is on a host the client does not fetch from."""
 
 
 class UnsupportedType(PostRejected):

@@ -6,6 +6,7 @@ import json
 import re
 import warnings
 import xml.etree.ElementTree as ElementTree
+import xml.parsers.expat
 from urllib.parse import unquote, urlsplit
 
 from PIL import Image
@@ -30,8 +31,19 @@ def int_or_none(value):
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(1e999)
         return None
+
+
+def post_id(value):
+    """A post id from an API field: an integer >= 1, or its decimal digits as a string.
+
+    Raises:
+        WrongType (a ValueError): anything else (``"abc"``, ``1.5``, ``1e999``, a list, ``true``).
+    """
+    if isinstance(value, str) and value.isdigit() and value.isascii():
+        value = int(value)
+    return jsonio.expect(value, "positive", "id")
 
 
 @dataclasses.dataclass
@@ -59,20 +71,28 @@ class Post:
         """From one object of the JSON array (typed fields)."""
         if not isinstance(obj, dict) or "id" not in obj:
             raise MalformedResponse("JSON post without an id: {!r}".format(obj)[:200])
-        image = str(obj.get("image") or "")
+        try:
+            id_ = post_id(obj["id"])
+            for key in ("image", "hash", "md5", "tags", "source", "file_url", "rating"):
+                jsonio.expect(obj.get(key), "str", "field {!r}".format(key), optional=True)
+        except jsonio.WrongType as e:
+            raise MalformedResponse("JSON post: {}".format(e)) from None
+        image = obj.get("image") or ""
         directory = str(obj.get("directory") if obj.get("directory") is not None else "")
         return cls(
-            id=int(obj["id"]), md5=str(obj.get("hash") or obj.get("md5") or "").lower(), image=image,
+            id=id_, md5=(obj.get("hash") or obj.get("md5") or "").lower(), image=image,
             directory=directory, width=int_or_none(obj.get("width")) or 0,
             height=int_or_none(obj.get("height")) or 0, rating=normalize_rating(obj.get("rating")),
-            tags=str(obj.get("tags") or "").split(), source=str(obj.get("source") or ""),
-            score=int_or_none(obj.get("score")), file_url=str(obj.get("file_url") or ""))
+            tags=(obj.get("tags") or "").split(), source=obj.get("source") or "",
+            score=int_or_none(obj.get("score")), file_url=obj.get("file_url") or "")
 
     @classmethod
     def from_xml(cls, attrs):
         """From the attributes of one ``<post .../>`` (every value a string)."""
-        if int_or_none(attrs.get("id")) is None:
-            raise MalformedResponse("XML post without a numeric id: {!r}".format(dict(attrs))[:200])
+        try:
+            post_id(attrs.get("id"))
+        except jsonio.WrongType:
+            raise MalformedResponse("XML post without a numeric id: {!r}".format(dict(attrs))[:200]) from None
         file_url = attrs.get("file_url", "")
         # XML has no image/directory attributes: they are the last two parts of file_url.
         parts = file_url.split("?")[0].rstrip("/").split("/")
@@ -90,6 +110,39 @@ def normalize_rating(rating):
     """``"g"``/``"general"``/``"Safe"`` -> ``"general"``/``"safe"``: one spelling per rating."""
     rating = str(rating or "").strip().lower()
     return _RATING_LETTERS.get(rating, rating)
+
+
+class _PrologEnd(Exception):
+    pass
+
+
+def _xml_root(body, url, what, not_xml="is not XML"):
+    """Parse XML ``body`` (bytes) with ElementTree, after refusing a document type declaration: the API
+    never sends one, and one could declare entities that expand into stored tags (or into gigabytes).
+
+    Raises:
+        MalformedResponse: a ``<!DOCTYPE``, or not XML.
+    """
+    prolog = xml.parsers.expat.ParserCreate()
+
+    def doctype(*args):
+        raise MalformedResponse("{} declares a DTD (<!DOCTYPE ...>), which could define entities; "
+                                "refused".format(what), url)
+
+    def root(*args):
+        raise _PrologEnd  # a DTD can only come before the root element: nothing more to look at
+
+    prolog.StartDoctypeDeclHandler = doctype
+    prolog.EntityDeclHandler = doctype
+    prolog.StartElementHandler = root
+    try:
+        prolog.Parse(body, True)
+    except (_PrologEnd, xml.parsers.expat.ExpatError):
+        pass  # ElementTree names what is wrong
+    try:
+        return ElementTree.fromstring(body)
+    except ElementTree.ParseError as e:
+        raise MalformedResponse("{} {} ({}): {!r}".format(what, not_xml, e, body[:200]), url) from None
 
 
 @dataclasses.dataclass
@@ -121,10 +174,7 @@ def parse_posts(body, url=None):
         return Page([Post.from_json(item) for item in items])
     if text[0] == "{":
         raise MalformedResponse("listing is a JSON object, not an array: {}".format(text[:200]), url)
-    try:
-        root = ElementTree.fromstring(text.encode("utf-8"))
-    except ElementTree.ParseError as e:
-        raise MalformedResponse("listing is neither JSON nor XML ({}): {!r}".format(e, text[:200]), url) from None
+    root = _xml_root(text.encode("utf-8"), url, "listing", "is neither JSON nor XML")
     if root.tag == "response":
         if root.get("success", "").lower() == "false":
             raise ApiError(root.get("reason") or root.text or "unknown reason", url)
@@ -156,10 +206,7 @@ def parse_tags(body, url=None):
     """
     if isinstance(body, str):
         body = body.encode("utf-8")
-    try:
-        root = ElementTree.fromstring(body.strip())
-    except ElementTree.ParseError as e:
-        raise MalformedResponse("tag list is not XML ({}): {!r}".format(e, body[:200]), url) from None
+    root = _xml_root(body.strip(), url, "tag list")
     if root.tag == "response" and root.get("success", "").lower() == "false":
         raise ApiError(root.get("reason") or root.text or "unknown reason", url)
     if root.tag != "tags":

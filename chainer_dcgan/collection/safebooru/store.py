@@ -43,11 +43,15 @@ class PostStore(Closing):
                 for lineno, line in enumerate(f, 1):
                     if line.strip():
                         try:
-                            record = jsonio.loads(line)
-                            self.ids.add(int(record["id"]))
-                            self.md5s.add(record["md5"])
-                        except (ValueError, KeyError, TypeError):
-                            raise SafebooruError("{}:{}: not a post record".format(self.posts_path, lineno)) from None
+                            record = jsonio.expect(jsonio.loads(line), "object", "the line")
+                            self.ids.add(jsonio.expect(record["id"], "positive", "'id'"))
+                            self.md5s.add(jsonio.expect(record["md5"], "str", "'md5'"))
+                        except KeyError as e:
+                            raise SafebooruError("{}:{}: not a post record (no {})".format(
+                                self.posts_path, lineno, e)) from None
+                        except ValueError as e:
+                            raise SafebooruError("{}:{}: not a post record ({})".format(
+                                self.posts_path, lineno, e)) from None
         self._posts = JsonlAppender(self.posts_path)
 
     def close(self):
