@@ -6,7 +6,8 @@ Each lives in a folder of its own beside this file:
 * ``tags.json``: its tag vectors (the format of ``tools/tag_vectors.py``);
 * ``classifier.npz``: the tag classifier those vectors were measured with;
 * ``MODEL_CARD.md``: what it is, how it was trained, and how good it is;
-* ``first_face.json`` (optional): ``{"z": [...], ...}``, the z the browser demo opens on.
+* ``first_face.json`` (optional): ``{"z": [...], ...}``, the z the browser demo opens on;
+* ``encoder.npz`` (optional): the inversion encoder trained for this generator (:mod:`chainer_dcgan.zspace.inversion`).
 
 :func:`resolve` turns a name into the path of the generator, tag vectors or classifier shipped
 under it (an existing path always wins), so every tool that takes such a file takes a name too
@@ -23,9 +24,10 @@ TAGS = "tags.json"
 CLASSIFIER = "classifier.npz"
 CARD = "MODEL_CARD.md"
 FIRST_FACE = "first_face.json"
+ENCODER = "encoder.npz"
 DEFAULT = "default"
 
-__all__ = ["ROOT", "DEFAULT", "FIRST_FACE", "PretrainedError", "names", "file_of", "shipped_name", "resolve",
+__all__ = ["ROOT", "DEFAULT", "FIRST_FACE", "ENCODER", "PretrainedError", "names", "file_of", "shipped_name", "resolve",
            "companion", "read_first_face"]
 
 
@@ -40,7 +42,7 @@ def names():
 
 
 def file_of(name, what=GENERATOR):
-    """Path of ``what`` (``GENERATOR``, ``TAGS``, ``CLASSIFIER``, ``CARD``) of the shipped model ``name``.
+    """Path of ``what`` (``GENERATOR``, ``TAGS``, ``CLASSIFIER``, ``ENCODER``, ``CARD``) of the shipped model ``name``.
 
     Raises:
         PretrainedError: no such model, or it has no such file.
