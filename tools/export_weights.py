@@ -7,7 +7,9 @@ network is written as ONNX (opset 11) for onnxruntime-web: generator.onnx (float
 is run with onnxruntime and compared with Chainer's test-mode output for the same z; a difference
 above --tolerance aborts the export with exit status 1. --tags copies the tag vectors of
 tools/tag_vectors.py (one slider each); a shipped model (--model default) brings its own, and
-without either (or with --no-tags) the page has no tag sliders.
+without either (or with --no-tags) the page has no tag sliders. --encoder (the inversion encoder of
+tools/train_encoder.py; a shipped model brings its own) is written as encoder.onnx, checked the same
+way, and gives the page its "bring your own face" control.
 
 A conditional model (train_faces.py --conditional) is exported with two inputs, z and the tags y,
 checked against Chainer for random z and y; demo.json then lists its tags under "conditional".
@@ -29,6 +31,7 @@ from chainer_dcgan.cli import (add_model_argument, generator_from_args, output_f
 from chainer_dcgan.export.conditional import export_conditional_demo  # noqa: E402
 from chainer_dcgan.models import is_conditional, pretrained  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
+from chainer_dcgan.zspace.inversion import load_encoder  # noqa: E402
 from chainer_dcgan.zspace.tagging import TagVectorFileError, read_tag_vectors  # noqa: E402
 
 
@@ -43,6 +46,9 @@ def parse_args(argv=None):
                            "or a shipped model's name for its vectors; default: those shipped with --model when it "
                            "names a shipped model, else no tag sliders")
     tags.add_argument("--no-tags", action="store_true", help="no tag sliders, even for a shipped model")
+    p.add_argument("--encoder", default=None,
+                   help="inversion encoder (npz of tools/train_encoder.py, made for --model); default: the one "
+                        "shipped with --model, if any; 'none': no encoder")
     p.add_argument("--float16", action="store_true",
                    help="also write generator.f16.onnx with float16 weights (page: ?model=f16)")
     p.add_argument("--check-n", type=positive_int, default=4,
@@ -71,8 +77,11 @@ def main(argv=None):
                                                tolerance=args.tolerance)
         else:
             tags = read_tag_vectors(tags_file, gen.z_dim) if tags_file else []
+            encoder_file = None if (args.encoder or "").lower() == "none" else (
+                args.encoder or pretrained.companion(args.model, pretrained.ENCODER))
+            encoder = load_encoder(encoder_file, gen) if encoder_file else None
             manifest = export.export_demo(gen, args.out, tags=tags, float16=args.float16, check_n=args.check_n,
-                                          seed=args.seed, tolerance=args.tolerance)
+                                          seed=args.seed, tolerance=args.tolerance, encoder=encoder)
     except export.ExportCheckError as e:
         print_error(e)
         return 1  # the documented status of a failed numerical check
@@ -86,6 +95,10 @@ def main(argv=None):
     print("wrote {} ({} tag sliders{}) and {}".format(
         os.path.join(args.out, export.TAGS), manifest["tag_count"],
         " from {}".format(tags_file) if manifest["tag_count"] else "", os.path.join(args.out, export.MANIFEST)))
+    if "encoder" in manifest:
+        print("wrote {} (the inversion encoder, {:.1f} MB; max |difference| from Chainer {:.2g})".format(
+            os.path.join(args.out, manifest["encoder"]["file"]), manifest["encoder"]["bytes"] / 1e6,
+            manifest["encoder"]["max_abs_error_vs_chainer"]))
     return 0
 
 

@@ -5,9 +5,10 @@ import shutil
 import tempfile
 
 from chainer_dcgan import export
-from chainer_dcgan.models.pretrained import DEFAULT, FIRST_FACE, TAGS, companion, file_of, read_first_face
+from chainer_dcgan.models.pretrained import DEFAULT, ENCODER, FIRST_FACE, TAGS, companion, file_of, read_first_face
 from chainer_dcgan.models.serialization import load_generator
 from chainer_dcgan.utils.cache import cache_dir as package_cache
+from chainer_dcgan.zspace.inversion import load_encoder
 from chainer_dcgan.zspace.tagging import read_tag_vectors
 
 __all__ = ["demo_export"]
@@ -26,8 +27,9 @@ def demo_export(name=DEFAULT, cache_dir=None):
     """
     gen_path = file_of(name)
     first_path = companion(name, FIRST_FACE)
+    encoder_path = companion(name, ENCODER)
     sha = hashlib.sha256()
-    for path in filter(None, (gen_path, first_path)):  # a new first face is a new export too
+    for path in filter(None, (gen_path, first_path, encoder_path)):  # a new first face or encoder: a new export
         with open(path, "rb") as f:
             sha.update(hashlib.file_digest(f, "sha256").digest())
     digest = sha.hexdigest()[:16]
@@ -42,7 +44,8 @@ def demo_export(name=DEFAULT, cache_dir=None):
     os.makedirs(root, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".{}-".format(name), dir=root)
     try:
-        export.export_demo(gen, tmp, tags=tags, check_n=2, first_z=first_z)
+        encoder = load_encoder(encoder_path, gen) if encoder_path else None
+        export.export_demo(gen, tmp, tags=tags, check_n=2, first_z=first_z, encoder=encoder)
         os.chmod(tmp, 0o777 & ~_umask())
         try:
             os.rename(tmp, folder)

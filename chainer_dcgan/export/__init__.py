@@ -21,6 +21,7 @@ An export folder holds::
     generator.onnx        float32 weights
     generator.f16.onnx    float16 weights (with ``float16=True``)
     tags.json             the tag vectors for the sliders ({"tags": []} without any)
+    encoder.onnx          the inversion encoder, image -> z (when one is given; :mod:`chainer_dcgan.export.encoder`)
     demo.json             what the page reads first: file names, sizes, z_dim, the check's errors
 """
 import json
@@ -260,7 +261,7 @@ def check_export(model_bytes, reference, z, tolerance=TOLERANCE, what="exported 
 
 
 def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0, tolerance=TOLERANCE,
-                first_z=None):
+                first_z=None, encoder=None):
     """Export ``generator`` and tag vectors into ``out_dir`` for the web demo (see the module doc).
 
     Args:
@@ -274,6 +275,8 @@ def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0,
         tolerance (float): largest absolute difference allowed.
         first_z (sequence of float or None): the z the page opens on (``first_z`` in the manifest);
             None: a random one each time.
+        encoder (:class:`~chainer_dcgan.zspace.inversion.Encoder` or None): trained for ``generator``
+            (refused otherwise); written as ``encoder.onnx`` after a check on the check z's faces.
 
     Returns:
         dict: the manifest written to ``demo.json``.
@@ -305,6 +308,16 @@ def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0,
     files = {}
     f32 = build_onnx(params, act).SerializeToString()
     files[MODEL_F32] = (f32, check_export(f32, reference, z, tolerance, MODEL_F32))
+    if encoder is not None:
+        from chainer_dcgan.export.encoder import ENCODER_F32, check_encoder
+        from chainer_dcgan.utils.images import to_array, to_image
+        from chainer_dcgan.zspace.inversion import generator_digest
+
+        if encoder.generator != generator_digest(generator):
+            raise ExportError("the encoder was trained for another generator (weights {}...)".format(
+                str(encoder.generator)[:12]))
+        faces = numpy.stack([to_array(to_image(x)) for x in reference])  # as the page reads an image
+        encoder_file = check_encoder(encoder, faces, tolerance)
     if float16:
         half = {k: v.astype(numpy.float16).astype(numpy.float32) for k, v in params.items()}
         half_ref = chainer_output(FoldedGenerator(half, act), z).astype(numpy.float64)
@@ -326,12 +339,19 @@ def export_demo(generator, out_dir, tags=None, float16=False, check_n=4, seed=0,
         "default_model": MODEL_F32,
         "check": {"n": int(check_n), "seed": int(seed), "tolerance": tolerance},
     }
+    if encoder is not None:
+        manifest["encoder"] = {"file": ENCODER_F32, "bytes": len(encoder_file[0]), "dtype": "float32",
+                               "input": "x float32 (N, 3, {0}, {0}) = (pixel - 128) / 128".format(encoder.size),
+                               "max_abs_error_vs_chainer": encoder_file[1]}
     if first_z is not None:
         manifest["first_z"] = [float(numpy.float32(v)) for v in first_z]
     with atomic_folder(out_dir) as folder:  # the whole export replaces the old one, or nothing does
         for name, (data, _) in files.items():
             with atomic_write(os.path.join(folder, name)) as f:
                 f.write(data)
+        if encoder is not None:
+            with atomic_write(os.path.join(folder, ENCODER_F32)) as f:
+                f.write(encoder_file[0])
         write_tag_vectors(os.path.join(folder, TAGS), tags, meta={"source": "chainer_dcgan.export"})
         with atomic_write(os.path.join(folder, MANIFEST), "w") as f:
             json.dump(manifest, f, indent=1)
