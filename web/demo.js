@@ -13,6 +13,9 @@
 // URL hash: the current face (see share.js); the page keeps it up to date and opens on it.
 // A conditional export (demo.json has "conditional": {"tags": [...]}) gets one control per tag, in
 // [0, 1], that sets that tag's entry of the model's second input y.
+// An export with an inversion encoder (demo.json has "encoder") gets "bring your own face": an image
+// file (button or drop on the face) is cut to its middle square and resized to the model's size in
+// the browser, the encoder (fetched on first use) turns it into z0, and the sliders move it.
 // Test hook: window.dcganDemo (see the object at the end).
 import { compose, lerp, perturb, sampleZ, toRGBA } from './zspace.js';
 import { FaceError, fromHash, fromJSON, toHash, toJSON } from './share.js';
@@ -39,8 +42,9 @@ const state = {
   manifest: null, session: null, tags: [], vectors: [], z0: null, z: null, conditional: [],
   backend: null, lost: '', loadMs: null, lastMs: null, gridMs: null, queue: Promise.resolve(),
   marks: {}, drawn: 0, gridDrawn: 0, requested: 0, pending: null, mode: 'face', gridZ0: null,
-  favourites: [], morphing: null, note: '',
+  favourites: [], morphing: null, note: '', encoder: null, ownPixels: null,
 };
+const MIN_FACE = 24;  // px a side: smaller is no face to redraw (the command line's limit too)
 
 function setStatus(text, kind) {
   $('status').textContent = text;
@@ -153,6 +157,7 @@ async function load() {
   state.conditional = (manifest.conditional && manifest.conditional.tags) || [];
   buildTagControls(state.conditional);
   state.model = model.file;
+  $('own-face').hidden = !manifest.encoder;
   state.marks.session = performance.now();
 }
 
@@ -439,6 +444,91 @@ async function importFace(file) {
   return true;
 }
 
+/** The encoder's session, made on first use (its weights are fetched then, not at load). */
+async function encoderSession() {
+  if (!state.encoder) {
+    const entry = state.manifest.encoder;
+    state.encoder = fetch(new URL(entry.file, exportUrl)).then((r) => {
+      if (!r.ok) throw new Error(`${entry.file}: HTTP ${r.status}`);
+      return r.arrayBuffer();
+    }).then((b) => ort.InferenceSession.create(new Uint8Array(b), { graphOptimizationLevel: 'all', executionProviders: ['wasm'] }));
+    state.encoder.catch(() => { state.encoder = null; });
+  }
+  return state.encoder;
+}
+
+/** An image file as the model's input: its middle square resized to S x S, RGBA bytes (S * S * 4). */
+async function facePixels(file) {
+  let bitmap;
+  try {
+    // Embedded colour profiles are ignored, as the command line's reader (PIL) ignores them.
+    bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  } catch (e) {
+    throw new FaceError('not an image this browser can read');
+  }
+  const { width, height } = bitmap;
+  if (Math.min(width, height) < MIN_FACE) {
+    throw new FaceError(`${width}x${height} pixels is too small for a face (at least ${MIN_FACE} a side)`);
+  }
+  const size = state.manifest.image_size;
+  const side = Math.min(width, height);
+  const c = document.createElement('canvas');
+  c.width = size;
+  c.height = size;
+  const g = c.getContext('2d', { willReadFrequently: true });
+  g.fillStyle = '#ffffff';  // transparent parts on white, as the command line composites them
+  g.fillRect(0, 0, size, size);
+  g.imageSmoothingEnabled = true;
+  g.imageSmoothingQuality = 'high';
+  g.drawImage(bitmap, Math.floor((width - side) / 2), Math.floor((height - side) / 2), side, side, 0, 0, size, size);
+  bitmap.close();
+  return { rgba: g.getImageData(0, 0, size, size).data, cropped: width !== height, width, height };
+}
+
+/** z from the encoder for RGBA bytes: x = (pixel - 128) / 128, channels first. */
+async function encode(rgba) {
+  const size = state.manifest.image_size;
+  const plane = size * size;
+  const x = new Float32Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    for (let ch = 0; ch < 3; ch++) x[ch * plane + i] = (rgba[4 * i + ch] - 128) / 128;
+  }
+  const session = await encoderSession();
+  const result = await enqueue(() => session.run({ x: new ort.Tensor('float32', x, [1, 3, size, size]) }));
+  return Float32Array.from(result.z.data, (v) => Math.min(1, Math.max(-1, v)));
+}
+
+/** Bring your own face: the image's z (from the encoder) becomes z0 at noise strength 1. */
+async function ownFace(file) {
+  let face;
+  try {
+    face = await facePixels(file);
+  } catch (e) {
+    if (!(e instanceof FaceError)) throw e;
+    setStatus(`error: ${file.name}: ${e.message}`, 'error');
+    return false;
+  }
+  stopMorph();
+  state.ownPixels = face.rgba;
+  state.z0 = await encode(face.rgba);
+  setInput($('strength'), 1);
+  setMode('face');
+  state.note = `your face from ${file.name}${face.cropped ? ` (its middle square of ${face.width}x${face.height})` : ''}: ` +
+    'the encoder\'s z, no refinement (tools/invert.py refines it further)';
+  await draw();
+  return true;
+}
+
+/** A dropped file: a face file (.json) opens as one, anything else as your own face. */
+function dropFile(file) {
+  if (/\.json$/i.test(file.name) || file.type === 'application/json') return importFace(file);
+  if (!state.manifest.encoder) {
+    setStatus(`error: ${file.name}: this export has no encoder (export with tools/export_weights.py --encoder)`, 'error');
+    return Promise.resolve(false);
+  }
+  return ownFace(file);
+}
+
 function applyHash() {
   let face;
   try {
@@ -531,6 +621,22 @@ function wire() {
     e.target.value = '';
     if (file) importFace(file).catch(report);
   });
+  on('own-face', () => $('own-file').click());
+  $('own-file').addEventListener('change', (e) => {
+    const file = e.target.files[0];
+    e.target.value = '';
+    if (file) ownFace(file).catch(report);
+  });
+  const view = document.querySelector('.view');
+  view.addEventListener('dragover', (e) => { e.preventDefault(); view.classList.add('dropping'); });
+  view.addEventListener('dragleave', () => view.classList.remove('dropping'));
+  view.addEventListener('drop', (e) => {
+    e.preventDefault();
+    view.classList.remove('dropping');
+    const file = e.dataTransfer && e.dataTransfer.files[0];
+    state.note = '';
+    if (file) dropFile(file).catch(report);
+  });
   gridCanvas.addEventListener('click', (e) => { gridClick(e).catch(report); });
   $('strength').addEventListener('input', (e) => {
     e.target.nextElementSibling.textContent = Number(e.target.value).toFixed(2);
@@ -596,6 +702,9 @@ window.dcganDemo = {
   get mode() { return state.mode; },
   get favourites() { return state.favourites.length; },
   get morphing() { return state.morphing !== null; },
+  /** Whether the export has an inversion encoder, and the RGBA bytes last fed to it (S * S * 4). */
+  get hasEncoder() { return Boolean(state.manifest && state.manifest.encoder); },
+  ownPixels: () => (state.ownPixels ? Array.from(state.ownPixels) : null),
   /** Resolves when every queued run (live redraws included) has finished. */
   idle: () => state.queue,
   /** Holds the run queue: runs asked for from now wait until the returned function is called. */
