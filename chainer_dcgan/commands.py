@@ -19,6 +19,8 @@ COMMANDS = {
     "interpolate": "tools/interpolate.py",
     "variations": "tools/variations.py",
     "tag-vectors": "tools/tag_vectors.py",
+    "invert": "tools/invert.py",
+    "train-encoder": "tools/train_encoder.py",
     "export": "tools/export_weights.py",
     "serve": "tools/serve_demo.py",
     "scrape": "tools/scrape_safebooru.py",

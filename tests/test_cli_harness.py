@@ -23,7 +23,8 @@ from conftest import REPO
 from chainer_dcgan.models import Generator
 from chainer_dcgan.models.serialization import save_model
 from chainer_dcgan.utils.images import save_image
-from chainer_dcgan.zspace import tagging
+from chainer_dcgan.zspace import inversion, tagging
+from PIL import Image  # noqa: I100
 
 MARKER = "PWNED"
 
@@ -176,6 +177,15 @@ def corpus(tmp_path_factory):
         os.makedirs(c / name)
         (c / name / "generator.onnx").write_bytes(b"onnx")
         (c / name / "demo.json").write_text(json.dumps(dict(good, **change)))
+    # inversion: images no face can come from, and an encoder made for another generator
+    save_image(c / "tiny.png", numpy.zeros((10, 10, 3), numpy.uint8))
+    save_image(c / "oblong.png", numpy.zeros((100, 200, 3), numpy.uint8))
+    Image.fromarray(numpy.zeros((64, 64), numpy.float32), mode="F").save(str(c / "float.tiff"))
+    frames = [Image.new("RGB", (64, 64), colour) for colour in ("red", "blue")]
+    frames[0].save(str(c / "anim.gif"), save_all=True, append_images=frames[1:])
+    numpy.random.seed(1)
+    inversion.save_encoder(str(c / "enc_other.npz"), inversion.Encoder(
+        width=4, generator=inversion.generator_digest(Generator())))
     return c
 
 
@@ -370,6 +380,37 @@ ROWS = [
     ("tools/serve_demo.py", ["--export", "{c}/demo_file_up"], "must be a file name inside the export"),
     ("tools/serve_demo.py", ["--export", "{c}/demo_default_missing"], "'default_model' 'other.onnx' is not one of"),
     ("tools/serve_demo.py", ["--export", "{c}/demo_first_z"], "'first_z' must be a list of finite numbers"),
+    ("tools/invert.py", ["{c}/afile", "--model", G, "--encoder", "none", "--out", "{o}"], "afile: not an image"),
+    ("tools/invert.py", ["{c}/nothere.png", "--model", G, "--encoder", "none", "--out", "{o}"],
+     "nothere.png: no such file"),
+    ("tools/invert.py", ["{c}/tiny.png", "--model", G, "--encoder", "none", "--out", "{o}"],
+     "tiny.png: 10x10 pixels is too small"),
+    ("tools/invert.py", ["{c}/oblong.png", "--model", G, "--encoder", "none", "--out", "{o}"],
+     "oblong.png: 200x100 pixels is not a face crop"),
+    ("tools/invert.py", ["{c}/float.tiff", "--model", G, "--encoder", "none", "--out", "{o}"],
+     "float.tiff: an image of mode F"),
+    ("tools/invert.py", ["{c}/anim.gif", "--model", G, "--encoder", "none", "--out", "{o}"],
+     "anim.gif: an animation of 2 frames"),
+    ("tools/invert.py", ["{c}/tagged/0.png", "--model", G, "--encoder", "{c}/enc_other.npz", "--out", "{o}"],
+     "enc_other.npz: made for another generator"),
+    ("tools/invert.py", ["{c}/tagged/0.png", "--model", G, "--encoder", "{c}/gen.npz", "--out", "{o}"],
+     "gen.npz: not an encoder file"),
+    ("tools/invert.py", ["{c}/tagged/0.png", "--model", G, "--out", "{o}"], "comes with no encoder"),
+    ("tools/invert.py", ["{c}/tagged/0.png", "--model", "{c}/evil.npz", "--encoder", "none", "--out", "{o}"],
+     "evil.npz: member 'dc4/W'"),
+    ("tools/invert.py", ["{c}/tagged/0.png", "--model", G, "--encoder", "none", "--steps", "-1", "--out", "{o}"],
+     "--steps"),
+    ("tools/invert.py", ["{c}/tagged/0.png", "--model", G, "--encoder", "none", "--move", "smile", "--out", "{o}"],
+     "--move"),
+    ("tools/invert.py", ["{c}/tagged/0.png", "--model", G, "--encoder", "none", "--out", "{c}/afile"],
+     "afile exists and is not a folder"),
+    ("tools/train_encoder.py", ["--model", "{c}/evil.npz", "--out", "{o}/e.npz"], "evil.npz: member 'dc4/W'"),
+    ("tools/train_encoder.py", ["--model", G, "--out", "{o}/e.npz", "--iterations", "-1"], "--iterations"),
+    ("tools/train_encoder.py", ["--model", G, "--out", "{o}/e.npz", "--real-iterations", "1", "--real-folder",
+                                "{c}/nothere"], "--real-folder"),
+    ("tools/train_encoder.py", ["--model", G, "--out", "/sys/e.npz"], "cannot write in /sys"),
+    ("tools/export_weights.py", ["--model", G, "--encoder", "{c}/enc_other.npz", "--out", "{o}/e"],
+     "enc_other.npz: made for another generator"),
 ]
 
 

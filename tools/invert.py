@@ -141,7 +141,13 @@ def load_faces(args, size):
 
 
 def _moves(args, z_dim):
-    vectors = tagging.read_tag_vectors(args.tags or args.model, z_dim)
+    """``(names, matrix, tags to move along)``, or None when there are no tag vectors to move along."""
+    source = args.tags or pretrained.companion(args.model, pretrained.TAGS)
+    if source is None:
+        if args.move:
+            raise ValueError("--move: {} comes with no tag vectors; give them with --tags FILE".format(args.model))
+        return None
+    vectors = tagging.read_tag_vectors(source, z_dim)
     names, matrix = tagging.stack_vectors(vectors)
     if args.move is None:
         wanted = [t for t in DEFAULT_MOVES if t in names] or names[:4]
@@ -152,13 +158,6 @@ def _moves(args, z_dim):
             raise ValueError("--move: unknown tag(s) {} (the tag vectors have: {})".format(
                 ", ".join(unknown), ", ".join(names)))
     return names, matrix, wanted
-
-
-def _tag_vectors_wanted(args):
-    """Whether the sheet gets tag moves: always with --tags/--move, else when the model ships vectors."""
-    if args.tags or args.move:
-        return True
-    return pretrained.companion(args.model, pretrained.TAGS) is not None
 
 
 def main(argv=None):
@@ -176,7 +175,7 @@ def main(argv=None):
                                  "or --encoder none".format(args.model))
             encoder = inversion.load_encoder(path, gen)
             encoder.to_device(gen.device)
-        moves = _moves(args, gen.z_dim) if _tag_vectors_wanted(args) else None
+        moves = _moves(args, gen.z_dim)
         faces = load_faces(args, gen.size)
         summary = {"model": args.model, "encoder": args.encoder or ("none" if encoder is None else args.model),
                    "steps": args.steps, "lr": args.lr, "faces": []}
