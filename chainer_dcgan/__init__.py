@@ -24,9 +24,11 @@ evaluation
     statistics (cheap image statistics), inception (InceptionV3 features), metrics (FID, KID,
     precision/recall), agreement (does a conditional model draw the tags asked for).
 zspace
-    sampling, interpolation, the demo's formula; tagging (tag classifier, tag vectors).
+    sampling, interpolation, the demo's formula; tagging (tag classifier, tag vectors);
+    inversion (image -> z: the encoder, refinement).
 export
-    the browser demo's ONNX export (conditional: the conditional model's; manifest: demo.json's types).
+    the browser demo's ONNX export (conditional: the conditional model's; manifest: demo.json's types;
+    encoder: the inversion encoder's).
 demo
     server (serving the page), shipped (the demo export of a shipped model).
 utils
