@@ -57,6 +57,11 @@ class Encoder(chainer.Chain):
     def __init__(self, z_dim=hparams.Z_DIM, size=hparams.IMAGE_SIZE, width=32, generator=None):
         super().__init__()
         base, _, _ = architecture(size)
+        for name, value, high in (("z_dim", z_dim, 4096), ("width", width, 512)):
+            if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or not 1 <= value <= high:
+                raise ValueError("{} must be an integer in 1..{}, got {!r}".format(name, high, value))
+        if generator is not None and not isinstance(generator, str):
+            raise ValueError("generator must be a digest string or None, got {!r}".format(generator))
         self.z_dim, self.size, self.width, self.generator = int(z_dim), int(size), int(width), generator
         self.blocks = (size // base).bit_length() - 1
         channels = [3] + [min(8 * width, width * 2 ** i) for i in range(self.blocks)]

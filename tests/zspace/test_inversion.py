@@ -1,5 +1,6 @@
 """Inversion (chainer_dcgan.zspace.inversion): the encoder, its files, refinement, training and the shipped
 encoder's quality on generated faces it never saw."""
+import json
 import os
 
 import numpy
@@ -57,6 +58,12 @@ def test_an_encoder_file_loads_for_its_generator_and_is_refused_for_another(demo
         inversion.load_encoder(str(tmp_path / "nothere.npz"))
     with pytest.raises(ValueError, match="records no generator"):
         inversion.save_encoder(path, inversion.Encoder(width=4))
+    # A record asking for a huge encoder is refused before anything is allocated.
+    record = json.dumps({"format": 1, "class": "Encoder", "config": {"width": 10 ** 9}}).encode()
+    with open(str(tmp_path / "huge.npz"), "wb") as f:
+        numpy.savez(f, _meta=numpy.frombuffer(record, numpy.uint8))
+    with pytest.raises(inversion.EncoderFileError, match="huge.npz: bad encoder record .* width must be"):
+        inversion.load_encoder(str(tmp_path / "huge.npz"))
 
 
 def test_refinement_lowers_the_loss_and_keeps_z_in_the_prior(demo_generator):
