@@ -195,6 +195,29 @@ def test_a_default_slider_moves_the_face_towards_its_tag(default_page):
     assert (after > before).mean() >= 0.75
 
 
+def test_the_default_page_brings_your_own_face_with_the_shipped_encoder(default_page, tmp_path):
+    """The upload path on the shipped model: z0 is Chainer's E(image) with the shipped encoder, the face its G."""
+    from chainer_dcgan.datasets.synthetic import SyntheticFaces
+    from chainer_dcgan.export import TOLERANCE
+    from chainer_dcgan.zspace import inversion
+
+    page = default_page
+    assert page.is_visible("#own-face")
+    face = SyntheticFaces(1, seed=1).image(0)  # an embedded face neither G nor E was trained on
+    Image.fromarray(face).save(str(tmp_path / "mine.png"))
+    page.evaluate("n => dcganDemo.setSliders(new Array(n).fill(0))", len(page.evaluate("dcganDemo.tags")))
+    before = page.evaluate("dcganDemo.drawn")
+    page.set_input_files("#own-file", str(tmp_path / "mine.png"))
+    page.wait_for_function("n => dcganDemo.drawn > n", arg=before)
+    page.evaluate("dcganDemo.idle()")
+    gen = load_generator(pretrained.DEFAULT)
+    want = inversion.encode(inversion.load_encoder(pretrained.DEFAULT, gen), face[None])[0]
+    z0 = numpy.array(page.evaluate("dcganDemo.getZ0()"), numpy.float32)
+    assert numpy.abs(z0 - want).max() <= TOLERANCE
+    drawn = _page_faces(page, [z0], [0.0] * len(page.evaluate("dcganDemo.tags")))[0]
+    numpy.testing.assert_allclose(drawn, numpy.clip(gen.generate(z0[None])[0], -1, 127 / 128), atol=1.5 / 128)
+
+
 @needs_default
 def test_serve_demo_without_export_serves_the_default(tmp_path):
     proc = subprocess.Popen([sys.executable, os.path.join(REPO, "tools", "serve_demo.py"), "--port", "0", "--quiet"],
