@@ -248,14 +248,13 @@ def _best_random(generator, x, y, candidates, seed, batch_size):
 
 
 Inversion = collections.namedtuple("Inversion", ["z", "reconstructions", "start", "history"])
-Inversion.__doc__ = """What :func:`invert` found.
-
-Attributes:
-    z: ``float32 (N, D)`` in ``[-1, 1]``.
-    reconstructions: ``float32 (N, 3, S, S)``: G(z) in test mode (unclipped, as :func:`generate` gives).
-    start: ``float32 (N, D)``: the z refinement started from (E's, or the best random one).
-    history: ``float32 (steps + 1, N)``: the per-image refinement loss (see :func:`refine`).
-"""
+Inversion.__doc__ = """What :func:`invert` found: ``z``, ``float32 (N, D)`` in ``[-1, 1]``; ``reconstructions``,
+``float32 (N, 3, S, S)``, G(z) in test mode (unclipped, as :func:`generate` gives); ``start``, ``float32 (N, D)``,
+the z refinement started from (E's, or the best random one); ``history``, ``float32 (steps + 1, N)``, the
+per-image refinement loss (see :func:`refine`)."""
+for _field in Inversion._fields:
+    getattr(Inversion, _field).__doc__ = "See :class:`Inversion`."
+del _field
 
 
 def invert(generator, images, encoder=None, steps=100, lr=0.05, y=None, patience=20, candidates=256, seed=0,
