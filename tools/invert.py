@@ -26,10 +26,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import finite_float, non_negative_int, output_folder, positive_float, seed, warn_nonfinite  # noqa: E402
+from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args, finite_float,  # noqa: E402
+                               generator_from_args, non_negative_int, output_folder, positive_float, print_error, seed)
 from chainer_dcgan.models import pretrained, resolve_tags  # noqa: E402
-from chainer_dcgan.models.serialization import ModelFileError, load_generator  # noqa: E402
-from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
+from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.utils.atomic import atomic_write  # noqa: E402
 from chainer_dcgan.utils.images import read_image, save_image, tile  # noqa: E402
 from chainer_dcgan.zspace import inversion, tagging  # noqa: E402
@@ -48,8 +48,9 @@ DEFAULT_MOVES = ("blonde_hair", "pink_hair", "glasses", "smile")
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="face crops (PNG, JPEG, ...), or illustrations with --detect")
-    p.add_argument("--model", default="default",
-                   help="generator weights (npz, HDF5) or a shipped model's name (default: default)")
+    add_model_argument(p, "--model", default=pretrained.DEFAULT,
+                       help="generator weights (.npz, the 2015 original's .h5) or a shipped model's name "
+                            "(default: {})".format(pretrained.DEFAULT))
     p.add_argument("--encoder", default=None,
                    help="encoder file from tools/train_encoder.py (default: the one shipped with --model; "
                         "'none': start from the best of --candidates random z)")
@@ -72,8 +73,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=seed, default=0, help="seed of the random start without an encoder (default 0)")
     p.add_argument("--y", default=None,
                    help="for a conditional model: the faces' tags, e.g. \"long_hair,blue_eyes=0.5\" (given, not inferred)")
-    p.add_argument("--device", default="@numpy", help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
-    p.add_argument("--gpu", type=int, default=None, help="GPU id (same as --device @cupy:N)")
+    add_device_arguments(p, "invert")
     return p.parse_args(argv)
 
 
@@ -163,9 +163,7 @@ def _moves(args, z_dim):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        gen = load_generator(args.model)
-        warn_nonfinite(gen, args.model)
-        gen.to_device(resolve_device(args.gpu, args.device))
+        gen = generator_from_args(args, device_from_args(args))
         y = resolve_tags(gen, args.y)
         encoder = None
         if (args.encoder or "").lower() != "none":
@@ -213,7 +211,7 @@ def main(argv=None):
             json.dump(summary, f, indent=1)
             f.write("\n")
     except (ModelFileError, tagging.TagVectorFileError, ValueError, OSError) as e:
-        print("error: {}".format(e), file=sys.stderr)
+        print_error(e)
         return 2
     return 0
 

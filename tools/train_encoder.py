@@ -20,13 +20,13 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan.zspace import inversion  # noqa: E402  (imports the chainer shims first)
-from chainer_dcgan.cli import (non_negative_float, non_negative_int, output_file, positive_float,  # noqa: E402
-                               positive_int, seed, warn_nonfinite)
+from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
+                               generator_from_args, non_negative_float, non_negative_int, output_file,
+                               positive_float, positive_int, print_error, seed)
 from chainer_dcgan.datasets.images import ImageDataset  # noqa: E402
 from chainer_dcgan.datasets.synthetic import SyntheticFaces  # noqa: E402
 from chainer_dcgan.models import is_conditional  # noqa: E402
-from chainer_dcgan.models.serialization import ModelFileError, load_generator  # noqa: E402
-from chainer_dcgan.training.distributed import resolve_device  # noqa: E402
+from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.utils.images import to_image  # noqa: E402
 
 import numpy  # noqa: E402,I100
@@ -34,8 +34,7 @@ import numpy  # noqa: E402,I100
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True,
-                   help="generator weights (npz, HDF5) or a shipped model's name (default)")
+    add_model_argument(p)
     p.add_argument("--out", type=output_file, required=True, help="the encoder file to write (npz, float16)")
     p.add_argument("--iterations", type=non_negative_int, default=1200,
                    help="stage-1 steps on generated pairs (default 1200)")
@@ -58,8 +57,7 @@ def parse_args(argv=None):
                    help="resumable checkpoint (default OUT.ckpt.npz)")
     p.add_argument("--checkpoint-interval", type=positive_int, default=50, help="steps between checkpoints")
     p.add_argument("--display-interval", type=positive_int, default=10, help="steps between progress lines")
-    p.add_argument("--device", default="@numpy", help="Chainer device specifier, e.g. @numpy (default) or @cupy:0")
-    p.add_argument("--gpu", type=int, default=None, help="GPU id (same as --device @cupy:N)")
+    add_device_arguments(p, "train")
     return p.parse_args(argv)
 
 
@@ -79,12 +77,11 @@ def main(argv=None):
     args = parse_args(argv)
     checkpoint = args.checkpoint or os.path.splitext(args.out)[0] + ".ckpt.npz"
     try:
-        gen = load_generator(args.model)
-        warn_nonfinite(gen, args.model)
+        gen = generator_from_args(args)
         if is_conditional(gen):
             raise ValueError("--model {}: a conditional generator; train its encoder with "
                              "chainer_dcgan.zspace.inversion.train_encoder(..., y_rows=...)".format(args.model))
-        gen.to_device(resolve_device(args.gpu, args.device))
+        gen.to_device(device_from_args(args))
         real = _real_faces(args, gen.size) if args.real_iterations else None
         numpy.random.seed(args.seed)
         encoder = inversion.Encoder(gen.z_dim, gen.size, args.width, inversion.generator_digest(gen))
@@ -107,7 +104,7 @@ def main(argv=None):
         inversion.save_encoder(args.out, encoder)
         print("wrote {} ({} bytes; {:.0f} s this run)".format(args.out, os.path.getsize(args.out), time.time() - start))
     except (ModelFileError, ValueError, OSError) as e:
-        print("error: {}".format(e), file=sys.stderr)
+        print_error(e)
         return 2
     return 0
 
