@@ -89,6 +89,8 @@ def read_face_image(path):
             if getattr(img, "n_frames", 1) > 1:
                 raise ValueError("{}: an animation of {} frames; give one still image".format(path, img.n_frames))
         image = read_image(path)
+    except Image.DecompressionBombError as e:
+        raise ValueError("{}: refused, too many pixels for a face ({})".format(path, e)) from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError("{}: not an image PIL can read ({})".format(path, type(e).__name__)) from None
     height, width = image.shape[:2]

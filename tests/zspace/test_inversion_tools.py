@@ -84,3 +84,14 @@ def test_train_encoder_writes_an_encoder_for_the_model_and_resumes(files, demo_g
     assert _main("tools/train_encoder.py")(args[:5] + ["3"] + args[6:]) == 0
     printed = capsys.readouterr().out
     assert "step 3 (stage 1)" in printed and "step 2 " not in printed
+
+
+def test_an_image_of_too_many_pixels_is_refused_in_one_line(files, tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a 96x96 face is then over twice the limit
+    code = _main("tools/invert.py")([str(files / "face.png"), "--model", str(files / "gen.npz"), "--encoder",
+                                     "none", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: ") and "face.png: refused, too many pixels" in err
