@@ -42,7 +42,7 @@ const state = {
   manifest: null, session: null, tags: [], vectors: [], z0: null, z: null, conditional: [],
   backend: null, lost: '', loadMs: null, lastMs: null, gridMs: null, queue: Promise.resolve(),
   marks: {}, drawn: 0, gridDrawn: 0, requested: 0, pending: null, mode: 'face', gridZ0: null,
-  favourites: [], morphing: null, note: '', encoder: null, ownPixels: null,
+  favourites: [], morphing: null, note: '', encoder: null, ownPixels: null, encodeMs: null,
 };
 const MIN_FACE = 24;  // px a side: smaller is no face to redraw (the command line's limit too)
 
@@ -494,7 +494,12 @@ async function encode(rgba) {
     for (let ch = 0; ch < 3; ch++) x[ch * plane + i] = (rgba[4 * i + ch] - 128) / 128;
   }
   const session = await encoderSession();
-  const result = await enqueue(() => session.run({ x: new ort.Tensor('float32', x, [1, 3, size, size]) }));
+  const result = await enqueue(async () => {
+    const t0 = performance.now();
+    const out = await session.run({ x: new ort.Tensor('float32', x, [1, 3, size, size]) });
+    state.encodeMs = performance.now() - t0;
+    return out;
+  });
   return Float32Array.from(result.z.data, (v) => Math.min(1, Math.max(-1, v)));
 }
 
@@ -705,6 +710,8 @@ window.dcganDemo = {
   /** Whether the export has an inversion encoder, and the RGBA bytes last fed to it (S * S * 4). */
   get hasEncoder() { return Boolean(state.manifest && state.manifest.encoder); },
   ownPixels: () => (state.ownPixels ? Array.from(state.ownPixels) : null),
+  /** Milliseconds of the encoder's last run (session.run only; the first upload also fetches it). */
+  get encodeMs() { return state.encodeMs; },
   /** Resolves when every queued run (live redraws included) has finished. */
   idle: () => state.queue,
   /** Holds the run queue: runs asked for from now wait until the returned function is called. */

@@ -88,6 +88,7 @@ def test_an_uploaded_face_is_encoded_drawn_and_moved_by_the_sliders(own_page, de
     assert own_page.evaluate("Number(document.getElementById('strength').value)") == 1
     z0 = _check_face(own_page, demo_generator, encoder, [0.0] * N_TAGS)
     assert "your face from mine.png" in own_page.text_content("#status")
+    assert own_page.evaluate("dcganDemo.encodeMs") > 0
     # The sliders move the uploaded face as any other.
     own_page.evaluate("a => { dcganDemo.setSliders(a); return dcganDemo.draw(); }", [0.0, 0.5, 0.0, -0.5])
     numpy.testing.assert_array_equal(numpy.array(own_page.evaluate("dcganDemo.getZ0()"), numpy.float32), z0)
