@@ -26,7 +26,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import chainer  # noqa: E402
-import chainer.functions as F  # noqa: E402
 
 from chainer_dcgan.datasets.synthetic import SyntheticFaces  # noqa: E402
 from chainer_dcgan.models import sample_z  # noqa: E402
@@ -65,12 +64,7 @@ def classifier_features(clf, x, batch=100):
     out = []
     with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
         for i in range(0, len(x), batch):
-            h = F.clip(numpy.asarray(x[i:i + batch], numpy.float32), -1.0, 1.0)
-            if clf.downscale > 1:
-                h = F.average_pooling_2d(h, clf.downscale)
-            h = F.leaky_relu(clf.bn0(clf.c0(h)), 0.2)
-            h = F.leaky_relu(clf.bn1(clf.c1(h)), 0.2)
-            h = F.leaky_relu(clf.bn2(clf.c2(h)), 0.2)
+            h = clf.features(numpy.asarray(x[i:i + batch], numpy.float32))
             out.append(h.array.reshape(len(h), -1))
     return numpy.concatenate(out)
 

@@ -409,6 +409,10 @@ ROWS = [
     ("tools/train_encoder.py", ["--model", G, "--out", "{o}/e.npz", "--real-iterations", "1", "--real-folder",
                                 "{c}/nothere"], "--real-folder"),
     ("tools/train_encoder.py", ["--model", G, "--out", "/sys/e.npz"], "cannot write in /sys"),
+    ("tools/train_encoder.py", ["--model", G, "--out", "{o}/e.npz", "--feature-weight", "1"],
+     "gen.npz comes with no tag classifier; give --classifier"),
+    ("tools/train_encoder.py", ["--model", G, "--out", "{o}/e.npz", "--feature-weight", "1", "--classifier",
+                                "{c}/evil_clf.npz"], "evil_clf.npz"),
     ("tools/export_weights.py", ["--model", G, "--encoder", "{c}/enc_other.npz", "--out", "{o}/e"],
      "enc_other.npz: made for another generator"),
 ]

@@ -4,7 +4,8 @@
 Stage 1 (--iterations steps): pairs (G(z), z) for fresh z, loss = mean (E(x) - z)^2 (times --z-weight)
 + mean |G(E(x)) - x| (times --pixel-weight). Stage 2 (--real-iterations steps): real faces with the
 pixel loss alone: the embedded faces of --real-seed (the default model was trained on seed 0) or a
-folder of face crops (--real-folder). G is not changed. The run saves a checkpoint (--checkpoint,
+folder of face crops (--real-folder). --feature-weight adds to both stages a feature loss (the tag
+classifier's features of G(E(x)) against those of x). G is not changed. The run saves a checkpoint (--checkpoint,
 default OUT.ckpt.npz) every --checkpoint-interval steps and resumes from it when started again
 with the same flags. --out gets E in float16 with the generator's identity recorded, so it is
 refused for any other generator.
@@ -19,13 +20,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from chainer_dcgan.zspace import inversion  # noqa: E402  (imports the chainer shims first)
+from chainer_dcgan.zspace import inversion, tagging  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
                                generator_from_args, non_negative_float, non_negative_int, output_file,
                                positive_float, positive_int, print_error, seed)
 from chainer_dcgan.datasets.images import ImageDataset  # noqa: E402
 from chainer_dcgan.datasets.synthetic import SyntheticFaces  # noqa: E402
-from chainer_dcgan.models import is_conditional  # noqa: E402
+from chainer_dcgan.models import is_conditional, pretrained  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.utils.images import to_image  # noqa: E402
 
@@ -49,6 +50,11 @@ def parse_args(argv=None):
     p.add_argument("--z-weight", type=non_negative_float, default=1.0, help="weight of the z loss (default 1)")
     p.add_argument("--pixel-weight", type=non_negative_float, default=1.0,
                    help="weight of the pixel loss (default 1)")
+    p.add_argument("--feature-weight", type=non_negative_float, default=0.0,
+                   help="weight of a feature loss in both stages: mean squared difference of the tag classifier's "
+                        "last convolutional features of G(E(x)) and of x (default 0: none)")
+    p.add_argument("--classifier", default=None,
+                   help="the tag classifier for --feature-weight (default: the one shipped with --model)")
     p.add_argument("--lr", type=positive_float, default=5e-4, help="Adam's step size (default 5e-4)")
     p.add_argument("--width", type=positive_int, default=32,
                    help="channels of E's first convolution (default 32: about 1.6 M parameters, 3 MB in float16)")
@@ -83,6 +89,15 @@ def main(argv=None):
                              "chainer_dcgan.zspace.inversion.train_encoder(..., y_rows=...)".format(args.model))
         gen.to_device(device_from_args(args))
         real = _real_faces(args, gen.size) if args.real_iterations else None
+        features = None
+        if args.feature_weight:
+            source = args.classifier or pretrained.companion(args.model, pretrained.CLASSIFIER)
+            if source is None:
+                raise ValueError("--feature-weight: {} comes with no tag classifier; give --classifier FILE".format(
+                    args.model))
+            classifier = tagging.load_classifier(source)
+            classifier.to_device(gen.device)
+            features = classifier.features
         numpy.random.seed(args.seed)
         encoder = inversion.Encoder(gen.z_dim, gen.size, args.width, inversion.generator_digest(gen))
         encoder.to_device(gen.device)
@@ -100,10 +115,11 @@ def main(argv=None):
 
         inversion.train_encoder(gen, encoder, args.iterations, args.batch_size, args.z_weight, args.pixel_weight,
                                 real, args.real_iterations, lr=args.lr, seed=args.seed, checkpoint=checkpoint,
-                                checkpoint_interval=args.checkpoint_interval, callback=progress)
+                                checkpoint_interval=args.checkpoint_interval, callback=progress,
+                                features=features, feature_weight=args.feature_weight)
         inversion.save_encoder(args.out, encoder)
         print("wrote {} ({} bytes; {:.0f} s this run)".format(args.out, os.path.getsize(args.out), time.time() - start))
-    except (ModelFileError, ValueError, OSError) as e:
+    except (ModelFileError, tagging.TaggedDatasetError, ValueError, OSError) as e:
         print_error(e)
         return 2
     return 0

@@ -295,7 +295,7 @@ def _step_random(seed, iteration):
 
 def train_encoder(generator, encoder=None, iterations=1000, batch_size=32, z_weight=1.0, pixel_weight=1.0,
                   real=None, real_iterations=0, y_rows=None, lr=5e-4, seed=0, checkpoint=None,
-                  checkpoint_interval=50, callback=None):
+                  checkpoint_interval=50, callback=None, features=None, feature_weight=0.0):
     """Train an :class:`Encoder` for ``generator`` (which is not changed).
 
     Stage 1 (``iterations`` steps): fresh z (uniform, seeded per step), images ``G(z)`` rounded to
@@ -312,6 +312,9 @@ def train_encoder(generator, encoder=None, iterations=1000, batch_size=32, z_wei
         checkpoint (str or None): an npz saved every ``checkpoint_interval`` steps and at the end
             (E, Adam's state, the step); an existing one is resumed from (same seed: the same run).
         callback: ``callback(iteration, stage, {"z": ..., "pixel": ...})`` after every step.
+        features: a differentiable map of image arrays to features (e.g. a tag classifier's
+            ``features``; run in test mode), for a feature loss in both stages:
+            ``feature_weight * mean (features(clip(G(E(x)))) - features(x))^2``.
 
     Returns:
         the trained :class:`Encoder` (training done in place when one was given).
@@ -324,6 +327,8 @@ def train_encoder(generator, encoder=None, iterations=1000, batch_size=32, z_wei
         raise ValueError("y_rows: a conditional generator needs tag rows to draw y from")
     if real_iterations and real is None:
         raise ValueError("real: stage 2 ({} steps) needs real faces".format(real_iterations))
+    if feature_weight and features is None:
+        raise ValueError("features: a feature loss (feature_weight {}) needs a feature map".format(feature_weight))
     optimizer = chainer.optimizers.Adam(alpha=lr)
     optimizer.setup(encoder)
     done = 0
@@ -345,22 +350,35 @@ def train_encoder(generator, encoder=None, iterations=1000, batch_size=32, z_wei
         x = device.send(x)
         with chainer.using_config("train", True):
             z_hat = encoder(x)
-        pixel = F.mean(F.absolute(F.clip(_draw(generator, z_hat, y), -1.0, 1.0) - x))
+        drawn = F.clip(_draw(generator, z_hat, y), -1.0, 1.0)
+        pixel = F.mean(F.absolute(drawn - x))
         losses = {"pixel": pixel}
         loss = pixel_weight * pixel
+        if feature_weight:
+            with chainer.using_config("train", False):
+                target = features(x).array
+                losses["feature"] = F.mean_squared_error(features(drawn), target)
+            loss = loss + feature_weight * losses["feature"]
         if stage == 1:
             losses["z"] = F.mean_squared_error(z_hat, device.send(z))
             loss = loss + z_weight * losses["z"]
         encoder.cleargrads()
-        generator.cleargrads()
+        _clear_frozen(generator, features)
         loss.backward()
         optimizer.update()
         if callback is not None:
             callback(it + 1, stage, {k: float(v.array) for k, v in losses.items()})
         if checkpoint is not None and ((it + 1) % checkpoint_interval == 0 or it + 1 == total):
             _save_checkpoint(checkpoint, encoder, optimizer, it + 1)
-    generator.cleargrads()
+    _clear_frozen(generator, features)
     return encoder
+
+
+def _clear_frozen(generator, features):
+    """Drop the gradients the backward pass left in G and the feature map: only E learns."""
+    generator.cleargrads()
+    if isinstance(getattr(features, "__self__", None), chainer.Link):
+        features.__self__.cleargrads()
 
 
 def _save_checkpoint(path, encoder, optimizer, iteration):

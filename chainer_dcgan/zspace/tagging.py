@@ -140,14 +140,18 @@ class TagClassifier(chainer.Chain):
         """The constructor's arguments, JSON-ready."""
         return {"tags": self.tags, "image_size": self.image_size, "width": self.width, "downscale": self.downscale}
 
-    def forward(self, x):
+    def features(self, x):
+        """The last convolution's activated features ``float32 (N, 4 width, S', S')`` (``S' = S / downscale / 8``),
+        what the logits are read from; a feature space for comparing faces (inversion's feature loss)."""
         h = F.clip(x, -1.0, 1.0)
         if self.downscale > 1:
             h = F.average_pooling_2d(h, self.downscale)
         h = F.leaky_relu(self.bn0(self.c0(h)), 0.2)
         h = F.leaky_relu(self.bn1(self.c1(h)), 0.2)
-        h = F.leaky_relu(self.bn2(self.c2(h)), 0.2)
-        return self.fc(h)
+        return F.leaky_relu(self.bn2(self.c2(h)), 0.2)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
 
     def predict_proba(self, x, batch_size=200):
         """Tag probabilities for image arrays ``float (N, 3, S, S)``: NumPy ``float32 (N, K)`` in [0, 1].

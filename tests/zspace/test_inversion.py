@@ -163,3 +163,23 @@ def test_the_shipped_encoder_beats_random_z_by_a_wide_margin_on_unseen_generated
     z_err_rand = numpy.abs(z_rand - z_true).mean()
     assert pixel_enc < 0.6 * pixel_rand, (pixel_enc, pixel_rand)
     assert z_err_enc < 0.7 * z_err_rand, (z_err_enc, z_err_rand)
+
+
+def test_a_feature_loss_joins_training_and_leaves_the_feature_map_alone():
+    from chainer_dcgan.models import Generator
+    from chainer_dcgan.zspace.tagging import TagClassifier
+
+    numpy.random.seed(9)
+    gen = Generator(size=64)
+    clf = TagClassifier(["red"], image_size=64, width=4)
+    before = {name: p.array.copy() for name, p in clf.namedparams()}
+    enc = inversion.Encoder(size=64, width=4, generator=inversion.generator_digest(gen))
+    seen = []
+    inversion.train_encoder(gen, enc, iterations=2, batch_size=2, seed=1, features=clf.features,
+                            feature_weight=0.5, callback=lambda it, stage, losses: seen.append(losses))
+    assert all(set(losses) == {"z", "pixel", "feature"} and losses["feature"] >= 0 for losses in seen)
+    for name, p in clf.namedparams():
+        numpy.testing.assert_array_equal(p.array, before[name], err_msg=name)
+        assert p.grad is None
+    with pytest.raises(ValueError, match="needs a feature map"):
+        inversion.train_encoder(gen, enc, iterations=1, batch_size=2, feature_weight=1.0)

@@ -84,6 +84,15 @@ def test_train_encoder_writes_an_encoder_for_the_model_and_resumes(files, demo_g
     assert _main("tools/train_encoder.py")(args[:5] + ["3"] + args[6:]) == 0
     printed = capsys.readouterr().out
     assert "step 3 (stage 1)" in printed and "step 2 " not in printed
+    # With a feature loss read by a tag classifier.
+    from chainer_dcgan.zspace.tagging import TagClassifier, save_classifier
+
+    save_classifier(str(tmp_path / "clf.npz"), TagClassifier(["red"], width=4))
+    assert _main("tools/train_encoder.py")(["--model", str(files / "gen.npz"), "--out", str(tmp_path / "f.npz"),
+                                             "--iterations", "1", "--batch-size", "2", "--width", "4",
+                                             "--display-interval", "1", "--feature-weight", "0.5", "--classifier",
+                                             str(tmp_path / "clf.npz")]) == 0
+    assert "feature " in capsys.readouterr().out
 
 
 def test_an_image_of_too_many_pixels_is_refused_in_one_line(files, tmp_path, capsys, monkeypatch):
