@@ -409,6 +409,12 @@ ROWS = [
     ("tools/train_encoder.py", ["--model", G, "--out", "{o}/e.npz", "--real-iterations", "1", "--real-folder",
                                 "{c}/nothere"], "--real-folder"),
     ("tools/train_encoder.py", ["--model", G, "--out", "/sys/e.npz"], "cannot write in /sys"),
+    ("tools/train_encoder.py", ["--model", G, "--out", "{o}/e.npz", "--batch-size", "100000000"],
+     "--batch-size 100000000: 100000000 training examples of 96 px need about"),
+    ("tools/train_encoder.py", ["--model", G, "--out", "{o}/e.npz", "--real-iterations", "1", "--real-count",
+                                "1000000000000"], "--real-count 1000000000000: 1000000000000 embedded faces"),
+    ("tools/invert.py", ["{c}/tagged/0.png", "--model", G, "--encoder", "none", "--candidates", "1000000000000",
+                         "--out", "{o}"], "--candidates 1000000000000: 1000000000000 random faces"),
     ("tools/train_encoder.py", ["--model", G, "--out", "{o}/e.npz", "--feature-weight", "1"],
      "gen.npz comes with no tag classifier; give --classifier"),
     ("tools/train_encoder.py", ["--model", G, "--out", "{o}/e.npz", "--feature-weight", "1", "--classifier",
@@ -462,6 +468,10 @@ NAN_ROWS = [
     ("tools/tag_vectors.py", ["--model", "{m}", "--classifier", "{c}/clf.npz", "--samples", "4", "--out", "{o}/t.json"],
      2),  # no tag has --min-count 20
     ("tools/evaluate.py", ["--model", "{m}", "--no-fid", "--n", "6", "--synthetic-size", "8", "--no-progress"], 0),
+    ("tools/invert.py", ["{c}/tagged/0.png", "--model", "{m}", "--encoder", "none", "--candidates", "1", "--steps", "0",
+                         "--out", "{o}/inv"], 0),
+    ("tools/train_encoder.py", ["--model", "{m}", "--out", "{o}/e.npz", "--iterations", "1", "--batch-size", "1",
+                                "--width", "4"], 0),
 ]
 
 

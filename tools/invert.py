@@ -27,9 +27,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args, finite_float,  # noqa: E402
-                               generator_from_args, non_negative_int, output_folder, positive_float, print_error, seed)
+                               generator_from_args, non_negative_int, output_folder, positive_float, print_error, run_command,
+                               seed)
 from chainer_dcgan.models import pretrained, resolve_tags  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
+from chainer_dcgan.utils import limits  # noqa: E402
 from chainer_dcgan.utils.atomic import atomic_write  # noqa: E402
 from chainer_dcgan.utils.images import read_image, save_image, tile  # noqa: E402
 from chainer_dcgan.zspace import inversion, tagging  # noqa: E402
@@ -166,6 +168,8 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         gen = generator_from_args(args, device_from_args(args))
+        limits.check_count("candidates", args.candidates, 2 * 3 * gen.size ** 2 * 4,
+                           "random faces of {} px held to pick a start".format(gen.size))
         y = resolve_tags(gen, args.y)
         encoder = None
         if (args.encoder or "").lower() != "none":
@@ -219,4 +223,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -23,11 +23,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from chainer_dcgan.zspace import inversion, tagging  # noqa: E402  (imports the chainer shims first)
 from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
                                generator_from_args, non_negative_float, non_negative_int, output_file,
-                               positive_float, positive_int, print_error, seed)
+                               positive_float, positive_int, print_error, run_command, seed)
 from chainer_dcgan.datasets.images import ImageDataset  # noqa: E402
 from chainer_dcgan.datasets.synthetic import SyntheticFaces  # noqa: E402
 from chainer_dcgan.models import is_conditional, pretrained  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
+from chainer_dcgan.utils import limits  # noqa: E402
 from chainer_dcgan.utils.images import to_image  # noqa: E402
 
 import numpy  # noqa: E402,I100
@@ -84,6 +85,11 @@ def main(argv=None):
     checkpoint = args.checkpoint or os.path.splitext(args.out)[0] + ".ckpt.npz"
     try:
         gen = generator_from_args(args)
+        limits.check_count("batch_size", args.batch_size, limits.training_bytes(gen.size),
+                           "training examples of {} px".format(gen.size))
+        if args.real_iterations and args.real_folder is None:
+            limits.check_count("real_count", args.real_count, 3 * gen.size ** 2,
+                               "embedded faces of {} px held in memory".format(gen.size))
         if is_conditional(gen):
             raise ValueError("--model {}: a conditional generator; train its encoder with "
                              "chainer_dcgan.zspace.inversion.train_encoder(..., y_rows=...)".format(args.model))
@@ -126,4 +132,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -373,7 +373,7 @@ def read_demo_manifest(out_dir):
         check_manifest(manifest)
     except ValueError as e:
         raise ExportError("{}: {}".format(path, e)) from None
-    for entry in manifest["models"].values():
+    for entry in list(manifest["models"].values()) + ([manifest["encoder"]] if "encoder" in manifest else []):
         if not os.path.isfile(os.path.join(out_dir, entry["file"])):
             raise ExportError("{}: names {!r}, which is missing".format(path, entry.get("file")))
     return manifest

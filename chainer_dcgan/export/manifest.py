@@ -47,6 +47,9 @@ def check_manifest(manifest):
     first_z = jsonio.expect(manifest.get("first_z"), "numbers", "'first_z'", optional=True)
     if first_z is not None and len(first_z) != manifest["z_dim"]:
         raise jsonio.WrongType("'first_z' has {} numbers, 'z_dim' is {}".format(len(first_z), manifest["z_dim"]))
+    encoder = jsonio.expect(manifest.get("encoder"), "object", "'encoder'", optional=True)
+    if encoder is not None:
+        _plain_name(encoder.get("file"), "'encoder'['file']")
     conditional = jsonio.expect(manifest.get("conditional"), "object", "'conditional'", optional=True)
     if conditional is not None:
         jsonio.expect(conditional.get("tags"), "strings", "'conditional'['tags']")
