@@ -173,7 +173,8 @@ def corpus(tmp_path_factory):
                          ("demo_zdim_str", {"z_dim": "100"}), ("demo_zdim_huge", {"z_dim": 10 ** 9}),
                          ("demo_file_up", {"models": {"g": {"file": "../afile"}}, "default_model": "g"}),
                          ("demo_default_missing", {"default_model": "other.onnx"}),
-                         ("demo_first_z", {"first_z": ["a"] * 100})):
+                         ("demo_first_z", {"first_z": ["a"] * 100}),
+                         ("demo_encoder_up", {"encoder": {"file": "../afile"}})):
         os.makedirs(c / name)
         (c / name / "generator.onnx").write_bytes(b"onnx")
         (c / name / "demo.json").write_text(json.dumps(dict(good, **change)))
@@ -380,6 +381,8 @@ ROWS = [
     ("tools/serve_demo.py", ["--export", "{c}/demo_file_up"], "must be a file name inside the export"),
     ("tools/serve_demo.py", ["--export", "{c}/demo_default_missing"], "'default_model' 'other.onnx' is not one of"),
     ("tools/serve_demo.py", ["--export", "{c}/demo_first_z"], "'first_z' must be a list of finite numbers"),
+    ("tools/serve_demo.py", ["--export", "{c}/demo_encoder_up"],
+     "'encoder'['file'] must be a file name inside the export"),
     ("tools/invert.py", ["{c}/afile", "--model", G, "--encoder", "none", "--out", "{o}"], "afile: not an image"),
     ("tools/invert.py", ["{c}/nothere.png", "--model", G, "--encoder", "none", "--out", "{o}"],
      "nothere.png: no such file"),

@@ -165,3 +165,11 @@ def test_an_encoder_for_another_generator_is_not_exported(demo_generator, tmp_pa
     with pytest.raises(export.ExportError, match="trained for another generator"):
         export.export_demo(demo_generator, str(tmp_path), check_n=1, encoder=other)
     assert not (tmp_path / "demo.json").exists()
+
+
+def test_an_export_whose_encoder_file_is_gone_is_refused(demo_generator, encoder, tmp_path):
+    export.export_demo(demo_generator, str(tmp_path), check_n=1, encoder=encoder)
+    assert export.read_demo_manifest(str(tmp_path))["encoder"]["file"] == "encoder.onnx"
+    (tmp_path / "encoder.onnx").unlink()
+    with pytest.raises(export.ExportError, match="names 'encoder.onnx', which is missing"):
+        export.read_demo_manifest(str(tmp_path))
