@@ -27,8 +27,8 @@ zspace
     sampling, interpolation, the demo's formula; tagging (tag classifier, tag vectors);
     inversion (image -> z: the encoder, refinement).
 export
-    the browser demo's ONNX export (conditional: the conditional model's; manifest: demo.json's types;
-    encoder: the inversion encoder's).
+    the browser demo's ONNX export, one exporter for both model kinds (unconditional and conditional:
+    their graphs; manifest: demo.json's types; encoder: the inversion encoder's).
 demo
     server (serving the page), shipped (the demo export of a shipped model).
 utils

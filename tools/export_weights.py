@@ -28,7 +28,6 @@ from chainer_dcgan import export  # noqa: E402  (imports the chainer shims first
 from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_model_argument, generator_from_args, output_folder, positive_float,  # noqa: E402
                                positive_int, print_error, seed)
-from chainer_dcgan.export.conditional import export_conditional_demo  # noqa: E402
 from chainer_dcgan.models import is_conditional, pretrained  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.zspace.inversion import load_encoder  # noqa: E402
@@ -69,19 +68,17 @@ def main(argv=None):
     try:
         gen = generator_from_args(args)  # on the CPU: the check compares onnxruntime's CPU output with Chainer's
         tags_file = None if args.no_tags else args.tags or pretrained.companion(args.model, pretrained.TAGS)
-        if is_conditional(gen):
-            if args.tags or args.float16:
-                raise export.ExportError("--tags and --float16 are for unconditional models; {} is conditional on "
-                                         "{} tags (the page shows one control per tag)".format(args.model, len(gen.tags)))
-            manifest = export_conditional_demo(gen, args.out, check_n=args.check_n, seed=args.seed,
-                                               tolerance=args.tolerance)
-        else:
+        if is_conditional(gen) and (args.tags or args.float16 or (args.encoder or "none").lower() != "none"):
+            raise export.ExportError("--tags, --float16 and --encoder are for unconditional models; {} is conditional "
+                                     "on {} tags (the page shows one control per tag)".format(args.model, len(gen.tags)))
+        tags, encoder = [], None
+        if not is_conditional(gen):
             tags = read_tag_vectors(tags_file, gen.z_dim) if tags_file else []
             encoder_file = None if (args.encoder or "").lower() == "none" else (
                 args.encoder or pretrained.companion(args.model, pretrained.ENCODER))
             encoder = load_encoder(encoder_file, gen) if encoder_file else None
-            manifest = export.export_demo(gen, args.out, tags=tags, float16=args.float16, check_n=args.check_n,
-                                          seed=args.seed, tolerance=args.tolerance, encoder=encoder)
+        manifest = export.export_demo(gen, args.out, tags=tags, float16=args.float16, check_n=args.check_n,
+                                      seed=args.seed, tolerance=args.tolerance, encoder=encoder)
     except export.ExportCheckError as e:
         print_error(e)
         return 1  # the documented status of a failed numerical check

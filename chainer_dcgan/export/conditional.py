@@ -14,18 +14,10 @@ As for the unconditional export (:mod:`chainer_dcgan.export`), nothing is writte
 output matched Chainer's test-mode output for random z and y, and ``demo.json`` (written last) tells
 the page what it loads; here it also holds ``"conditional": {"tags": [names in y's order]}``.
 """
-import json
-import os
-
-import chainer
 import numpy
 
-from chainer_dcgan.models import hparams
-from chainer_dcgan.utils.atomic import atomic_folder, atomic_write
-from chainer_dcgan.export import (FORMAT_VERSION, MANIFEST, MODEL_F32, OPSET, TAGS, TOLERANCE, ExportCheckError,
-                                  ExportError, _base, _blocks, _deconvs, refuse_nonfinite)
-from chainer_dcgan.models import ConditionalGenerator, sample_z
-from chainer_dcgan.zspace.tagging import write_tag_vectors
+from chainer_dcgan.export.unconditional import OPSET, ExportError, _base, _blocks, _deconvs, refuse_nonfinite
+from chainer_dcgan.models import ConditionalGenerator, hparams
 
 
 def fold_conditional(generator):
@@ -132,52 +124,13 @@ def check_tags_y(n, n_tags, seed):
     return y
 
 
-def export_conditional_demo(generator, out_dir, check_n=4, seed=0, tolerance=TOLERANCE):
-    """Export ``generator`` into ``out_dir`` for the web demo: ``generator.onnx``, an empty
-    ``tags.json`` (no tag vectors: the tags are inputs) and ``demo.json`` (last).
-
-    Raises:
-        ExportError: not a conditional generator on the CPU.
-        ExportCheckError: onnxruntime's output for random z and y differs from Chainer's by more
-            than ``tolerance``; nothing is written then.
-
-    Returns:
-        dict: the manifest written to ``demo.json``.
-    """
-    params = fold_conditional(generator)
-    z = sample_z(check_n, generator.z_dim, random_state=seed)
-    y = check_tags_y(check_n, len(generator.tags), seed)
-    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
-        reference = numpy.asarray(generator(z, y).array, dtype=numpy.float64)
-    data = build_conditional_onnx(params, generator.output_activation).SerializeToString()
-    got = run_conditional_onnx(data, z, y)
-    err = float(numpy.max(numpy.abs(got.astype(numpy.float64) - reference)))
-    if not err <= tolerance:
-        raise ExportCheckError("{}: output differs from Chainer's test-mode output by up to {:.3g} (allowed {:.3g}); "
-                               "nothing was written".format(MODEL_F32, err, tolerance))
-    manifest = {
-        "format": FORMAT_VERSION,
-        "z_dim": int(generator.z_dim),
-        "image_size": int(reference.shape[-1]),
-        "output_activation": generator.output_activation,
-        "pixel": "round(clip(x, -1, 1) * 128 + 128)",
-        "tags": TAGS,
-        "tag_count": 0,
-        "conditional": {"tags": list(generator.tags)},
-        "models": {MODEL_F32: {"file": MODEL_F32, "bytes": len(data), "dtype": "float32",
-                               "max_abs_error_vs_chainer": err}},
-        "default_model": MODEL_F32,
-        "check": {"n": int(check_n), "seed": int(seed), "tolerance": tolerance},
-    }
-    with atomic_folder(out_dir) as folder:  # the whole export replaces the old one, or nothing does
-        with atomic_write(os.path.join(folder, MODEL_F32)) as f:
-            f.write(data)
-        write_tag_vectors(os.path.join(folder, TAGS), [], meta={"source": "chainer_dcgan.export.conditional"})
-        with atomic_write(os.path.join(folder, MANIFEST), "w") as f:
-            json.dump(manifest, f, indent=1)
-            f.write("\n")
-    return manifest
+def __getattr__(name):
+    """``export_conditional_demo``: the old name of :func:`chainer_dcgan.export.export_demo`, which
+    exports both model kinds (resolved on first use: that module imports this one)."""
+    if name == "export_conditional_demo":
+        from chainer_dcgan.export import export_conditional_demo
+        return export_conditional_demo
+    raise AttributeError("module {!r} has no attribute {!r}".format(__name__, name))
 
 
-__all__ = ["fold_conditional", "build_conditional_onnx", "run_conditional_onnx", "export_conditional_demo",
-           "check_tags_y"]
+__all__ = ["fold_conditional", "build_conditional_onnx", "run_conditional_onnx", "check_tags_y"]

@@ -9,7 +9,7 @@ Like the generator's, it is run with onnxruntime and compared with Chainer befor
 """
 import numpy
 
-from chainer_dcgan.export import OPSET, ExportCheckError, ExportError, _fold
+from chainer_dcgan.export.unconditional import OPSET, ExportCheckError, ExportError, _fold
 from chainer_dcgan.models import hparams
 
 __all__ = ["ENCODER_F32", "fold_encoder", "build_encoder_onnx", "run_encoder_onnx", "check_encoder"]

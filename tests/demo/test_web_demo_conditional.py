@@ -5,7 +5,7 @@ import pytest
 from test_web_demo import _click_and_wait, _fill_and_wait, _open, _pixels, browser  # noqa: F401  (a shared fixture)
 
 from chainer_dcgan.demo.server import DemoServer
-from chainer_dcgan.export.conditional import export_conditional_demo
+from chainer_dcgan.export import export_demo
 from chainer_dcgan.models import sample_z
 from chainer_dcgan.training import seeded_models
 from chainer_dcgan.utils.images import to_image
@@ -33,7 +33,7 @@ def cond_generator():
 @pytest.fixture(scope="module")
 def cond_page(browser, cond_generator, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("cond_export")
-    export_conditional_demo(cond_generator, str(out), check_n=2)
+    export_demo(cond_generator, str(out), check_n=2)
     with DemoServer(str(out)) as server:
         page = _open(browser, server.url)
         yield page

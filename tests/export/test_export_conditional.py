@@ -4,9 +4,8 @@ import numpy
 import pytest
 from conftest import run_script
 
-from chainer_dcgan.export import ExportError, read_demo_manifest
-from chainer_dcgan.export.conditional import (build_conditional_onnx, export_conditional_demo, fold_conditional,
-                                              run_conditional_onnx)
+from chainer_dcgan.export import ExportError, export_demo, read_demo_manifest
+from chainer_dcgan.export.conditional import build_conditional_onnx, fold_conditional, run_conditional_onnx
 from chainer_dcgan.models import sample_z
 from chainer_dcgan.models.serialization import save_model
 from chainer_dcgan.training import seeded_models
@@ -54,14 +53,29 @@ def test_onnx_output_equals_chainer_for_random_z_and_y(gen, size):
     assert numpy.abs(other - got).mean() > 1e-2
 
 
-def test_export_writes_the_vocabulary_and_refuses_unconditional(gen, tmp_path):
-    manifest = export_conditional_demo(gen, str(tmp_path / "e"))
+def test_one_exporter_writes_the_vocabulary_and_refuses_what_only_fits_unconditional(gen, tmp_path):
+    manifest = export_demo(gen, str(tmp_path / "e"))
     assert manifest["conditional"]["tags"] == TAGS
     assert manifest["models"]["generator.onnx"]["max_abs_error_vs_chainer"] <= 1e-4
     assert read_demo_manifest(str(tmp_path / "e"))["conditional"]["tags"] == TAGS
     assert json.loads((tmp_path / "e" / "tags.json").read_text())["tags"] == []
+    for extra in ({"float16": True}, {"encoder": object()}):
+        with pytest.raises(ExportError, match="conditional on 3 tags"):
+            export_demo(gen, str(tmp_path / "f"), **extra)
+    assert not (tmp_path / "f").exists()
     with pytest.raises(ExportError, match="expected a ConditionalGenerator"):
         fold_conditional(seeded_models(0)[0])
+
+
+def test_the_old_name_exports_the_same_files(gen, tmp_path):
+    from chainer_dcgan.export.conditional import export_conditional_demo
+
+    export_conditional_demo(gen, str(tmp_path / "old"))
+    export_demo(gen, str(tmp_path / "new"))
+    for name in ("generator.onnx", "tags.json", "demo.json"):
+        assert (tmp_path / "old" / name).read_bytes() == (tmp_path / "new" / name).read_bytes(), name
+    with pytest.raises(ExportError, match="expected a ConditionalGenerator"):
+        export_conditional_demo(seeded_models(0)[0], str(tmp_path / "g"))
 
 
 def test_export_weights_cli_with_a_conditional_model(gen, tmp_path):
