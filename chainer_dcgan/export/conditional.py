@@ -16,7 +16,8 @@ the page what it loads; here it also holds ``"conditional": {"tags": [names in y
 """
 import numpy
 
-from chainer_dcgan.export.unconditional import OPSET, ExportError, _base, _blocks, _deconvs, refuse_nonfinite
+from chainer_dcgan.export.unconditional import (OPSET, ExportError, _base, _blocks, _deconvs, refuse_nonfinite,
+                                                run_session)
 from chainer_dcgan.models import ConditionalGenerator, hparams
 
 
@@ -108,12 +109,7 @@ def build_conditional_onnx(params, output_activation="none"):
 
 def run_conditional_onnx(model_bytes, z, y):
     """Run a serialized conditional ONNX generator with onnxruntime (CPU): ``(N, D), (N, K) -> (N, 3, H, W)``."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    return session.run(["x"], {"z": numpy.asarray(z, numpy.float32), "y": numpy.asarray(y, numpy.float32)})[0]
+    return run_session(model_bytes, "x", z=z, y=y)
 
 
 def check_tags_y(n, n_tags, seed):

@@ -9,7 +9,7 @@ Like the generator's, it is run with onnxruntime and compared with Chainer befor
 """
 import numpy
 
-from chainer_dcgan.export.unconditional import OPSET, ExportCheckError, ExportError, _fold
+from chainer_dcgan.export.unconditional import OPSET, ExportCheckError, ExportError, _fold, run_session
 from chainer_dcgan.models import hparams
 
 __all__ = ["ENCODER_F32", "fold_encoder", "build_encoder_onnx", "run_encoder_onnx", "check_encoder"]
@@ -73,12 +73,7 @@ def build_encoder_onnx(params, size):
 
 def run_encoder_onnx(model_bytes, x):
     """Run a serialized encoder with onnxruntime (CPU): ``float32 (N, 3, S, S)`` -> ``(N, D)``."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    return session.run(["z"], {"x": numpy.asarray(x, dtype=numpy.float32)})[0]
+    return run_session(model_bytes, "z", x=x)
 
 
 def check_encoder(encoder, images, tolerance):

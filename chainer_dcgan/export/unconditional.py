@@ -195,14 +195,20 @@ def build_onnx(params, output_activation="none", float16=False):
     return model
 
 
-def run_onnx(model_bytes, z):
-    """Run a serialized ONNX generator with onnxruntime (CPU): ``float32 (N, D)`` -> ``(N, 3, H, W)``."""
+def run_session(model_bytes, output, **inputs):
+    """Run a serialized ONNX model with onnxruntime on the CPU, one thread: the array ``output`` for
+    ``inputs`` (name -> array, cast to float32)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    return session.run(["x"], {"z": numpy.asarray(z, dtype=numpy.float32)})[0]
+    return session.run([output], {k: numpy.asarray(v, dtype=numpy.float32) for k, v in inputs.items()})[0]
+
+
+def run_onnx(model_bytes, z):
+    """Run a serialized ONNX generator with onnxruntime (CPU): ``float32 (N, D)`` -> ``(N, 3, H, W)``."""
+    return run_session(model_bytes, "x", z=z)
 
 
 def chainer_output(link, z):

@@ -2,6 +2,7 @@
 limits on what a server may send (family 4). Real servers on 127.0.0.1."""
 import json
 import os
+import time
 
 import pytest
 
@@ -22,6 +23,18 @@ POST = {"id": 7, "hash": MD5, "image": "a.png", "directory": "1", "width": 10, "
     ({"image": {"a": 1}}, "field 'image' must be a string"),
     ({"file_url": 5}, "field 'file_url' must be a string"),
 ])
+def _drip(handler, length=None):
+    """An answer that sends one byte every 0.5 s (with a Content-Length of ``length`` when given)."""
+    handler.send_response(200)
+    if length is not None:
+        handler.send_header("Content-Length", str(length))
+    handler.end_headers()
+    for _ in range(1000):
+        handler.wfile.write(b" ")
+        handler.wfile.flush()
+        time.sleep(0.5)
+
+
 def test_json_posts_of_the_wrong_type_are_malformed(change, named):
     body = json.dumps([dict(POST, **change)]).replace("Infinity", "1e999")
     with pytest.raises(MalformedResponse, match="JSON post: " + named.replace("[", r"\[").replace("]", r"\]")):
@@ -134,20 +147,10 @@ def test_an_ordinary_gzip_listing_still_reads(http_server):
 
 
 def test_a_dripping_server_ends_within_the_deadline(http_server):
-    import time
 
     from chainer_dcgan.collection.safebooru import DeadlineExceeded, RetriesExhausted
 
-    def drip(handler):
-        handler.send_response(200)
-        handler.send_header("Content-Length", "100000")
-        handler.end_headers()
-        for _ in range(1000):
-            handler.wfile.write(b" ")
-            handler.wfile.flush()
-            time.sleep(0.5)
-
-    server = http_server(drip)
+    server = http_server(lambda handler: _drip(handler, length=100000))
     start = time.monotonic()
     with _client(server, timeout=1.5) as client:  # each byte comes well within the socket timeout
         with pytest.raises(RetriesExhausted, match="took longer than 3 s") as e:
@@ -160,19 +163,10 @@ def test_a_dripping_server_through_the_command_line(http_server, tmp_path):
     """tools/scrape_safebooru.py --timeout 1 against a drip: one error line, well before a minute."""
     import subprocess
     import sys
-    import time
 
     from conftest import REPO
 
-    def drip(handler):
-        handler.send_response(200)
-        handler.end_headers()
-        for _ in range(1000):
-            handler.wfile.write(b" ")
-            handler.wfile.flush()
-            time.sleep(0.5)
-
-    server = http_server(drip)
+    server = http_server(_drip)
     start = time.monotonic()
     proc = subprocess.run([sys.executable, REPO + "/tools/scrape_safebooru.py", "--base-url", server.url, "--out",
                            str(tmp_path / "s"), "--max-posts", "1", "--timeout", "1", "--retries", "1",
