@@ -13,16 +13,6 @@ POST = {"id": 7, "hash": MD5, "image": "a.png", "directory": "1", "width": 10, "
         "rating": "general", "tags": "1girl solo"}
 
 
-@pytest.mark.parametrize("change, named", [
-    ({"id": "abc"}, "id must be an integer >= 1, got 'abc'"),
-    ({"id": [7]}, "id must be an integer >= 1, got [7]"),
-    ({"id": 1e999}, "id must be an integer >= 1, got inf"),
-    ({"id": True}, "id must be an integer >= 1, got True"),
-    ({"id": 0}, "id must be an integer >= 1, got 0"),
-    ({"tags": ["1girl"]}, "field 'tags' must be a string"),
-    ({"image": {"a": 1}}, "field 'image' must be a string"),
-    ({"file_url": 5}, "field 'file_url' must be a string"),
-])
 def _drip(handler, length=None):
     """An answer that sends one byte every 0.5 s (with a Content-Length of ``length`` when given)."""
     handler.send_response(200)
@@ -35,6 +25,16 @@ def _drip(handler, length=None):
         time.sleep(0.5)
 
 
+@pytest.mark.parametrize("change, named", [
+    ({"id": "abc"}, "id must be an integer >= 1, got 'abc'"),
+    ({"id": [7]}, "id must be an integer >= 1, got [7]"),
+    ({"id": 1e999}, "id must be an integer >= 1, got inf"),
+    ({"id": True}, "id must be an integer >= 1, got True"),
+    ({"id": 0}, "id must be an integer >= 1, got 0"),
+    ({"tags": ["1girl"]}, "field 'tags' must be a string"),
+    ({"image": {"a": 1}}, "field 'image' must be a string"),
+    ({"file_url": 5}, "field 'file_url' must be a string"),
+])
 def test_json_posts_of_the_wrong_type_are_malformed(change, named):
     body = json.dumps([dict(POST, **change)]).replace("Infinity", "1e999")
     with pytest.raises(MalformedResponse, match="JSON post: " + named.replace("[", r"\[").replace("]", r"\]")):
