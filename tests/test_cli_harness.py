@@ -22,6 +22,7 @@ from conftest import REPO
 
 from chainer_dcgan.models import Generator
 from chainer_dcgan.models.serialization import save_model
+from chainer_dcgan.training import seeded_models
 from chainer_dcgan.utils.images import save_image
 from chainer_dcgan.zspace import inversion, tagging
 from PIL import Image  # noqa: I100
@@ -87,6 +88,7 @@ def corpus(tmp_path_factory):
     gen = Generator()
     save_model(str(c / "gen.npz"), gen)
     save_model(str(c / "gen.h5"), gen)
+    save_model(str(c / "cond.npz"), seeded_models(0, ["blonde_hair", "blue_hair"], size=64)[0])
     with numpy.load(str(c / "gen.npz")) as npz:
         params = {k: npz[k] for k in npz.files if k != "_meta"}
     _hostile(str(c / "evil.npz"), params, "dc4/W", marker)
@@ -424,6 +426,11 @@ ROWS = [
                                 "{c}/evil_clf.npz"], "evil_clf.npz"),
     ("tools/export_weights.py", ["--model", G, "--encoder", "{c}/enc_other.npz", "--out", "{o}/e"],
      "enc_other.npz: made for another generator"),
+    # the one exporter: what only an unconditional model takes is refused for a conditional one
+    ("tools/export_weights.py", ["--model", "{c}/cond.npz", "--float16", "--out", "{o}/e"],
+     "cond.npz is conditional on 2 tags"),
+    ("tools/export_weights.py", ["--model", "{c}/cond.npz", "--encoder", "{c}/enc_other.npz", "--out", "{o}/e"],
+     "cond.npz is conditional on 2 tags"),
 ]
 
 

@@ -16,7 +16,7 @@ the page what it loads; here it also holds ``"conditional": {"tags": [names in y
 """
 import numpy
 
-from chainer_dcgan.export.unconditional import (OPSET, ExportError, _base, _blocks, _deconvs, refuse_nonfinite,
+from chainer_dcgan.export.unconditional import (OPSET, ExportError, _base, _blocks, _deconvs, check_exportable,
                                                 run_session)
 from chainer_dcgan.models import ConditionalGenerator, hparams
 
@@ -30,11 +30,7 @@ def fold_conditional(generator):
         BatchNorm ``bn0l, bn1..bn(B-1)`` its ``{bn}_gamma, {bn}_beta`` ``(C,)`` and
         ``{bn}_gamma_y, {bn}_beta_y`` ``(K, C)``.
     """
-    if not isinstance(generator, ConditionalGenerator):
-        raise ExportError("expected a ConditionalGenerator, got {}".format(type(generator).__name__))
-    if generator.xp is not numpy:
-        raise ExportError("move the generator to the CPU before exporting (generator.to_cpu())")
-    refuse_nonfinite(generator)
+    check_exportable(generator, ConditionalGenerator, "ConditionalGenerator")
     params = {}
     for layer, bn_name in (("l0z", "bn0l"),) + _deconvs(generator.blocks):
         link = getattr(generator, layer)

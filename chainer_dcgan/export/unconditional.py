@@ -8,7 +8,7 @@ from chainer_dcgan.models import Generator, hparams
 from chainer_dcgan.models.serialization import nonfinite_parameters
 
 __all__ = ["ExportError", "ExportCheckError", "FoldedGenerator", "fold_generator", "build_onnx", "run_onnx",
-           "chainer_output", "check_export", "refuse_nonfinite", "OPSET", "TOLERANCE"]
+           "chainer_output", "check_export", "check_exportable", "refuse_nonfinite", "OPSET", "TOLERANCE"]
 
 #: ONNX opset of the exported graph (onnxruntime-web and onnx_chainer's ceiling).
 OPSET = 11
@@ -66,6 +66,16 @@ def refuse_nonfinite(generator):
             ", ".join(bad[:3]) + (", ..." if len(bad) > 3 else "")))
 
 
+def check_exportable(generator, kind, name):
+    """Raise :class:`ExportError` unless ``generator`` is a ``kind`` (called ``name`` in the message) on
+    the CPU with finite weights: what both graphs' folding needs."""
+    if not isinstance(generator, kind):
+        raise ExportError("expected a {}, got {}".format(name, type(generator).__name__))
+    if generator.xp is not numpy:
+        raise ExportError("move the generator to the CPU before exporting (generator.to_cpu())")
+    refuse_nonfinite(generator)
+
+
 def fold_generator(generator):
     """The generator's weights with BatchNorm folded in.
 
@@ -77,11 +87,7 @@ def fold_generator(generator):
         ``dc1..dcK`` ``k_W (C_in, C_out, 4, 4)``, ``k_b (C_out,)``; with the Chainer layouts, which
         are also ONNX's (Gemm with ``transB=1``, ConvTranspose).
     """
-    if not isinstance(generator, Generator):
-        raise ExportError("expected a chainer_dcgan.models.Generator, got {}".format(type(generator).__name__))
-    if generator.xp is not numpy:
-        raise ExportError("move the generator to the CPU before exporting (generator.to_cpu())")
-    refuse_nonfinite(generator)
+    check_exportable(generator, Generator, "chainer_dcgan.models.Generator")
     params = {}
 
     def bias(link):
