@@ -42,10 +42,13 @@ demo: venv
 	@echo "Sample grids: $(DEMO_OUT)/preview/  loss plot: $(DEMO_OUT)/loss.png" \
 		"weights: $(DEMO_OUT)/gen_ema_iter_$(DEMO_ITERATIONS).npz (averaged G), gen_iter_$(DEMO_ITERATIONS).npz (raw G)"
 
-# PYTEST_ARGS e.g. "-x", or the --deselect list .ci/run gives its secondary stacks.
+# PYTEST_ARGS e.g. "-x", or the --deselect list .ci/run gives its secondary stacks. The suite runs on
+# TEST_PROCESSES processes (pytest-xdist), a test file to a process, its longest files first
+# (tests/conftest.py); TEST_PROCESSES=0 runs it in this one process.
 PYTEST_ARGS ?=
+TEST_PROCESSES ?= 2
 test: venv
-	$(PY) -m pytest tests -q --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q -n $(TEST_PROCESSES) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 docs: venv
 	$(PY) -m sphinx -W -q -b html docs docs/_build/html

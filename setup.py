@@ -83,6 +83,7 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-timeout>=2.3",
+            "pytest-xdist>=3.5",  # make test runs the suite on two processes
             "setuptools>=70.1",  # tests/test_compat.py builds our wheel offline (bdist_wheel built in)
             "scipy>=1.11",
             "playwright>=1.40",

@@ -12,6 +12,39 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(REPO, "..", "shared", "data")
 
 
+#: The files whose tests take longest (trainings, Chromium, MPI, Inception), run first: `make test` runs the
+#: suite on two processes, file by file (pytest-xdist's ``--dist loadfile``), and a long file started
+#: last would leave one process working alone at the end.
+LONG_FILES = [
+    "training/test_conditional_training.py",
+    "training/test_training.py",
+    "training/test_resume.py",
+    "test_cli_harness.py",
+    "evaluation/test_tools_evaluate.py",
+    "training/test_distributed.py",
+    "demo/test_web_demo_studio.py",
+    "evaluation/test_metrics.py",
+    "training/test_extensions_fid.py",
+    "test_readme.py",
+    "test_data_pipeline.py",
+]
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``-n N``, as ``make test`` runs), each test process's BLAS gets one thread
+    unless the environment says otherwise: N processes of two OpenBLAS threads each on a 2-core
+    machine spin against each other (a GEMM-bound test ran 5 times slower). Set here, in the process
+    that starts the workers, before they start."""
+    if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {os.path.join(REPO, "tests", name): i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(str(item.path), len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture
 def shared_data():
     """The read-only reference data beside the checkout (skips where it is absent)."""

@@ -213,7 +213,15 @@ def _main(script):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         _MODULES[script] = module
-    return _MODULES[script].main
+    main = _MODULES[script].main
+
+    def as_run_from_the_shell(argv):  # argparse names the program after sys.argv[0]: the script, not "-c"
+        saved, sys.argv = sys.argv, [os.path.join(REPO, script)] + list(argv)
+        try:
+            return main(argv)
+        finally:
+            sys.argv = saved
+    return as_run_from_the_shell
 
 
 G = "{c}/gen.npz"

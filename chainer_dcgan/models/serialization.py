@@ -430,7 +430,7 @@ def load_generator(path, **kwargs):
     return load_model(path, link)
 
 
-def _save_npz(f, link, dtype=None):
+def _save_npz(f, link, dtype=None, compress=False):
     arrays = chainer.serializers.DictionarySerializer()
     arrays.save(link)
     target = dict(arrays.target)
@@ -438,15 +438,19 @@ def _save_npz(f, link, dtype=None):
         target = {k: v.astype(dtype) if numpy.issubdtype(v.dtype, numpy.floating) else v for k, v in target.items()}
     record = json.dumps(model_meta(link), sort_keys=True).encode("utf-8")
     target[META_KEY] = numpy.frombuffer(record, dtype=numpy.uint8)
-    numpy.savez_compressed(f, **target)  # a file object: numpy appends no ".npz" to its name
+    # A file object: numpy appends no ".npz" to its name. Trained float32 weights deflate by about 8 %
+    # at about 10x the time of a plain write (a 96 px G: 17.3 of 18.8 MB, 1.2 s against 0.1 s).
+    (numpy.savez_compressed if compress else numpy.savez)(f, **target)
 
 
-def save_model(path, link, dtype=None):
+def save_model(path, link, dtype=None, compress=None):
     """Save ``link`` atomically: HDF5 when ``path`` ends in ``.h5/.hdf5``, npz otherwise.
 
     npz files carry the ``_meta`` record (class and config) that :func:`load_generator` reads.
     ``dtype`` (npz only), e.g. ``numpy.float16``, stores the floating-point arrays in that type
-    (half the size); loading casts them back to the Chain's float32.
+    (half the size); loading casts them back to the Chain's float32. ``compress`` (npz only)
+    deflates the arrays, a few per cent smaller and about ten times slower to write; by default
+    only files written with a ``dtype`` (files made to be shipped) are deflated.
     """
     path = os.fspath(path)
     if dtype is not None and path.lower().endswith(HDF5_EXTENSIONS):
@@ -455,4 +459,4 @@ def save_model(path, link, dtype=None):
         atomic_save(path, lambda tmp: chainer.serializers.save_hdf5(tmp, link))
     else:
         with atomic_write(path) as f:
-            _save_npz(f, link, dtype)
+            _save_npz(f, link, dtype, dtype is not None if compress is None else compress)

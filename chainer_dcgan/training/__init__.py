@@ -25,6 +25,10 @@ from chainer_dcgan.utils.random_state import seeded_global
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
 
 
+def _save_snapshot(path, target):
+    chainer.serializers.save_npz(path, target, compression=False)
+
+
 def make_optimizer(link, context=None, alpha=hparams.ADAM_ALPHA):
     """The original's optimizer on ``link``: Adam(alpha 2e-4, beta1 0.5) + WeightDecay(1e-5).
 
@@ -207,7 +211,9 @@ def build_trainer(dataset, out, stop_trigger, device, batchsize=hparams.BATCH_SI
         sampled = average.model
         written.append((sampled, "gen_ema"))
     # triggers keep state: one instance per extension
-    trainer.extend(chainer_extensions.snapshot(filename=SNAPSHOT_PATTERN),
+    # Stored, not deflated: a 96 px snapshot (weights and Adam's moments) is 83 MB deflated against 90 MB
+    # stored, and deflating it took 6.7 s of a 2-core machine against about 0.3 s.
+    trainer.extend(chainer_extensions.snapshot(savefun=_save_snapshot, filename=SNAPSHOT_PATTERN),
                    trigger=EveryOrLast(snapshot_interval, stop_trigger))
     for link, name in written:
         trainer.extend(model_snapshot(link, name), trigger=EveryOrLast(snapshot_interval, stop_trigger),

@@ -66,6 +66,25 @@ def test_float16_files_are_half_the_size_and_keep_their_record(shipped_root, tmp
         save_model(str(tmp_path / "g.h5"), gen, dtype=numpy.float16)
 
 
+def test_files_made_to_ship_are_deflated_and_training_files_stored(shipped_root, tmp_path):
+    """float16 files (shipped) are deflated; float32 ones (a training's) are stored, unless asked."""
+    import zipfile
+
+    _, gen = shipped_root
+    save_model(str(tmp_path / "f32.npz"), gen)
+    save_model(str(tmp_path / "f32z.npz"), gen, compress=True)
+    save_model(str(tmp_path / "f16.npz"), gen, dtype=numpy.float16)
+    save_model(str(tmp_path / "f16s.npz"), gen, dtype=numpy.float16, compress=False)
+    kinds = {}
+    for name in ("f32", "f32z", "f16", "f16s"):
+        with zipfile.ZipFile(str(tmp_path / (name + ".npz"))) as z:
+            kinds[name] = {info.compress_type for info in z.infolist()}
+    assert kinds == {"f32": {zipfile.ZIP_STORED}, "f32z": {zipfile.ZIP_DEFLATED}, "f16": {zipfile.ZIP_DEFLATED},
+                     "f16s": {zipfile.ZIP_STORED}}
+    for name in ("f32", "f32z"):  # the same arrays either way
+        numpy.testing.assert_array_equal(load_generator(str(tmp_path / (name + ".npz"))).dc1.W.array, gen.dc1.W.array)
+
+
 def test_demo_export_is_made_once_and_cached(shipped_root, tmp_path, monkeypatch):
     monkeypatch.setenv("CHAINER_DCGAN_CACHE", str(tmp_path / "package-cache"))
     first = shipped.demo_export(pretrained.DEFAULT)  # into the package's cache folder by default

@@ -107,19 +107,38 @@ def test_train_faces_conditional_cli_resumes_and_refuses_unknown_tags(tmp_path):
     assert proc.returncode == 2 and "need --conditional" in proc.stderr
 
 
-#: Every hair colour of the embedded faces: one per face, each on about a ninth of them.
-ALL_HAIR = ["blonde_hair", "black_hair", "brown_hair", "red_hair", "blue_hair", "pink_hair", "silver_hair",
-            "green_hair", "purple_hair"]
-LEARN_SIZE, LEARN_ITERATIONS, LEARN_BATCH, LEARN_LR = 64, 400, 16, 1e-3
+#: Four of the embedded faces' nine hair colours, each on about a ninth of them; the training keeps the
+#: faces with one of these four, so each colour is on about a quarter of its batches.
+LEARN_HAIR = ["blonde_hair", "black_hair", "red_hair", "blue_hair"]
+LEARN_SIZE, LEARN_ITERATIONS, LEARN_BATCH, LEARN_LR = 64, 300, 8, 1e-3
+
+
+class _WithTags:
+    """The examples of ``base`` (a dataset with ``tags(i)``) that carry one of ``tags``."""
+
+    def __init__(self, base, tags):
+        self.base = base
+        self.keep = [i for i in range(len(base)) if set(base.tags(i)) & set(tags)]
+
+    def __len__(self):
+        return len(self.keep)
+
+    def __getitem__(self, i):
+        return self.base[self.keep[i]]
+
+    def tags(self, i):
+        return self.base.tags(self.keep[i])
 
 
 @pytest.fixture(scope="module")
 def learnt(tmp_path_factory):
-    """A short seeded conditional training at 64 px on 2,000 embedded faces and a hair-colour classifier.
+    """A short seeded conditional training at 64 px and a hair-colour classifier.
 
-    6,400 training images (400 iterations of 16) at Adam 1e-3 for both nets: the faithful 2e-4 moves
-    the tag offsets, which start at zero, too little in a test's budget. The classifier is trained
-    on 1,000 other embedded faces and checked on 500 more.
+    2,400 training images (300 iterations of 8) of the about 900 among 2,000 embedded faces whose
+    hair is one of :data:`LEARN_HAIR`, at Adam 1e-3 for both nets: the faithful 2e-4 moves the tag
+    offsets, which start at zero, too little in a test's budget. 200 iterations were too few (mean AUC
+    0.58, measured 2026-12-06); all nine colours needed 400 iterations of 16, 2.7 times the time. The
+    classifier is trained on 1,000 other embedded faces and checked on 500 more.
     """
     from chainer_dcgan.zspace.tagging import evaluate_classifier, train_tag_classifier
     from chainer_dcgan.datasets.tagged import tag_matrix
@@ -127,15 +146,16 @@ def learnt(tmp_path_factory):
     def faces(n, seed):
         data = SyntheticFaces(n, seed=seed, size=LEARN_SIZE)
         return (numpy.stack([data.image(i) for i in range(n)]),
-                tag_matrix([list(data.tags(i)) for i in range(n)], ALL_HAIR))
+                tag_matrix([list(data.tags(i)) for i in range(n)], LEARN_HAIR))
 
-    clf = train_tag_classifier(*faces(1000, 5), ALL_HAIR, epochs=3, seed=0)
+    clf = train_tag_classifier(*faces(1000, 5), LEARN_HAIR, epochs=3, seed=0)
     held = evaluate_classifier(clf, *faces(500, 6))["balanced"]
-    data = TaggedDataset(SyntheticFaces(2000, seed=0, cache=True, size=LEARN_SIZE), ALL_HAIR)
-    untrained = seeded_models(0, ALL_HAIR, size=LEARN_SIZE)[0]
+    faces_with = _WithTags(SyntheticFaces(2000, seed=0, cache=True, size=LEARN_SIZE), LEARN_HAIR)
+    data = TaggedDataset(faces_with, LEARN_HAIR)
+    untrained = seeded_models(0, LEARN_HAIR, size=LEARN_SIZE)[0]
     trainer = build_trainer(data, str(tmp_path_factory.mktemp("learn")), (LEARN_ITERATIONS, "iteration"),
                             resolve_device(-1), batchsize=LEARN_BATCH, seed=0, snapshot_interval=LEARN_ITERATIONS,
-                            display_interval=LEARN_ITERATIONS, progress=False, tags=ALL_HAIR, size=LEARN_SIZE,
+                            display_interval=LEARN_ITERATIONS, progress=False, tags=LEARN_HAIR, size=LEARN_SIZE,
                             lr_gen=LEARN_LR, lr_dis=LEARN_LR)
     trainer.run()
     return {"gen": trainer.updater.generator, "untrained": untrained, "clf": clf, "held": held,
@@ -152,7 +172,7 @@ def test_short_training_obeys_hair_colour_and_shuffled_y_does_not(learnt):
     agree = conditional_agreement(gen, clf, labels, n=300, seed=1)
     shuffled = conditional_agreement(gen, clf, labels, n=300, seed=1, shuffle=True)
     untrained = conditional_agreement(learnt["untrained"], clf, labels, n=300, seed=1)
-    assert [a.name for a in agree] == ALL_HAIR
+    assert [a.name for a in agree] == LEARN_HAIR
     summary = "trained AUC {:.3f} bal {:.3f}; shuffled AUC {:.3f} bal {:.3f}; untrained AUC {:.3f}; {}".format(
         mean_auc(agree), mean_balanced(agree), mean_auc(shuffled), mean_balanced(shuffled), mean_auc(untrained),
         ", ".join("{} {:.2f}".format(a.name, a.auc) for a in agree))
@@ -160,5 +180,5 @@ def test_short_training_obeys_hair_colour_and_shuffled_y_does_not(learnt):
     assert mean_auc(agree) > 0.75, summary
     assert mean_auc(shuffled) < 0.6 and mean_auc(untrained) < 0.6, summary
     assert mean_auc(agree) - mean_auc(shuffled) > 0.2, summary
-    assert sum(a.auc > 0.7 for a in agree) >= 5, summary  # most colours, not one lucky tag
+    assert sum(a.auc > 0.7 for a in agree) >= 3, summary  # most colours, not one lucky tag
     assert mean_balanced(agree) > mean_balanced(shuffled), summary

@@ -39,6 +39,15 @@ def _copy(src, dst):
     return dst
 
 
+def test_snapshots_and_model_files_are_stored_not_deflated(two_iterations):
+    """Deflating trained float32 arrays saves a few per cent at about ten times the writing time."""
+    import zipfile
+
+    for name in ("snapshot_iter_2", "gen_iter_2.npz", "dis_iter_2.npz"):
+        with zipfile.ZipFile(str(two_iterations / name)) as z:
+            assert {info.compress_type for info in z.infolist()} == {zipfile.ZIP_STORED}, name
+
+
 def test_the_snapshot_stores_every_run_defining_flag(two_iterations):
     """Built from parse_args automatically: a flag added later is covered without edits."""
     iteration, config = read_snapshot(str(two_iterations / "snapshot_iter_2"))
