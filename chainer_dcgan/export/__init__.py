@@ -39,6 +39,7 @@ import os
 import chainer
 import numpy
 
+from chainer_dcgan.export import conditional
 from chainer_dcgan.export.conditional import (build_conditional_onnx, check_tags_y, fold_conditional,
                                               run_conditional_onnx)
 from chainer_dcgan.export.encoder import ENCODER_F32, check_encoder
@@ -201,6 +202,11 @@ def export_conditional_demo(generator, out_dir, check_n=4, seed=0, tolerance=TOL
     if not is_conditional(generator):
         raise ExportError("expected a ConditionalGenerator, got {}".format(type(generator).__name__))
     return export_demo(generator, out_dir, check_n=check_n, seed=seed, tolerance=tolerance)
+
+
+# The old name also stays on the module it lived in (``chainer_dcgan.export_conditional``, now
+# ``.conditional``). Importing that module always runs this package's __init__ first, so it is there.
+conditional.export_conditional_demo = export_conditional_demo
 
 
 def read_demo_manifest(out_dir):

@@ -116,13 +116,4 @@ def check_tags_y(n, n_tags, seed):
     return y
 
 
-def __getattr__(name):
-    """``export_conditional_demo``: the old name of :func:`chainer_dcgan.export.export_demo`, which
-    exports both model kinds (resolved on first use: that module imports this one)."""
-    if name == "export_conditional_demo":
-        from chainer_dcgan.export import export_conditional_demo
-        return export_conditional_demo
-    raise AttributeError("module {!r} has no attribute {!r}".format(__name__, name))
-
-
 __all__ = ["fold_conditional", "build_conditional_onnx", "run_conditional_onnx", "check_tags_y"]

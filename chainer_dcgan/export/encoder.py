@@ -11,6 +11,7 @@ import numpy
 
 from chainer_dcgan.export.unconditional import OPSET, ExportCheckError, ExportError, _fold, run_session
 from chainer_dcgan.models import hparams
+from chainer_dcgan.zspace.inversion import Encoder, encode
 
 __all__ = ["ENCODER_F32", "fold_encoder", "build_encoder_onnx", "run_encoder_onnx", "check_encoder"]
 
@@ -20,8 +21,6 @@ SLOPE = 0.2
 
 def fold_encoder(encoder):
     """``{"c0_W", "c0_b", ..., "fc_W", "fc_b"}`` float32: the encoder's weights with BatchNorm folded in."""
-    from chainer_dcgan.zspace.inversion import Encoder
-
     if not isinstance(encoder, Encoder):
         raise ExportError("expected an inversion Encoder, got {}".format(type(encoder).__name__))
     if encoder.xp is not numpy:
@@ -79,8 +78,6 @@ def run_encoder_onnx(model_bytes, x):
 def check_encoder(encoder, images, tolerance):
     """``(onnx bytes, largest |difference|)`` of the exported encoder against Chainer's :func:`encode` on
     ``images`` (``float32 (N, 3, S, S)``); :class:`ExportCheckError` above ``tolerance``."""
-    from chainer_dcgan.zspace.inversion import encode
-
     data = build_encoder_onnx(fold_encoder(encoder), encoder.size).SerializeToString()
     reference = encode(encoder, images).astype(numpy.float64)
     got = run_encoder_onnx(data, images)

@@ -14,7 +14,6 @@ Arrays may be NumPy or CuPy. The switch is ``chainer.config.dcgan_fast``: set it
 second-order gradients, which the fused BatchNormalization lacks). Unset, it defaults to the
 environment variable ``CHAINER_DCGAN_FAST`` (``0``/``false``/``off`` disable; on by default).
 """
-import os
 
 import chainer
 import chainer.functions as F
@@ -23,23 +22,10 @@ from chainer_dcgan.functions.batch_norm_act import (ELU, AffineActivation,  # no
                                                     BatchNormalizationActivation)
 from chainer_dcgan.functions.stride2_conv import (Convolution2D, Deconvolution2D,  # noqa: F401
                                                   convolution_2d, deconvolution_2d)
+from chainer_dcgan.functions.switch import enabled, fast_default
 
 __all__ = ["enabled", "fast_default", "convolution_2d", "deconvolution_2d", "batch_normalization_activation",
            "fixed_batch_normalization_activation", "elu", "activation"]
-
-_OFF = ("0", "false", "no", "off")
-
-
-def fast_default():
-    """The default of ``chainer.config.dcgan_fast``: False where ``CHAINER_DCGAN_FAST`` is 0/false/no/off."""
-    return os.environ.get("CHAINER_DCGAN_FAST", "1").strip().lower() not in _OFF
-
-
-def enabled():
-    """Whether the fast paths are on (``chainer.config.dcgan_fast``, else :func:`fast_default`)."""
-    value = getattr(chainer.config, "dcgan_fast", None)
-    return fast_default() if value is None else bool(value)
-
 
 def activation(x, name):
     """Chainer's own ``relu``/``elu``/``leaky_relu`` (slope 0.2) by name; None is the identity."""

@@ -33,6 +33,8 @@ from chainer import function_node
 from chainer.backend import get_array_module
 from chainer.utils import type_check
 
+from chainer_dcgan.functions.switch import enabled
+
 KSIZE, STRIDE, PAD = 4, 2, 1
 
 
@@ -409,8 +411,6 @@ def convolution_2d(x, W, b=None, stride=1, pad=0, **kwargs):
     Chainer's own function for other shapes, options (``cover_all``, ``dilate``, ``groups``),
     dtypes, or when ``chainer.config.dcgan_fast`` is False.
     """
-    from chainer_dcgan.functions import enabled
-
     cover_all = kwargs.get("cover_all", False)
     xa, Wa = _array(x), _array(W)
     if (enabled() and not cover_all and kwargs.get("dilate", 1) in (1, (1, 1))
@@ -426,8 +426,6 @@ def deconvolution_2d(x, W, b=None, stride=1, pad=0, outsize=None, **kwargs):
     Shapes as Chainer's: x ``(N, C, h, w)``, W ``(C, O, kh, kw)``, b ``(O,)`` or None -> ``(N, O, 2h, 2w)``.
     Falls back to Chainer's own function otherwise, or when ``chainer.config.dcgan_fast`` is False.
     """
-    from chainer_dcgan.functions import enabled
-
     xa, Wa = _array(x), _array(W)
     if (enabled() and kwargs.get("dilate", 1) in (1, (1, 1))
             and supported(xa.shape, Wa.shape, stride, pad, True, outsize, groups=kwargs.get("groups", 1),
