@@ -33,7 +33,7 @@ from chainer import function_node
 from chainer.backend import get_array_module
 from chainer.utils import type_check
 
-from chainer_dcgan.functions.switch import enabled
+from chainer_dcgan.functions._switch import enabled
 
 KSIZE, STRIDE, PAD = 4, 2, 1
 

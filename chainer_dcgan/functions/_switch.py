@@ -1,4 +1,4 @@
-"""The switch between the fast paths and Chainer's own functions (see :mod:`chainer_dcgan.functions`)."""
+"""The switch between the fast paths and Chainer's own functions, re-exported by :mod:`chainer_dcgan.functions`."""
 import os
 
 import chainer
