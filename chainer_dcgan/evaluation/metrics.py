@@ -21,7 +21,7 @@ import chainer
 import numpy
 
 from chainer_dcgan.datasets.images import ImageDataset
-from chainer_dcgan.models import sample_z
+from chainer_dcgan.models import generate, sample_z
 from chainer_dcgan.models.serialization import SafeNpz
 from chainer_dcgan.utils import jsonio
 from chainer_dcgan.utils.atomic import atomic_save
@@ -362,14 +362,12 @@ def generated_batches(gen, n, batchsize=50, seed=0, tag_sets=None):
     """
     random_state = numpy.random.RandomState(seed)
     device = chainer.backend.get_device_from_array(next(gen.params()).array)
-    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
-        for i in range(0, n, batchsize):
-            z = device.send(sample_z(min(batchsize, n - i), gen.z_dim, random_state))
-            if tag_sets is None:
-                yield gen(z).array
-            else:
-                rows = random_state.randint(0, len(tag_sets), size=len(z))
-                yield gen(z, device.send(numpy.asarray(tag_sets, numpy.float32)[rows])).array
+    for i in range(0, n, batchsize):
+        z = sample_z(min(batchsize, n - i), gen.z_dim, random_state)
+        y = None
+        if tag_sets is not None:
+            y = numpy.asarray(tag_sets, numpy.float32)[random_state.randint(0, len(tag_sets), size=len(z))]
+        yield device.send(generate(gen, z, len(z), y=y))  # the one way faces are drawn (test mode, no graph)
 
 
 def generator_features(gen, extractor, n, seed=0, batchsize=None, progress=False, tag_sets=None):

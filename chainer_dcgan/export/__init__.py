@@ -36,7 +36,6 @@ sees the old export or the new one, never a mix.
 import json
 import os
 
-import chainer
 import numpy
 
 from chainer_dcgan.export import conditional
@@ -47,7 +46,7 @@ from chainer_dcgan.export.manifest import check_manifest
 from chainer_dcgan.export.unconditional import (OPSET, TOLERANCE, ExportCheckError, ExportError, FoldedGenerator,
                                                 build_onnx, chainer_output, check_export, fold_generator,
                                                 refuse_nonfinite, run_onnx)
-from chainer_dcgan.models import is_conditional, sample_z
+from chainer_dcgan.models import generate, is_conditional, sample_z
 from chainer_dcgan.utils import jsonio
 from chainer_dcgan.utils.atomic import atomic_folder, atomic_write
 from chainer_dcgan.utils.images import to_array, to_image
@@ -100,8 +99,7 @@ def _conditional_model(generator, check_n, seed, tolerance):
     params = fold_conditional(generator)
     z = sample_z(check_n, generator.z_dim, random_state=seed)
     y = check_tags_y(check_n, len(generator.tags), seed)
-    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
-        reference = numpy.asarray(generator(z, y).array, dtype=numpy.float64)
+    reference = generate(generator, z, check_n, y=y).astype(numpy.float64)
     data = build_conditional_onnx(params, generator.output_activation).SerializeToString()
     err = float(numpy.max(numpy.abs(run_conditional_onnx(data, z, y).astype(numpy.float64) - reference)))
     if not err <= tolerance:

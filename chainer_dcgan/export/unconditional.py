@@ -4,7 +4,7 @@ which writes the export folder for both model kinds)."""
 import chainer
 import numpy
 
-from chainer_dcgan.models import Generator, hparams
+from chainer_dcgan.models import Generator, generate, hparams
 from chainer_dcgan.models.serialization import nonfinite_parameters
 
 __all__ = ["ExportError", "ExportCheckError", "FoldedGenerator", "fold_generator", "build_onnx", "run_onnx",
@@ -218,9 +218,9 @@ def run_onnx(model_bytes, z):
 
 
 def chainer_output(link, z):
-    """``link(z)`` in test mode (BatchNorm running statistics) as NumPy ``float32 (N, 3, H, W)``."""
-    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
-        return numpy.asarray(link(numpy.asarray(z, dtype=numpy.float32)).array)
+    """``link(z)`` in test mode (BatchNorm running statistics) as NumPy ``float32 (N, 3, H, W)``, in one
+    pass (:func:`~chainer_dcgan.models.generate`)."""
+    return generate(link, z, max(len(z), 1))
 
 
 def check_export(model_bytes, reference, z, tolerance=TOLERANCE, what="exported model"):
