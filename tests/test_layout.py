@@ -57,14 +57,12 @@ def _imports():
     for module, path in MODULES.items():
         with open(path, encoding="utf-8") as f:
             tree = ast.parse(f.read(), path)
-        top = set()
-        for statement in tree.body:  # module level, including inside a top-level try/if
-            top.update(id(n) for n in ast.walk(statement) if not isinstance(statement, (ast.FunctionDef, ast.ClassDef,
-                                                                                        ast.AsyncFunctionDef)))
+        in_functions = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        for n in ast.walk(f)}  # the rest runs when the module is imported
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 for target in _targets(module, node, path.endswith("__init__.py")) - {module}:
-                    rows.append((module, node.lineno, target, id(node) in top))
+                    rows.append((module, node.lineno, target, id(node) not in in_functions))
     return rows
 
 

@@ -362,11 +362,13 @@ def generated_batches(gen, n, batchsize=50, seed=0, tag_sets=None):
     """
     random_state = numpy.random.RandomState(seed)
     device = chainer.backend.get_device_from_array(next(gen.params()).array)
+    if tag_sets is not None:
+        tag_sets = numpy.asarray(tag_sets, numpy.float32)
     for i in range(0, n, batchsize):
         z = sample_z(min(batchsize, n - i), gen.z_dim, random_state)
         y = None
         if tag_sets is not None:
-            y = numpy.asarray(tag_sets, numpy.float32)[random_state.randint(0, len(tag_sets), size=len(z))]
+            y = tag_sets[random_state.randint(0, len(tag_sets), size=len(z))]
         yield device.send(generate(gen, z, len(z), y=y))  # the one way faces are drawn (test mode, no graph)
 
 

@@ -18,11 +18,11 @@ environment variable ``CHAINER_DCGAN_FAST`` (``0``/``false``/``off`` disable; on
 import chainer
 import chainer.functions as F
 
+from chainer_dcgan.functions._switch import enabled, fast_default
 from chainer_dcgan.functions.batch_norm_act import (ELU, AffineActivation,  # noqa: F401
                                                     BatchNormalizationActivation)
 from chainer_dcgan.functions.stride2_conv import (Convolution2D, Deconvolution2D,  # noqa: F401
                                                   convolution_2d, deconvolution_2d)
-from chainer_dcgan.functions._switch import enabled, fast_default
 
 __all__ = ["enabled", "fast_default", "convolution_2d", "deconvolution_2d", "batch_normalization_activation",
            "fixed_batch_normalization_activation", "elu", "activation"]

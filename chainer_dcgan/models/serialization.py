@@ -430,7 +430,7 @@ def load_generator(path, **kwargs):
     return load_model(path, link)
 
 
-def _save_npz(f, link, dtype=None, compress=False):
+def _save_npz(f, link, dtype, compress):
     arrays = chainer.serializers.DictionarySerializer()
     arrays.save(link)
     target = dict(arrays.target)
@@ -453,10 +453,12 @@ def save_model(path, link, dtype=None, compress=None):
     only files written with a ``dtype`` (files made to be shipped) are deflated.
     """
     path = os.fspath(path)
+    if compress is None:
+        compress = dtype is not None
     if dtype is not None and path.lower().endswith(HDF5_EXTENSIONS):
         raise ValueError("{}: dtype is for npz files".format(path))
     if path.lower().endswith(HDF5_EXTENSIONS):
         atomic_save(path, lambda tmp: chainer.serializers.save_hdf5(tmp, link))
     else:
         with atomic_write(path) as f:
-            _save_npz(f, link, dtype, dtype is not None if compress is None else compress)
+            _save_npz(f, link, dtype, compress)
