@@ -10,9 +10,16 @@
 #       resume; the GPU tests; one ChainerMN rank with pure_nccl; PyTorch through torch.compile.
 #   bash bench/gpu_check.sh train SECONDS    run 2: bench/gpu_train.py, its recipes (DEFAULT_ARMS) trained side by
 #       side on the GPU for SECONDS, their newest generators kept as float16 files in $OUT.
+#   bash bench/gpu_check.sh study SECONDS    run 2 instead: issue 21's recipe study (bench/recipe_study.py), every
+#       arm at once on the GPU to IMAGES (default 100000) training images each or SECONDS, whichever comes
+#       first, then scored there (FID/KID/precision/recall at N, default 1000, beside the real-vs-real
+#       floor) with the compact InceptionV3 weights carried in .whl/; $OUT gets scores.json, study.md,
+#       study_extra.tar and the three best final generators (float16). A device call: timeout_s 560
+#       for "study 400".
 #
 # prepare builds chainer 7.8.1 (pure Python) and chainer-dcgan itself (for its startup hook,
-# chainer_dcgan_shims.pth) as wheels. The GPU machine has Python 3.12, numpy 2, cupy-cuda13x 14,
+# chainer_dcgan_shims.pth) as wheels, and writes .whl/inception_f16.npz, the compact copy of the
+# InceptionV3 weights (44 MB: the original's 87 MB would not fit the 64 MiB carried). The GPU machine has Python 3.12, numpy 2, cupy-cuda13x 14,
 # torch, and every other dependency of both, but no chainer and no network. EXTRA="name==version
 # ..." adds wheels for more packages (downloaded for CPython 3.12 on manylinux x86_64).
 # A device call: command "bash bench/gpu_check.sh", carry [".whl"], timeout_s 330.
@@ -31,6 +38,7 @@ if [ "${1:-}" = "prepare" ]; then
     rm -rf .whl && mkdir -p .whl
     export PIP_BUILD_CONSTRAINT="$ROOT/requirements/build-constraints.txt"
     "$VENV_PY" -m pip wheel -q --no-deps chainer==7.8.1 "$ROOT" -w .whl || exit 1
+    "$VENV_PY" tools/fetch_inception.py --compact .whl/inception_f16.npz || exit 1
     if [ -n "${EXTRA:-}" ]; then
         # shellcheck disable=SC2086  # EXTRA is a list of requirements
         "$VENV_PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
@@ -90,6 +98,20 @@ if [ "$MODE" = "train" ]; then
     SECONDS_BUDGET=${2:?"usage: bash bench/gpu_check.sh train SECONDS"}
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     OMP_NUM_THREADS=3 "$PY" bench/gpu_train.py --gpu 0 --seconds "$SECONDS_BUDGET" --work /tmp/gpu_train --keep "$LOG_DIR"
+    status=$?
+    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
+    echo "=== done status=$status $(date -u +%H:%M:%S)"
+    exit $status
+fi
+
+if [ "$MODE" = "study" ]; then
+    SECONDS_BUDGET=${2:?"usage: bash bench/gpu_check.sh study SECONDS"}
+    export CHAINER_DCGAN_INCEPTION="$ROOT/.whl/inception_f16.npz"
+    [ -f "$CHAINER_DCGAN_INCEPTION" ] || { echo "error: no .whl/inception_f16.npz: run 'bash bench/gpu_check.sh prepare' here first and carry .whl"; exit 2; }
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    # shellcheck disable=SC2086  # STUDY_ARGS is a list of flags (e.g. "--trend" or "--arms a b")
+    OMP_NUM_THREADS=1 "$PY" bench/recipe_study.py --work /tmp/study --device @cupy:0 --parallel "${PARALLEL:-9}" \
+        --images "${IMAGES:-100000}" --n "${N:-1000}" --seconds "$SECONDS_BUDGET" --keep "$LOG_DIR" ${STUDY_ARGS:-}
     status=$?
     nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
     echo "=== done status=$status $(date -u +%H:%M:%S)"

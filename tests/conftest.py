@@ -27,6 +27,7 @@ LONG_FILES = [
     "training/test_extensions_fid.py",
     "test_readme.py",
     "test_data_pipeline.py",
+    "test_bench_recipe_study.py",
 ]
 
 

