@@ -397,9 +397,12 @@ def _compact_layers(path, verify):
             raise InceptionWeightsError("{}: unexpected array {}".format(path, key))
         layers.setdefault(name, {})[field] = value
     for name, layer in layers.items():
-        layer["weight"] = layer["weight"].astype(numpy.float32)
-        layer["stride"] = int(layer["stride"])
-        layer["padding"] = tuple(int(v) for v in layer["padding"])
+        try:
+            layer["weight"] = layer["weight"].astype(numpy.float32)
+            layer["stride"] = int(layer["stride"])
+            layer["padding"] = tuple(int(v) for v in layer["padding"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise InceptionWeightsError("{}: layer {}: {!r}".format(path, name, e)) from None
     return layers
 
 

@@ -237,6 +237,10 @@ def test_compact_copy_that_differs_or_is_not_one_is_refused(compact_weights, tmp
     numpy.savez(other, x=numpy.zeros(3))
     with pytest.raises(inception.InceptionWeightsError, match="not a compact InceptionV3 copy"):
         inception.InceptionV3().load_weights(other)
+    del arrays[name.replace("/beta", "/weight")]  # unverified, a layer without its weight is still refused
+    numpy.savez(tampered, **arrays)
+    with pytest.raises(inception.InceptionWeightsError, match="layer .*weight"):
+        inception.InceptionV3().load_weights(tampered, verify=False)
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"PK\x03\x04 not a zip")
     with pytest.raises(inception.InceptionWeightsError, match="cannot read the compact weights"):
