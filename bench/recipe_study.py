@@ -302,6 +302,12 @@ class Scorer:
         return metrics.evaluate(real, metrics.generator_features(gen, self.extractor, self.n, seed=self.seed + 1))
 
 
+def floor_key(args):
+    """The floor's key in scores.json: its n and seed, and the size where it is not 96 px."""
+    return "floor@n{}s{}".format(args.n, args.seed) + ("" if args.size == hparams.IMAGE_SIZE else
+                                                       "@{}px".format(args.size))
+
+
 def score_key(args, arm, kind, iteration):
     return "{}/{}/{}@n{}s{}".format(arm, kind, iteration, args.n, args.seed)
 
@@ -311,12 +317,11 @@ def score(args):
     path = os.path.join(args.work, SCORES)
     scores = read_json(path, {})
     scorer = None
-    floor_key = "floor@n{}s{}".format(args.n, args.seed)
-    if floor_key not in scores:
-        print("scoring the real-vs-real floor at n = {}".format(args.n), flush=True)
+    if floor_key(args) not in scores:
+        print("scoring the real-vs-real floor at n = {}, {} px".format(args.n, args.size), flush=True)
         scorer = Scorer(args)
         started = time.time()
-        scores[floor_key] = dict(scorer.floor(), seconds=round(time.time() - started, 1))
+        scores[floor_key(args)] = dict(scorer.floor(args.size), seconds=round(time.time() - started, 1))
         write_json(path, scores)
     for arm in args.arms:
         flags = ARMS[arm] + args.extra
@@ -354,13 +359,14 @@ def _seconds(record, upto):
 
 
 def table(args, scores):
-    floor = scores.get("floor@n{}s{}".format(args.n, args.seed))
+    floor = scores.get(floor_key(args))
     lines = ["| arm | G | images | updates | wall s | CPU s | FID | KID | precision | recall |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     if floor:
         lines.append("| real vs real (floor) | | | | | | {:.1f} | {:.4f} | {:.3f} | {:.3f} |".format(
             floor["fid"], floor["kid"], floor["precision"], floor["recall"]))
-    rows = [s for k, s in scores.items() if not k.startswith("floor") and k.endswith("@n{}s{}".format(args.n, args.seed))]
+    rows = [s for k, s in scores.items() if not k.startswith("floor") and k.endswith("@n{}s{}".format(args.n, args.seed))
+            and s["arm"] in args.arms]
     for s in sorted(rows, key=lambda s: (s["arm"], s["kind"], s["iteration"])):
         record = read_json(os.path.join(args.work, s["arm"], RECORD), {})
         wall, cpu = _seconds(record, s["iteration"])

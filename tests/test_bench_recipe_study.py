@@ -57,7 +57,7 @@ def test_the_study_stops_resumes_and_scores(tmp_path, request):
     if scoring != ["--no-score"]:
         with open(work / "scores.json") as f:
             scores = json.load(f)
-        assert set(scores) == {"floor@n8s0", "ema-b32-s0/gen/2@n8s0", "ema-b32-s0/gen_ema/2@n8s0"}
+        assert set(scores) == {"floor@n8s0@64px", "ema-b32-s0/gen/2@n8s0", "ema-b32-s0/gen_ema/2@n8s0"}
         assert all(0 <= s["precision"] <= 1 and s["fid"] > 0 for s in scores.values())
         assert (work / "study.md").read_text().count("| ema-b32-s0 |") == 2
         # the same numbers as tools/evaluate.py (same faces, z and seeds)
