@@ -48,6 +48,7 @@ import numpy  # noqa: E402
 
 from chainer_dcgan.datasets import SyntheticFaces  # noqa: E402
 from chainer_dcgan.models.serialization import load_generator, save_model  # noqa: E402
+from chainer_dcgan.training.snapshots import snapshots_newest_first  # noqa: E402
 from chainer_dcgan.utils import jsonio  # noqa: E402
 from chainer_dcgan.utils.atomic import atomic_write  # noqa: E402
 
@@ -122,10 +123,6 @@ def generator_files(out, kind):
     return found
 
 
-def has_snapshot(out):
-    return bool(glob.glob(os.path.join(out, "snapshot_iter_*")))
-
-
 def commit():
     try:
         return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -182,7 +179,7 @@ def arm_command(args, arm):
            "--iteration", str(target), "--snapshot-interval", str(interval),
            "--display-interval", str(max(1, interval // 4)), "--preview-interval", str(interval),
            "--no-progress"] + flags
-    if has_snapshot(out):
+    if snapshots_newest_first(out):  # train_faces.py --resume takes the newest that loads
         cmd.append("--resume")
     return cmd, out, target
 
