@@ -348,3 +348,60 @@ def test_rivals_keep_their_trade_off_in_orthogonal_vectors():
                                                              method="orthogonal")}
     assert v["blonde"][0] == 1.0 and v["black"][0] == -1.0  # not cancelled against each other
     assert v["smile"][5] == 1.0 and abs(v["smile"][0]) < 0.05  # its hair-colour share is gone
+
+
+class SmoothHairStandIn(chainer.Link):
+    """A differentiable stand-in: one face whose hair blends from short to long as ``sigmoid(6 z[0])``
+    and from black to blonde as ``sigmoid(6 z[1])`` (built from Chainer functions, so gradients reach z)."""
+
+    z_dim = 100
+
+    def __init__(self, seed=5):
+        super().__init__()
+        faces = {}
+        for length in ("short_hair", "long_hair"):
+            for colour in ("black_hair", "blonde_hair"):
+                image, tags = draw_face(face_random_state(seed, 0), require=(length, colour))
+                faces[length, colour] = to_array(image)
+        self.faces = faces
+
+    def forward(self, z):
+        F = chainer.functions
+        z = z if isinstance(z, chainer.Variable) else chainer.Variable(numpy.asarray(z, numpy.float32))
+        long_ = F.reshape(F.sigmoid(6 * z[:, 0]), (-1, 1, 1, 1))
+        blonde = F.reshape(F.sigmoid(6 * z[:, 1]), (-1, 1, 1, 1))
+        out = 0
+        for (length, colour), face in self.faces.items():
+            w = (long_ if length == "long_hair" else 1 - long_) * (blonde if colour == "blonde_hair" else 1 - blonde)
+            out = out + F.broadcast_to(w, (len(z),) + face.shape) * face[None]
+        return out
+
+
+def test_refine_vectors_untangles_and_reaches():
+    """Refinement through the generator and the classifier: a long-hair vector that also turns the
+    hair black loses its colour share and keeps adding long hair; a vector too short to add its tag
+    grows until it does; zero steps change nothing."""
+    images, labels = draw_balanced(300, seed=21)
+    clf = tagging.train_tag_classifier(images[:240], labels[:240], TAGS, epochs=6, batch_size=40, seed=0,
+                                       width=16, downscale=3, alpha=3e-3)
+    gen = SmoothHairStandIn()
+    tangled = numpy.zeros(100, numpy.float32)
+    tangled[0], tangled[1] = 1.0, -1.0
+    weak = numpy.zeros(100, numpy.float32)
+    weak[1] = 0.05
+    start = [tagging.TagVector("long_hair", tangled, 7, {"x": 1}), tagging.TagVector("blonde_hair", weak, 9)]
+    z = zspace.sample_z(64, 100, 3)
+    refined = tagging.refine_vectors(gen, clf, start, z, steps=80, lr=0.05, batch_size=16, seed=0)
+    assert [(tv.name, tv.count, tv.extra) for tv in refined] == [("long_hair", 7, {"x": 1}), ("blonde_hair", 9, {})]
+    before = tagging.measure_effect(gen, clf, start, n=60, seed=4)
+    after = tagging.measure_effect(gen, clf, refined, n=60, seed=4)
+    assert before[0].changes["black_hair"] > 0.3 and before[0].off_target > 0.2, before[0]
+    assert after[0].off_target < before[0].off_target / 2, (before[0], after[0])
+    assert after[0].shifted[1.0] > 0.8 and refined[0].v[0] > 0.3  # still long hair, along z[0]
+    assert before[1].shifted[1.0] < before[1].base + 0.1 < 0.8 < after[1].shifted[1.0], (before[1], after[1])
+    unchanged = tagging.refine_vectors(gen, clf, start, z, steps=0)
+    assert all(numpy.array_equal(a.v, b.v) for a, b in zip(unchanged, start))
+    with pytest.raises(ValueError, match="does not know: hat"):
+        tagging.refine_vectors(gen, clf, [tagging.TagVector("hat", weak, 1)], z)
+    with pytest.raises(ValueError, match="target"):
+        tagging.refine_vectors(gen, clf, start, z, target=1.0)

@@ -164,6 +164,15 @@ def test_tag_vectors_cli_writes_json_and_prints_the_effect(tmp_path, models, dat
     assert all(set(t["effect"]["shifted"]) == {"0.5", "1"} for t in doc["tags"])
     assert "rise with s" in captured.out and doc["tags"][0]["name"] in captured.out
     assert numpy.asarray(Image.open(tmp_path / "sheet.png")).shape == (len(doc["tags"]) * 98 - 2, 5 * 98 - 2, 3)
+    # --refine moves each vector through the generator and the classifier, and says so in the file
+    refined_out = tmp_path / "refined.json"
+    argv[argv.index(str(out))] = str(refined_out)
+    assert tool.main(argv + ["--refine", "2", "--no-effect"]) == 0
+    assert "refined {} vectors (2 steps each)".format(len(doc["tags"])) in capsys.readouterr().out
+    refined = json.loads(refined_out.read_text())
+    assert refined["method"].endswith("refined by 2 Adam steps through the generator and the classifier")
+    assert [t["name"] for t in refined["tags"]] == [t["name"] for t in doc["tags"]]
+    assert all(t["v"] != u["v"] for t, u in zip(refined["tags"], doc["tags"]))
 
 
 def test_tag_vectors_cli_reports_bad_input(tmp_path, models, capsys):
