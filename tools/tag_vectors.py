@@ -20,7 +20,9 @@
    z0's versus from clip(z0 + s * v, -1, 1) for each s in --strengths, and at s = 1 the mean absolute
    change of every other tag's probability ("off@1"); print the table (with the classifier's held-out
    balanced accuracy per tag, "clf acc", when it was trained here). With --min-reach P, a tag whose
-   probability at s = 1 stays below P gets no slider (the model does not draw it).
+   probability at s = 1 stays below P gets no slider (the model does not draw it); with
+   --max-side-effect C, neither does a tag whose slider moves some other tag by more than C on
+   average (it draws that tag instead: an animal_ears slider that turns the hair blonde).
 4. Write --out atomically: {"tags": [{"name", "v": [100 floats], "count", "effect"}, ...], ...}.
 
 Example:
@@ -96,6 +98,10 @@ def parse_args(argv=None):
     p.add_argument("--min-reach", type=probability, default=None,
                    help="drop the vectors whose tag's mean probability at slider 1 stays below this (e.g. 0.8); "
                         "needs the effect measurement")
+    p.add_argument("--max-side-effect", type=probability, default=None,
+                   help="drop the vectors whose slider at s = 1 changes some other tag's probability by more than "
+                        "this on average (e.g. 0.6): they draw another tag rather than their own; needs the effect "
+                        "measurement")
     p.add_argument("--effect-samples", type=positive_int, default=200,
                    help="z0's for the effect measurement (default 200)")
     p.add_argument("--no-effect", action="store_true", help="skip the effect measurement")
@@ -109,8 +115,9 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.dataset is None and args.classifier is None:
         p.error("--dataset is required (or --classifier)")
-    if args.min_reach is not None and args.no_effect:
-        p.error("--min-reach needs the effect measurement: leave out --no-effect")
+    for flag, value in (("--min-reach", args.min_reach), ("--max-side-effect", args.max_side_effect)):
+        if value is not None and args.no_effect:
+            p.error("{} needs the effect measurement: leave out --no-effect".format(flag))
     return args
 
 
@@ -197,6 +204,14 @@ def main(argv=None):
                     args.min_reach, len(dropped), ", ".join(dropped) or "none"))
                 if not vectors:
                     raise ValueError("no tag reaches --min-reach {:g} at slider 1".format(args.min_reach))
+            if args.max_side_effect is not None:
+                vectors, effects, dropped = tagging.drop_side_effects(vectors, effects, args.max_side_effect)
+                print("--max-side-effect {:g}: dropped {} tag(s) whose slider draws another tag: {}".format(
+                    args.max_side_effect, len(dropped), ", ".join(
+                        "{} ({} {:.2f})".format(name, *other) for name, other in dropped) or "none"))
+                if not vectors:
+                    raise ValueError("every slider moves another tag by more than --max-side-effect {:g}".format(
+                        args.max_side_effect))
         if args.sheet and vectors:
             write_sheet(args.sheet, gen, vectors, args.seed + 2, args.batch_size)
             print("wrote {} ({} rows: z0 with one slider at {})".format(

@@ -88,6 +88,16 @@ class TagEffect:
         """Mean of :attr:`changes` over the other tags (0 when there are none): the entanglement."""
         return float(numpy.mean(list(self.changes.values()))) if self.changes else 0.0
 
+    @property
+    def side_effect(self):
+        """``(tag, change)``: the other tag this slider moves most, and by how much (``(None, 0.0)`` when
+        there are no others). A change above about 0.6 means the slider draws that tag rather than its
+        own (an ``animal_ears`` slider that turns the hair blonde)."""
+        if not self.changes:
+            return None, 0.0
+        worst = max(self.changes, key=self.changes.get)
+        return worst, self.changes[worst]
+
     def clean(self, low=0.3, high=0.8, limit=0.1):
         """True when the slider takes its tag from below ``low`` to above ``high`` at strength :attr:`at`
         while its :attr:`off_target` change stays below ``limit`` (issue 21's bar for a good slider)."""
@@ -574,8 +584,9 @@ def refine_vectors(generator, classifier, vectors, z, steps=60, lr=0.03, target=
     over the tags that can go with ``k``: its :func:`rivals` on the labelled ``z`` (the other hair
     colours for a hair colour) must give way as it comes, so their change is not held against it.
     ``pull`` starts at ``pull`` and is multiplied by ``adapt`` after each step whose faces' mean probability
-    of the tag was below ``target``, divided by it otherwise: the least entangled vector that still
-    reaches the tag, rather than a fixed trade between the two terms.
+    of the tag was below ``target`` (up to 1, the weight of the other tags' term: a tag the model
+    cannot reach does not buy its reach at any price), divided by it otherwise: the least entangled
+    vector that still reaches the tag, rather than a fixed trade between the two terms.
 
     Args:
         vectors (list of TagVector): the starting vectors (tags the classifier does not know raise ValueError).
@@ -631,7 +642,8 @@ def refine_vectors(generator, classifier, vectors, z, steps=60, lr=0.03, target=
             if len(others):
                 loss = loss + F.mean(F.absolute(probs[:, others] - device.send(before[rows][:, others])))
             loss.backward()
-            weight = weight * adapt if float(probs.array[:, k].mean()) < target else weight / adapt
+            short = float(probs.array[:, k].mean()) < target
+            weight = min(weight * adapt, 1.0) if short else weight / adapt  # never above the other tags' weight
             g = host.send(param.grad)
             m = beta1 * m + (1 - beta1) * g
             s = beta2 * s + (1 - beta2) * g * g
@@ -679,6 +691,20 @@ def measure_effect(generator, classifier, vectors, n=200, seed=1, strengths=(0.5
     return effects
 
 
+def drop_side_effects(vectors, effects, limit):
+    """The vectors (and their effects) whose :attr:`TagEffect.side_effect` is at most ``limit``.
+
+    Returns:
+        ``(vectors, effects, dropped)``: the kept ones in order, and ``[(name, (other tag, change)), ...]``
+        for each dropped one.
+    """
+    if [tv.name for tv in vectors] != [e.name for e in effects]:
+        raise ValueError("vectors and effects do not match")
+    keep = [e.side_effect[1] <= limit for e in effects]
+    dropped = [(e.name, e.side_effect) for e, k in zip(effects, keep) if not k]
+    return ([tv for tv, k in zip(vectors, keep) if k], [e for e, k in zip(effects, keep) if k], dropped)
+
+
 def clean_sliders(effects, low=0.3, high=0.8, limit=0.1):
     """The names of the effects that pass :meth:`TagEffect.clean`, in order."""
     return [e.name for e in effects if e.clean(low, high, limit)]
@@ -708,8 +734,8 @@ def format_effect_table(effects, accuracy=None):
         line = "{:<{w}}  {:7.3f}".format(e.name, e.base, w=width) + "".join(
             "  {:9.3f}".format(e.shifted[s]) for s in strengths) + "  {:>5}".format("yes" if e.rises else "no")
         if at is not None:
-            worst = max(e.changes, key=e.changes.get) if e.changes else "-"
-            most = "{} {:.2f}".format(worst, e.changes[worst]) if e.changes else "-"
+            worst, change = e.side_effect
+            most = "{} {:.2f}".format(worst, change) if worst is not None else "-"
             line += "  {:7.3f}  {:<{w}}".format(e.off_target, most, w=width + 6)
         if accuracy is not None:
             line += "  {:7.3f}".format(accuracy[e.name]) if e.name in accuracy else "  {:>7}".format("-")

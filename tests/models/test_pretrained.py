@@ -15,7 +15,8 @@ from chainer_dcgan import Generator, zspace
 from chainer_dcgan.demo import shipped
 from chainer_dcgan.models import pretrained
 from chainer_dcgan.models.serialization import ModelFileError, load_generator, read_meta, save_model
-from chainer_dcgan.zspace.tagging import TagVector, load_classifier, read_tag_vectors, write_tag_vectors
+from chainer_dcgan.zspace.tagging import (TagEffect, TagVector, clean_sliders, load_classifier, read_tag_vectors,
+                                          write_tag_vectors)
 
 MAX_BYTES = 10 * 1000 * 1000
 SHIPPED = os.path.isfile(os.path.join(pretrained.ROOT, pretrained.DEFAULT, pretrained.GENERATOR))
@@ -133,15 +134,18 @@ def test_serve_demo_without_a_shipped_model_says_so(tmp_path):
 # The default model itself, once shipped.
 
 @needs_default
-def test_default_model_is_small_float16_and_documented():
-    files = [pretrained.file_of(pretrained.DEFAULT, what)
+@pytest.mark.parametrize("name", pretrained.names())
+def test_each_shipped_model_is_small_float16_and_documented(name):
+    files = [pretrained.file_of(name, what)
              for what in (pretrained.GENERATOR, pretrained.TAGS, pretrained.CLASSIFIER, pretrained.CARD)]
     assert sum(os.path.getsize(f) for f in files[:2]) < MAX_BYTES
     with numpy.load(files[0]) as npz:
         assert {npz[k].dtype for k in npz.files if npz[k].dtype.kind == "f"} == {numpy.dtype(numpy.float16)}
     card = open(files[3], encoding="utf-8").read()
-    for fact in ("examples/train_faces.py", "FID", "procedural"):
+    for fact in ("examples/train_faces.py", "FID", "procedural", "`{}`".format(name)):
         assert fact in card
+    gen = load_generator(name)
+    assert read_tag_vectors(files[1], gen.z_dim) and load_classifier(files[2]).tags
 
 
 @needs_default
@@ -160,6 +164,10 @@ def test_default_tag_vectors_fit_and_at_least_ten_rise():
     tags = read_tag_vectors(pretrained.file_of(pretrained.DEFAULT, pretrained.TAGS), gen.z_dim)
     rising = [tv.name for tv in tags if tv.extra["effect"]["shifted"]["1"] > tv.extra["effect"]["base"]]
     assert len(tags) >= 10 and len(rising) >= 10, rising
+    # issue 21's bar for a slider, by the measurement recorded in the file (tools/tag_vectors.py, 200 held-out z0)
+    effects = [TagEffect(tv.name, e["base"], {1.0: e["shifted"]["1"]}, {"others": e["off_target"]}, 1.0)
+               for tv in tags for e in [tv.extra["effect"]]]
+    assert len(clean_sliders(effects)) >= 19, clean_sliders(effects)
     clf = load_classifier(pretrained.file_of(pretrained.DEFAULT, pretrained.CLASSIFIER))
     assert {tv.name for tv in tags} <= set(clf.tags)
 

@@ -183,6 +183,10 @@ def test_tag_vectors_cli_reports_bad_input(tmp_path, models, capsys):
         tool.main(["--model", models["npz"]])
     assert info.value.code == 2
     assert "--dataset is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        tool.main(["--model", models["npz"], "--classifier", "x.npz", "--no-effect", "--max-side-effect", "0.6"])
+    assert info.value.code == 2
+    assert "--max-side-effect needs the effect measurement" in capsys.readouterr().err
 
 
 def test_save_animation(tmp_path):
