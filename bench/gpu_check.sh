@@ -37,7 +37,10 @@ if [ "${1:-}" = "prepare" ]; then
     VENV_PY=${VENV_PY:-$ROOT/.venv/bin/python}
     rm -rf .whl && mkdir -p .whl
     export PIP_BUILD_CONSTRAINT="$ROOT/requirements/build-constraints.txt"
-    "$VENV_PY" -m pip wheel -q --no-deps chainer==7.8.1 "$ROOT" -w .whl || exit 1
+    # the package's wheel without the shipped models (the run imports this checkout's, models included);
+    # from a clean build/, since setuptools reuses build/lib and would pack stale files from it
+    rm -rf "$ROOT/build"
+    CHAINER_DCGAN_NO_MODELS=1 "$VENV_PY" -m pip wheel -q --no-deps chainer==7.8.1 "$ROOT" -w .whl || exit 1
     "$VENV_PY" tools/fetch_inception.py --compact .whl/inception_f16.npz || exit 1
     if [ -n "${EXTRA:-}" ]; then
         # shellcheck disable=SC2086  # EXTRA is a list of requirements

@@ -88,6 +88,8 @@ def test_wheel_installs_the_hook_at_the_top_of_site_packages(tmp_path):
         names = zf.namelist()
         assert zf.read(PTH).decode() == "import _chainer_dcgan_shims; _chainer_dcgan_shims.register()\n"
     assert "_chainer_dcgan_shims/__init__.py" in names and "_chainer_dcgan_shims/patches.py" in names and "chainer_dcgan/__init__.py" in names
+    from chainer_dcgan.models import pretrained  # every shipped model travels in the wheel (setup.py's package_data)
+    assert {"chainer_dcgan/models/pretrained/{}/generator.npz".format(n) for n in pretrained.names()} <= set(names)
     site_dir = tmp_path / "site"
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
                            "--target", str(site_dir), str(wheel)],
