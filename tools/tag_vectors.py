@@ -220,7 +220,9 @@ def main(argv=None):
                     ", shortened to reach a mean probability of {:g} at slider 1".format(args.reach)
                     if args.reach < 1 else "") + (
                     ", refined by {} Adam steps through the generator and the classifier".format(args.refine)
-                    if args.refine else ""),
+                    if args.refine else "") + (
+                    "; sliders that move another tag by more than {:g} at slider 1 dropped".format(args.max_side_effect)
+                    if args.max_side_effect is not None else ""),
                 "model": os.path.basename(args.model), "samples": args.samples, "seed": args.seed,
                 "threshold": args.threshold}
         tagging.write_tag_vectors(args.out, vectors, effects, meta)
