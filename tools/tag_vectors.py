@@ -14,8 +14,9 @@
    With --refine N, each vector then takes N Adam steps through the generator and the classifier
    on the labelled z's (tagging.refine_vectors): the faces are pulled toward the tag until its
    mean probability reaches --reach, while the mean absolute change of the other tags (the
-   off-target change below; rival tags such as the other hair colours aside) is made small. It costs N generator passes per tag (forward and backward) but
-   makes far more sliders clean (issue 21's bar: base < 0.3, > 0.8 at s = 1, off@1 < 0.1).
+   off-target change below; rival tags such as the other hair colours aside) is made small. It
+   costs N generator passes per tag (forward and backward) but makes far more sliders clean
+   (issue 21's bar: below 0.3 at z0, above 0.8 at s = 1, off@1 below 0.1).
 3. Measure each vector: the classifier's mean probability of its tag on faces from --effect-samples
    z0's versus from clip(z0 + s * v, -1, 1) for each s in --strengths, and at s = 1 the mean absolute
    change of every other tag's probability ("off@1"); print the table (with the classifier's held-out
