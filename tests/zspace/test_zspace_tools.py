@@ -173,6 +173,12 @@ def test_tag_vectors_cli_writes_json_and_prints_the_effect(tmp_path, models, dat
     assert refined["method"].endswith("refined by 2 Adam steps through the generator and the classifier")
     assert [t["name"] for t in refined["tags"]] == [t["name"] for t in doc["tags"]]
     assert all(t["v"] != u["v"] for t, u in zip(refined["tags"], doc["tags"]))
+    # --max-side-effect keeps the sliders that move no other tag by more than its limit, and says so in the file
+    assert tool.main(argv + ["--max-side-effect", "1"]) == 0
+    assert "--max-side-effect 1: dropped 0 tag(s) whose slider draws another tag: none" in capsys.readouterr().out
+    kept = json.loads(refined_out.read_text())
+    assert kept["method"].endswith("; sliders that move another tag by more than 1 at slider 1 dropped")
+    assert [t["name"] for t in kept["tags"]] == [t["name"] for t in doc["tags"]]
 
 
 def test_tag_vectors_cli_reports_bad_input(tmp_path, models, capsys):
