@@ -17,7 +17,7 @@ from chainer_dcgan.models import generate, hparams, sample_z
 from chainer_dcgan.utils import jsonio, limits
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 
-__all__ = ["sample_z", "lerp", "slerp", "interpolate", "loop_path", "variations", "compose", "generate",
+__all__ = ["sample_z", "adam_step", "lerp", "slerp", "interpolate", "loop_path", "variations", "compose", "generate",
            "read_z", "write_z", "ZFileError"]
 
 INTERPOLATIONS = ("linear", "slerp")
@@ -236,3 +236,11 @@ def write_z(path, z):
             json.dump(z.tolist(), f)
     else:
         atomic_save(path, lambda tmp: numpy.save(tmp, z))
+
+
+def adam_step(x, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One Adam update of the NumPy array ``x`` by ``grad`` at step ``t`` (from 1): ``(x, m, v)``, the
+    moments updated. What the z-space refinements (inversion's z, the tag vectors) step with."""
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad * grad
+    return x - lr * (m / (1 - beta1 ** t)) / (numpy.sqrt(v / (1 - beta2 ** t)) + eps), m, v

@@ -23,6 +23,7 @@ import chainer.links as L
 import numpy
 
 from chainer_dcgan.models import generate, hparams, is_conditional, pretrained, sample_z
+from chainer_dcgan.zspace import adam_step
 from chainer_dcgan.models.faithful import architecture
 from chainer_dcgan.models.serialization import (
     META_KEY, ModelFileError, SafeNpz, expected_values, load_npz_into, model_meta, read_meta, save_model)
@@ -205,7 +206,6 @@ def refine(generator, images, z, steps=100, lr=0.05, y=None, patience=None, min_
     device, host = generator.device, chainer.backend.CpuDevice()
     best_z = z_all.copy()
     history = numpy.zeros((steps + 1, len(x_all)), numpy.float32)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
     for start in range(0, len(x_all), batch_size):
         sl = slice(start, start + batch_size)
         x = device.send(x_all[sl])
@@ -228,11 +228,7 @@ def refine(generator, images, z, steps=100, lr=0.05, y=None, patience=None, min_
                 history[step + 1:, sl] = values
                 break
             F.sum(loss).backward()
-            g = host.send(zv.grad)
-            m = beta1 * m + (1 - beta1) * g
-            v = beta2 * v + (1 - beta2) * g * g
-            t = step + 1
-            zb = zb - lr * (m / (1 - beta1 ** t)) / (numpy.sqrt(v / (1 - beta2 ** t)) + eps)
+            zb, m, v = adam_step(zb, host.send(zv.grad), m, v, step + 1, lr)
             zb = numpy.clip(zb, hparams.Z_LOW, hparams.Z_HIGH).astype(numpy.float32)
     return best_z, history
 

@@ -36,7 +36,7 @@ from chainer_dcgan.utils import jsonio, limits, parameter_error
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 from chainer_dcgan.utils.images import read_image, to_array
 from chainer_dcgan.utils.random_state import seeded_global
-from chainer_dcgan.zspace import compose, generate, sample_z
+from chainer_dcgan.zspace import adam_step, compose, generate, sample_z
 
 FORMAT_VERSION = 1
 
@@ -618,12 +618,10 @@ def refine_vectors(generator, classifier, vectors, z, steps=60, lr=0.03, target=
         raise ValueError("steps must be >= 0, got {}".format(steps))
     z = numpy.asarray(z, dtype=numpy.float32)
     device, host = generator.device, chainer.backend.CpuDevice()
-    with chainer.using_config("train", False), chainer.using_config("enable_backprop", False):
-        before = label_faces(generator, classifier, z, max(batch_size, 100))
+    before = label_faces(generator, classifier, z, max(batch_size, 100))  # test mode, no graph
     rival = rivals(before >= 0.5)
     order = numpy.random.RandomState(seed).permutation(len(z))
     goal = _logit(target)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
     result = []
     for tv in vectors:
         k = index[tv.name]
@@ -645,12 +643,9 @@ def refine_vectors(generator, classifier, vectors, z, steps=60, lr=0.03, target=
             loss.backward()
             short = float(probs.array[:, k].mean()) < target
             weight = min(weight * adapt, 1.0) if short else weight / adapt  # never above the other tags' weight
-            g = host.send(param.grad)
-            m = beta1 * m + (1 - beta1) * g
-            s = beta2 * s + (1 - beta2) * g * g
-            t = step + 1
             rate = lr * (1 - step / int(steps))  # decays to 0: the vector settles rather than wanders
-            v = (v - rate * (m / (1 - beta1 ** t)) / (numpy.sqrt(s / (1 - beta2 ** t)) + eps)).astype(numpy.float32)
+            v, m, s = adam_step(v, host.send(param.grad), m, s, step + 1, rate)
+            v = v.astype(numpy.float32)
         result.append(TagVector(tv.name, v, tv.count, dict(tv.extra)))
     return result
 
