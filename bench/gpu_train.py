@@ -20,11 +20,9 @@ default arms now are batch 32 with seeds 0 and 1, batch 16, and batch 32 with Di
 with the (now warmed-up) moving average.
 """
 import argparse
-import glob
 import io
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -74,12 +72,9 @@ def parse_args(argv=None):
 
 
 def newest(folder, kind):
-    best, best_iter = None, -1
-    for path in glob.glob(os.path.join(folder, kind + "_iter_*.npz")):
-        m = re.fullmatch(re.escape(kind) + r"_iter_(\d+)\.npz", os.path.basename(path))
-        if m and int(m.group(1)) > best_iter:
-            best, best_iter = path, int(m.group(1))
-    return best, best_iter
+    from chainer_dcgan.training.snapshots import generator_files
+    files = generator_files(folder, kind)
+    return (files[max(files)], max(files)) if files else (None, -1)
 
 
 def keep_float16(src, dest):
@@ -91,6 +86,7 @@ def keep_float16(src, dest):
 
 def write_tar(args, kept, started):
     """train_extra.tar: per arm its console output, Chainer log, newest grid (and earlier grids if room)."""
+    from chainer_dcgan.training.snapshots import preview_grids
     members = []
     for arm in args.arms:
         out = os.path.join(args.work, arm)
@@ -99,8 +95,7 @@ def write_tar(args, kept, started):
                 members.append((os.path.join(out, name), "{}/{}".format(arm, name)))
     grids = []
     for arm in args.arms:
-        found = sorted(glob.glob(os.path.join(args.work, arm, "preview", "image_iter_*.png")),
-                       key=lambda p: int(re.findall(r"\d+", os.path.basename(p))[-1]))
+        found = preview_grids(os.path.join(args.work, arm))
         grids.append([(p, "{}/{}".format(arm, os.path.basename(p))) for p in found])
     members += [g[-1] for g in grids if g]  # the newest grid of every arm first
     rest = [m for g in grids for m in reversed(g[:-1])]

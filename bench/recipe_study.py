@@ -24,11 +24,9 @@ On a GPU: ``--device @cupy:0 --parallel 4`` (and the evaluation runs there too, 
 ``bench/gpu_check.sh study``).
 """
 import argparse
-import glob
 import json
 import math
 import os
-import re
 import signal
 import shutil
 import subprocess
@@ -48,7 +46,7 @@ import numpy  # noqa: E402
 
 from chainer_dcgan.datasets import SyntheticFaces  # noqa: E402
 from chainer_dcgan.models.serialization import load_generator, save_model  # noqa: E402
-from chainer_dcgan.training.snapshots import snapshots_newest_first  # noqa: E402
+from chainer_dcgan.training.snapshots import generator_files, preview_grids, snapshots_newest_first  # noqa: E402
 from chainer_dcgan.utils import jsonio  # noqa: E402
 from chainer_dcgan.utils.atomic import atomic_write  # noqa: E402
 
@@ -73,7 +71,6 @@ ARMS = {
 EVAL_SYNTHETIC_SIZE = 20000
 RECORD = "study_arm.json"
 SCORES = "scores.json"
-_GEN_RE = re.compile(r"(gen|gen_ema)_iter_(\d+)\.npz")
 
 
 def batch_of(flags):
@@ -111,16 +108,6 @@ def write_json(path, value):
     with atomic_write(path, "w") as f:
         json.dump(value, f, indent=1, sort_keys=True)
         f.write("\n")
-
-
-def generator_files(out, kind):
-    """``{iteration: path}`` of ``kind`` (``gen``/``gen_ema``) files in ``out``."""
-    found = {}
-    for path in glob.glob(os.path.join(out, kind + "_iter_*.npz")):
-        m = _GEN_RE.fullmatch(os.path.basename(path))
-        if m and m.group(1) == kind:
-            found[int(m.group(2))] = path
-    return found
 
 
 def commit():
@@ -373,11 +360,6 @@ def table(args, scores):
     return "\n".join(lines)
 
 
-def _newest_grid(out):
-    grids = glob.glob(os.path.join(out, "preview", "image_iter_*.png"))
-    return max(grids, key=lambda g: int(re.findall(r"\d+", os.path.basename(g))[-1]), default=None)
-
-
 def keep(args, scores, limit=15 * 2 ** 20, generators=3):
     """Copy what a remote run must bring back into ``args.keep``, in few files under ``limit`` bytes:
     scores.json, study.md, ``study_extra.tar`` (each arm's record, log, console and newest grid, as
@@ -391,8 +373,8 @@ def keep(args, scores, limit=15 * 2 ** 20, generators=3):
     for arm in args.arms:
         out = os.path.join(args.work, arm)
         members += [(os.path.join(out, n), "{}/{}".format(arm, n)) for n in (RECORD, "log", "console.txt")]
-    members += [(g, "{}/{}".format(arm, os.path.basename(g))) for arm in args.arms
-                for g in [_newest_grid(os.path.join(args.work, arm))] if g]
+    members += [(grids[-1], "{}/{}".format(arm, os.path.basename(grids[-1]))) for arm in args.arms
+                for grids in [preview_grids(os.path.join(args.work, arm))] if grids]
     size = 0
     with atomic_write(os.path.join(args.keep, "study_extra.tar")) as f, tarfile.open(fileobj=f, mode="w") as tar:
         for path, name in members:

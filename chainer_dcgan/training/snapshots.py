@@ -17,6 +17,8 @@ from chainer_dcgan.models.serialization import ModelFileError, SafeNpz
 from chainer_dcgan.utils import jsonio
 
 SNAPSHOT_RE = re.compile(r"snapshot_iter_(\d+)")
+_GENERATOR_RE = re.compile(r"([a-z]+(?:_[a-z]+)*)_iter_(\d+)\.npz")
+_GRID_RE = re.compile(r"image_iter_(\d+)\.png")
 CONFIG_NAME = "run_config"
 _CONFIG_KEY = "extensions/{}/json".format(CONFIG_NAME)
 _ITERATION_KEY = "updater/iteration"
@@ -96,6 +98,28 @@ def snapshots_newest_first(out):
         return []
     found = [(int(m.group(1)), name) for name in names for m in [SNAPSHOT_RE.fullmatch(name)] if m]
     return [os.path.join(os.fspath(out), name) for _, name in sorted(found, reverse=True)]
+
+
+def generator_files(out, kind="gen"):
+    """``{iteration: path}`` of the ``KIND_iter_N.npz`` weights a run wrote into ``out`` (``kind``:
+    ``gen``, or ``gen_ema`` for the moving average); empty when there are none or ``out`` is unreadable."""
+    try:
+        names = os.listdir(os.fspath(out))
+    except OSError:
+        return {}
+    return {int(m.group(2)): os.path.join(os.fspath(out), name)
+            for name in names for m in [_GENERATOR_RE.fullmatch(name)] if m and m.group(1) == kind}
+
+
+def preview_grids(out):
+    """Paths of the sample grids ``out/preview/image_iter_N.png``, lowest N first."""
+    folder = os.path.join(os.fspath(out), "preview")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    found = [(int(m.group(1)), name) for name in names for m in [_GRID_RE.fullmatch(name)] if m]
+    return [os.path.join(folder, name) for _, name in sorted(found)]
 
 
 def newest_loadable_snapshot(out, warn=None):

@@ -2,7 +2,7 @@
 import os
 import tempfile
 
-from chainer_dcgan.training.snapshots import remove_stale_temporaries
+from chainer_dcgan.training.snapshots import generator_files, preview_grids, remove_stale_temporaries
 from chainer_dcgan.utils.atomic import atomic_save, atomic_write
 
 
@@ -63,3 +63,19 @@ def test_the_atomic_helpers_names_are_what_is_matched(tmp_path, monkeypatch):
         else:
             (tmp_path / name).write_bytes(b"half")
     assert set(remove_stale_temporaries(tmp_path)) == set(temporaries)
+
+
+def test_generator_files_and_preview_grids_find_what_a_run_wrote(tmp_path):
+    for name in ("gen_iter_500.npz", "gen_iter_1500.npz", "gen_ema_iter_500.npz", "dis_iter_500.npz",
+                 "gen_iter_x.npz", "gen_iter_700.npz.tmp", "notgen_iter_9.npz"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "preview").mkdir()
+    for name in ("image_iter_00001000.png", "image_iter_00000200.png", "image_iter_3.png", "legend.txt",
+                 "image_iter_00000300.png.tmp"):
+        (tmp_path / "preview" / name).write_bytes(b"")
+    assert generator_files(tmp_path) == {500: str(tmp_path / "gen_iter_500.npz"),
+                                         1500: str(tmp_path / "gen_iter_1500.npz")}
+    assert generator_files(tmp_path, "gen_ema") == {500: str(tmp_path / "gen_ema_iter_500.npz")}
+    assert [os.path.basename(p) for p in preview_grids(tmp_path)] == [
+        "image_iter_3.png", "image_iter_00000200.png", "image_iter_00001000.png"]
+    assert generator_files(tmp_path / "missing") == {} and preview_grids(tmp_path / "missing") == []
