@@ -81,6 +81,14 @@ def probability(text):
     return value
 
 
+def open_probability(text):
+    """A number in (0, 1): a probability to aim for, which a logistic output never reaches at 0 or 1."""
+    value = _number(text, float)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError("must be in (0, 1), got {}".format(text))
+    return value
+
+
 def seed(text):
     """A random seed: an integer in [0, 2**32 - 1] (what NumPy's RandomState accepts)."""
     value = _number(text, int)

@@ -16,7 +16,9 @@
    mean probability reaches --reach, while the mean absolute change of the other tags (the
    off-target change below; rival tags such as the other hair colours aside) is made small. It
    costs N generator passes per tag (forward and backward) but makes far more sliders clean
-   (issue 21's bar: below 0.3 at z0, above 0.8 at s = 1, off@1 below 0.1).
+   (issue 21's bar: below 0.3 at z0, above 0.8 at s = 1, off@1 below 0.1). With --calibrate P,
+   each vector is then scaled (at most 2x) to the length at which its tag's mean probability on
+   --calibrate-samples of the labelled faces, through the generator and the classifier, is P.
 3. Measure each vector: the classifier's mean probability of its tag on faces from --effect-samples
    z0's versus from clip(z0 + s * v, -1, 1) for each s in --strengths, and at s = 1 the mean absolute
    change of every other tag's probability ("off@1"); print the table (with the classifier's held-out
@@ -40,7 +42,7 @@ from chainer_dcgan import zspace  # noqa: E402  (imports the chainer shims first
 from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
                                finite_float, fraction, generator_from_args, non_negative_int,
-                               output_file, output_image, positive_int,
+                               open_probability, output_file, output_image, positive_int,
                                print_error, probability, seed, tag_list)
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
 from chainer_dcgan.zspace import tagging  # noqa: E402
@@ -96,6 +98,12 @@ def parse_args(argv=None):
                    help="refine each vector with this many Adam steps through the generator and the classifier, "
                         "pulling faces toward the tag at --reach and holding the other tags (default 0: off; "
                         "60 is what the shipped model used)")
+    p.add_argument("--calibrate", type=open_probability, default=None, metavar="P",
+                   help="then scale each vector (at most 2x) to the length at which its tag's mean probability, "
+                        "through the generator and the classifier on --calibrate-samples of the labelled faces, is "
+                        "P: no longer than the tag needs, no shorter (default: off; the shipped model used 0.85)")
+    p.add_argument("--calibrate-samples", type=positive_int, default=200,
+                   help="labelled faces the --calibrate scale is found on (default 200)")
     p.add_argument("--min-reach", type=probability, default=None,
                    help="drop the vectors whose tag's mean probability at slider 1 stays below this (e.g. 0.8); "
                         "needs the effect measurement")
@@ -187,6 +195,14 @@ def main(argv=None):
                                              seed=args.seed)
             print("refined {} vectors ({} steps each) in {:.1f} s".format(len(vectors), args.refine,
                                                                          time.time() - start))
+        if args.calibrate is not None and vectors:
+            start = time.time()
+            z = zspace.sample_z(args.samples, gen.z_dim, args.seed)[:args.calibrate_samples]
+            vectors, scales = tagging.calibrate_vectors(gen, clf, vectors, z, args.calibrate,
+                                                        batch_size=args.batch_size)
+            print("calibrated {} vectors to a mean probability of {:g} on {} labelled faces in {:.1f} s; scales {}".format(
+                len(vectors), args.calibrate, len(z), time.time() - start,
+                " ".join("{} {:.2f}".format(tv.name, c) for tv, c in zip(vectors, scales))))
         if not vectors:
             raise ValueError("no tag has --min-count {} generated faces with it and {} without among --samples {} "
                              "at --threshold {:g}: lower --min-count or give more --samples".format(
@@ -222,6 +238,8 @@ def main(argv=None):
                     if args.reach < 1 else "") + (
                     ", refined by {} Adam steps through the generator and the classifier".format(args.refine)
                     if args.refine else "") + (
+                    ", scaled to a mean probability of {:g} at slider 1 through the generator".format(args.calibrate)
+                    if args.calibrate is not None else "") + (
                     "; sliders that move another tag by more than {:g} at slider 1 dropped".format(args.max_side_effect)
                     if args.max_side_effect is not None else ""),
                 "model": os.path.basename(args.model), "samples": args.samples, "seed": args.seed,

@@ -650,6 +650,80 @@ def refine_vectors(generator, classifier, vectors, z, steps=60, lr=0.03, target=
     return result
 
 
+def calibrate_vectors(generator, classifier, vectors, z, reach, max_scale=2.0, tolerance=0.005, evaluations=6,
+                      batch_size=100):
+    """Each tag vector scaled to the length at which its tag's mean probability on the faces of ``z`` is ``reach``.
+
+    The scale ``c`` of ``v`` is found through the generator and the classifier themselves, not a model
+    of them: the mean probability ``P(c)`` of tag ``k`` over the faces of ``clip(z + c * v, -1, 1)``
+    is solved for ``P(c) = reach`` by regula falsi (Illinois) on its log-odds between ``c = 0`` and
+    1 (or 1 and ``max_scale`` when ``c = 1`` falls short), which are nearly straight in ``c``; it
+    stops once ``P`` is within ``tolerance`` of ``reach`` or after ``evaluations`` forward passes
+    over ``z``, taking the smallest ``c`` seen to reach. A slider longer than its tag needs moves
+    the face and its other tags further than it must; one shorter does not add its tag. A tag whose
+    mean at ``c = 0`` already reaches ``reach`` keeps its vector; one that falls short even at
+    ``max_scale`` gets ``max_scale``.
+
+    Args:
+        vectors (list of TagVector): tags unknown to the classifier raise ValueError.
+        z: ``float (N, D)`` latent vectors (e.g. some of the labelled ones, not the measuring ones).
+        reach (float): the mean probability in (0, 1) to aim for at slider 1.
+        max_scale (float): the longest scale (> 1).
+
+    Returns:
+        ``(vectors, scales)``: new :class:`TagVector` s in the order of ``vectors`` and the scale
+        each was multiplied by.
+    """
+    index = {t: k for k, t in enumerate(classifier.tags)}
+    unknown = [tv.name for tv in vectors if tv.name not in index]
+    if unknown:
+        raise ValueError("vectors: tags the classifier does not know: {}".format(", ".join(unknown)))
+    if not 0 < reach < 1:
+        raise ValueError("reach must be in (0, 1), got {}".format(reach))
+    if not max_scale > 1:
+        raise ValueError("max_scale must be > 1, got {}".format(max_scale))
+    z = numpy.asarray(z, dtype=numpy.float32)
+    base = label_faces(generator, classifier, z, batch_size).mean(0)
+    goal = _logit(reach)
+
+    def gap(p):  # log-odds of the mean probability above the goal's
+        return _logit(min(max(p, 1e-6), 1 - 1e-6)) - goal
+
+    result, scales = [], []
+    for tv in vectors:
+        k = index[tv.name]
+        v = numpy.asarray(tv.v, dtype=numpy.float32)
+
+        def mean_prob(c):
+            return float(label_faces(generator, classifier, compose(z, 1.0, [c], v[None]), batch_size)[:, k].mean())
+
+        scale = 1.0
+        p = mean_prob(1.0) if base[k] < reach else reach
+        if abs(p - reach) > tolerance:
+            low, f_low, high, f_high, count = 0.0, gap(float(base[k])), 1.0, gap(p), 1
+            if f_high < 0:  # short at 1: the root lies beyond
+                low, f_low = high, f_high
+                p = mean_prob(max_scale)
+                high, f_high, count = max_scale, gap(p), 2
+            scale, side = high, 0
+            while f_high >= 0 and abs(p - reach) > tolerance and count < evaluations:
+                c = (low * f_high - high * f_low) / (f_high - f_low)
+                p = mean_prob(c)
+                f_c, count = gap(p), count + 1
+                if f_c < 0:
+                    low, f_low = c, f_c
+                    f_high = f_high / 2 if side < 0 else f_high  # Illinois: the end that stays halves its value
+                    side = -1
+                else:
+                    high, f_high = c, f_c
+                    f_low = f_low / 2 if side > 0 else f_low
+                    side = 1
+                scale = c if abs(p - reach) <= tolerance else high
+        result.append(TagVector(tv.name, (v * scale).astype(numpy.float32), tv.count, dict(tv.extra)))
+        scales.append(float(scale))
+    return result, scales
+
+
 def measure_effect(generator, classifier, vectors, n=200, seed=1, strengths=(0.5, 1.0), batch_size=100):
     """How much each tag vector adds its tag, and how much it moves the others, by the classifier's reading.
 

@@ -420,3 +420,38 @@ def test_a_slider_that_draws_another_tag_is_dropped():
     assert dropped == [("ears", ("blonde", 0.88))]
     with pytest.raises(ValueError, match="do not match"):
         tagging.drop_side_effects(vectors[:2], effects, 0.6)
+
+
+def test_calibrate_scales_each_vector_to_its_reach(stand_in, classifier):
+    """Hair is blonde where z[1] >= 0, so the mean probability of blonde hair grows with the scale of a
+    z[1] vector: one too long is shortened and one too short lengthened until the classifier's mean
+    on the given z is the reach; a tag already there keeps its vector, one out of reach gets the
+    longest scale."""
+    z = zspace.sample_z(200, 100, 7)
+    k = TAGS.index("blonde_hair")
+
+    def axis(length):
+        v = numpy.zeros(100, numpy.float32)
+        v[1] = length
+        return tagging.TagVector("blonde_hair", v, 3, {"x": 1})
+
+    def mean_prob(tv):
+        return tagging.label_faces(stand_in, classifier, zspace.compose(z, 1.0, [1.0], tv.v[None]))[:, k].mean()
+
+    base = tagging.label_faces(stand_in, classifier, z)[:, k].mean()
+    assert 0.3 < base < 0.7
+    start = [axis(1.0), axis(0.3), axis(0.02)]
+    assert mean_prob(start[0]) > 0.9 and mean_prob(start[1]) < 0.75
+    out, scales = tagging.calibrate_vectors(stand_in, classifier, start, z, 0.75, tolerance=0.01, evaluations=8)
+    assert [(tv.name, tv.count, tv.extra) for tv in out] == [("blonde_hair", 3, {"x": 1})] * 3
+    assert scales[0] < 1 < scales[1] and scales[2] == 2.0, scales
+    for tv, c, old in zip(out[:2], scales, start):
+        numpy.testing.assert_allclose(tv.v, old.v * c, rtol=1e-6)
+        assert abs(mean_prob(tv) - 0.75) < 0.03, (c, mean_prob(tv))
+    assert mean_prob(out[2]) < 0.7  # out of reach even at twice its length
+    kept, scale = tagging.calibrate_vectors(stand_in, classifier, start[:1], z, base - 0.05)
+    assert scale == [1.0] and numpy.array_equal(kept[0].v, start[0].v)
+    with pytest.raises(ValueError, match="does not know: hat"):
+        tagging.calibrate_vectors(stand_in, classifier, [tagging.TagVector("hat", start[0].v, 1)], z, 0.8)
+    with pytest.raises(ValueError, match="reach"):
+        tagging.calibrate_vectors(stand_in, classifier, start, z, 1.0)

@@ -179,6 +179,15 @@ def test_tag_vectors_cli_writes_json_and_prints_the_effect(tmp_path, models, dat
     kept = json.loads(refined_out.read_text())
     assert kept["method"].endswith("; sliders that move another tag by more than 1 at slider 1 dropped")
     assert [t["name"] for t in kept["tags"]] == [t["name"] for t in doc["tags"]]
+    # --calibrate scales each vector through the generator and prints the scales; the file says so
+    assert tool.main(argv + ["--calibrate", "0.7", "--calibrate-samples", "6", "--no-effect"]) == 0
+    said = capsys.readouterr().out
+    assert "calibrated {} vectors to a mean probability of 0.7 on 6 labelled faces".format(len(doc["tags"])) in said
+    scaled = json.loads(refined_out.read_text())
+    assert scaled["method"].endswith(", scaled to a mean probability of 0.7 at slider 1 through the generator")
+    for t, u in zip(scaled["tags"], doc["tags"]):
+        c = float(said.split(" {} ".format(t["name"]))[-1].split()[0])  # the printed scale (2 decimals)
+        numpy.testing.assert_allclose(t["v"], numpy.asarray(u["v"]) * c, rtol=0.01, atol=1e-6)
 
 
 def test_tag_vectors_cli_reports_bad_input(tmp_path, models, capsys):
