@@ -200,9 +200,9 @@ def main(argv=None):
             z = zspace.sample_z(args.samples, gen.z_dim, args.seed)[:args.calibrate_samples]
             vectors, scales = tagging.calibrate_vectors(gen, clf, vectors, z, args.calibrate,
                                                         batch_size=args.batch_size)
-            print("calibrated {} vectors to a mean probability of {:g} on {} labelled faces in {:.1f} s; scales {}".format(
-                len(vectors), args.calibrate, len(z), time.time() - start,
-                " ".join("{} {:.2f}".format(tv.name, c) for tv, c in zip(vectors, scales))))
+            print("calibrated {} vectors to a mean probability of {:g} on {} labelled faces in {:.1f} s; "
+                  "scales {}".format(len(vectors), args.calibrate, len(z), time.time() - start,
+                                     " ".join("{} {:.3f}".format(tv.name, c) for tv, c in zip(vectors, scales))))
         if not vectors:
             raise ValueError("no tag has --min-count {} generated faces with it and {} without among --samples {} "
                              "at --threshold {:g}: lower --min-count or give more --samples".format(

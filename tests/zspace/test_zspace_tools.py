@@ -186,7 +186,7 @@ def test_tag_vectors_cli_writes_json_and_prints_the_effect(tmp_path, models, dat
     scaled = json.loads(refined_out.read_text())
     assert scaled["method"].endswith(", scaled to a mean probability of 0.7 at slider 1 through the generator")
     for t, u in zip(scaled["tags"], doc["tags"]):
-        c = float(said.split(" {} ".format(t["name"]))[-1].split()[0])  # the printed scale (2 decimals)
+        c = float(said.split(" {} ".format(t["name"]))[-1].split()[0])  # the printed scale (3 decimals)
         numpy.testing.assert_allclose(t["v"], numpy.asarray(u["v"]) * c, rtol=0.01, atol=1e-6)
 
 
