@@ -565,6 +565,15 @@ def _logit(p):
     return math.log(p / (1 - p))
 
 
+def _tag_index(classifier, vectors):
+    """``{tag: column}`` of the classifier's tags; ValueError naming the tags of ``vectors`` it does not know."""
+    index = {t: k for k, t in enumerate(classifier.tags)}
+    unknown = [tv.name for tv in vectors if tv.name not in index]
+    if unknown:
+        raise ValueError("vectors: tags the classifier does not know: {}".format(", ".join(unknown)))
+    return index
+
+
 def refine_vectors(generator, classifier, vectors, z, steps=60, lr=0.03, target=0.9, batch_size=16, seed=0,
                    pull=1 / 30, adapt=1.15):
     """Adam on each tag vector through G and the classifier: add the tag, move the other tags less.
@@ -604,10 +613,7 @@ def refine_vectors(generator, classifier, vectors, z, steps=60, lr=0.03, target=
     Returns:
         list of :class:`TagVector` with the refined ``v`` (``float32 (D,)``), in the order of ``vectors``.
     """
-    index = {t: k for k, t in enumerate(classifier.tags)}
-    unknown = [tv.name for tv in vectors if tv.name not in index]
-    if unknown:
-        raise ValueError("vectors: tags the classifier does not know: {}".format(", ".join(unknown)))
+    index = _tag_index(classifier, vectors)
     if not 0 < target < 1:
         raise ValueError("target must be in (0, 1), got {}".format(target))
     if not pull > 0:
@@ -658,8 +664,8 @@ def calibrate_vectors(generator, classifier, vectors, z, reach, max_scale=2.0, t
     of them: the mean probability ``P(c)`` of tag ``k`` over the faces of ``clip(z + c * v, -1, 1)``
     is solved for ``P(c) = reach`` by regula falsi (Illinois) on its log-odds between ``c = 0`` and
     1 (or 1 and ``max_scale`` when ``c = 1`` falls short), which are nearly straight in ``c``; it
-    stops once ``P`` is within ``tolerance`` of ``reach`` or after ``evaluations`` forward passes
-    over ``z``, taking the smallest ``c`` seen to reach. A slider longer than its tag needs moves
+    stops once ``P`` is within ``tolerance`` of ``reach`` (taking that ``c``) or after ``evaluations``
+    forward passes over ``z`` (taking the smallest ``c`` seen to reach). A slider longer than its tag needs moves
     the face and its other tags further than it must; one shorter does not add its tag. A tag whose
     mean at ``c = 0`` already reaches ``reach`` keeps its vector; one that falls short even at
     ``max_scale`` gets ``max_scale``.
@@ -674,10 +680,7 @@ def calibrate_vectors(generator, classifier, vectors, z, reach, max_scale=2.0, t
         ``(vectors, scales)``: new :class:`TagVector` s in the order of ``vectors`` and the scale
         each was multiplied by.
     """
-    index = {t: k for k, t in enumerate(classifier.tags)}
-    unknown = [tv.name for tv in vectors if tv.name not in index]
-    if unknown:
-        raise ValueError("vectors: tags the classifier does not know: {}".format(", ".join(unknown)))
+    index = _tag_index(classifier, vectors)
     if not 0 < reach < 1:
         raise ValueError("reach must be in (0, 1), got {}".format(reach))
     if not max_scale > 1:
@@ -739,10 +742,7 @@ def measure_effect(generator, classifier, vectors, n=200, seed=1, strengths=(0.5
     Returns:
         list of :class:`TagEffect`, in the order of ``vectors``.
     """
-    index = {t: k for k, t in enumerate(classifier.tags)}
-    unknown = [tv.name for tv in vectors if tv.name not in index]
-    if unknown:
-        raise ValueError("vectors: tags the classifier does not know: {}".format(", ".join(unknown)))
+    index = _tag_index(classifier, vectors)
     strengths = [float(s) for s in strengths]
     at = 1.0 if 1.0 in strengths else max(strengths, default=None)
     z0 = sample_z(n, generator.z_dim if hasattr(generator, "z_dim") else hparams.Z_DIM, seed)
