@@ -188,16 +188,16 @@ def main(argv=None):
                                       reach=args.reach)
         print("{} of {} tags have vectors ({} faces labelled in {:.1f} s)".format(
             len(vectors), len(wanted if wanted is not None else clf.tags), args.samples, time.time() - start))
+        labelled = zspace.sample_z(args.samples, gen.z_dim, args.seed)  # the z's tag_vectors labelled (not measured)
         if args.refine and vectors:
             start = time.time()
-            z = zspace.sample_z(args.samples, gen.z_dim, args.seed)  # the labelled z's, not the measured ones
-            vectors = tagging.refine_vectors(gen, clf, vectors, z, steps=args.refine, target=min(args.reach, 0.99),
-                                             seed=args.seed)
+            vectors = tagging.refine_vectors(gen, clf, vectors, labelled, steps=args.refine,
+                                             target=min(args.reach, 0.99), seed=args.seed)
             print("refined {} vectors ({} steps each) in {:.1f} s".format(len(vectors), args.refine,
                                                                          time.time() - start))
         if args.calibrate is not None and vectors:
             start = time.time()
-            z = zspace.sample_z(args.samples, gen.z_dim, args.seed)[:args.calibrate_samples]
+            z = labelled[:args.calibrate_samples]
             vectors, scales = tagging.calibrate_vectors(gen, clf, vectors, z, args.calibrate,
                                                         batch_size=args.batch_size)
             print("calibrated {} vectors to a mean probability of {:g} on {} labelled faces in {:.1f} s; "
