@@ -72,6 +72,9 @@ setup(
         "tqdm>=4.60",
         "requests>=2.28",
         "opencv-python-headless>=4.8,<5",
+        # the CPU fast path's fused element-wise loops (chainer_dcgan/functions/_kernels.py); without
+        # it the same work runs as NumPy passes
+        "numba>=0.59",
         # tools/export_weights.py writes ONNX for the browser demo and checks it with onnxruntime
         "onnx>=1.15,<1.19",
         "onnxruntime>=1.17",

@@ -18,6 +18,8 @@ from chainer import function_node
 from chainer.backend import get_array_module
 from chainer.utils import type_check
 
+from chainer_dcgan.functions import _kernels
+
 ACTIVATIONS = (None, "relu", "elu", "leaky_relu")
 LEAKY_SLOPE = 0.2
 
@@ -124,13 +126,17 @@ class BatchNormalizationActivation(function_node.FunctionNode):
         xp = get_array_module(x)
         x3 = _channel_view(x)
         m = float(x3.shape[0] * x3.shape[2])  # a float: numpy 1.x turns float32 / large int into float64
-        mean = _channel_sum(x3) / m
-        y = x - _bcast(mean, x.ndim)
-        var = _channel_dot(_channel_view(y), _channel_view(y)) / m
-        inv_std = 1 / xp.sqrt(var + self.eps)
-        y *= _bcast(gamma * inv_std, x.ndim)
-        y += _bcast(beta, x.ndim)
-        _activate_(y, self.activation)
+        if _kernels.active(x, gamma, beta):
+            y, mean, var = _kernels.bn_act_forward(x, gamma, beta, self.eps, self.activation)
+            inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))
+        else:
+            mean = _channel_sum(x3) / m
+            y = x - _bcast(mean, x.ndim)
+            var = _channel_dot(_channel_view(y), _channel_view(y)) / m
+            inv_std = 1 / xp.sqrt(var + self.eps)
+            y *= _bcast(gamma * inv_std, x.ndim)
+            y += _bcast(beta, x.ndim)
+            _activate_(y, self.activation)
         self.mean, self.inv_std = mean, inv_std
         if self.running_mean is not None:
             adjust = m / max(m - 1.0, 1.0)
@@ -155,6 +161,8 @@ class _BatchNormalizationActivationGrad(function_node.FunctionNode):
 
     def forward(self, inputs):
         x, gamma, y, gy = inputs
+        if _kernels.active(x, gamma, y, gy):
+            return _kernels.bn_act_backward(x, y, gy, gamma, self.mean, self.inv_std, self.activation)
         gz = _activation_grad(gy, y, self.activation)
         x3, gz3 = _channel_view(x), _channel_view(gz)
         m = float(x3.shape[0] * x3.shape[2])
@@ -219,6 +227,8 @@ class _AffineActivationGrad(function_node.FunctionNode):
 
     def forward(self, inputs):
         x, scale, y, gy = inputs
+        if _kernels.active(x, scale, y, gy):
+            return _kernels.affine_act_backward(x, y, gy, scale, self.activation)
         gz = _activation_grad(gy, y, self.activation)
         gz3 = _channel_view(gz)
         gshift = _channel_sum(gz3)
@@ -240,7 +250,10 @@ class ELU(function_node.FunctionNode):
         type_check.expect(in_types[0].dtype.kind == "f")
 
     def forward(self, inputs):
-        y = _activate_(inputs[0].copy(), "elu")
+        if _kernels.active(inputs[0]):
+            y = _kernels.elu_forward(inputs[0])
+        else:
+            y = _activate_(inputs[0].copy(), "elu")
         self.retain_outputs((0,))
         return y,
 
@@ -253,6 +266,8 @@ class _ELUGrad(function_node.FunctionNode):
     def forward(self, inputs):
         y, gy = inputs
         self.retain_inputs((0, 1))
+        if _kernels.active(y, gy):
+            return _kernels.elu_backward(y, gy),
         return _activation_grad(gy, y, "elu"),
 
     def backward(self, indexes, grad_outputs):

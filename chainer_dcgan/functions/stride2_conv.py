@@ -33,6 +33,7 @@ from chainer import function_node
 from chainer.backend import get_array_module
 from chainer.utils import type_check
 
+from chainer_dcgan.functions import _blas, _kernels
 from chainer_dcgan.functions._switch import enabled
 
 KSIZE, STRIDE, PAD = 4, 2, 1
@@ -97,6 +98,8 @@ def space_to_depth(x):
     N, C, H, W = x.shape
     h, w = H // 2, W // 2
     gh, gw = _grid(h, w)
+    if _kernels.active(x):
+        return _kernels.space_to_depth(x, gh, gw)
     Z = xp.zeros((C, 2, 2, N, gh, gw), dtype=x.dtype)
     for py in (0, 1):
         for px in (0, 1):
@@ -112,6 +115,8 @@ def depth_to_space(Z, shape, bias=None):
     N, C, H, W = shape
     h, w = H // 2, W // 2
     gh, gw = _grid(h, w)
+    if _kernels.active(Z):
+        return _kernels.depth_to_space(Z, shape, gh, gw, bias)
     Z6 = Z.reshape(C, 2, 2, N, gh, gw)
     x = xp.empty(shape, dtype=Z.dtype)
     for py in (0, 1):
@@ -130,6 +135,8 @@ def to_grid(y):
     xp = get_array_module(y)
     N, C, h, w = y.shape
     gh, gw = _grid(h, w)
+    if _kernels.active(y):
+        return _kernels.to_grid(y, gh, gw)
     Y = xp.zeros((C, N, gh, gw), dtype=y.dtype)
     Y[:, :, :h, :w] = y.transpose(1, 0, 2, 3)
     return Y.reshape(C, N * gh * gw)
@@ -140,6 +147,8 @@ def from_grid(Y, shape, bias=None):
     xp = get_array_module(Y)
     N, C, h, w = shape
     gh, gw = _grid(h, w)
+    if _kernels.active(Y):
+        return _kernels.from_grid(Y, shape, gh, gw, bias)
     src = Y.reshape(C, N, gh, gw)[:, :, :h, :w].transpose(1, 0, 2, 3)
     if bias is None:
         return xp.ascontiguousarray(src)
@@ -156,6 +165,25 @@ def _matmul(a, b, out=None):
         return xp.matmul(a, b, out=out)
     out[...] = xp.matmul(a, b)
     return out
+
+
+def _product(a, b, out, accumulate):
+    """``out = a @ b`` or ``out += a @ b``: by BLAS into ``out`` itself where it can (:mod:`._blas`),
+    else a product and an addition."""
+    if _blas.gemm(a, b, out, accumulate):
+        return
+    if accumulate:
+        _add(out, _matmul(a, b))
+    else:
+        _matmul(a, b, out)
+
+
+def _add(dst, src):
+    """``dst += src`` (2-D; ``dst`` may be a window of a wider array)."""
+    if _kernels.active(dst, src):
+        _kernels.add_into(dst, src)
+    else:
+        dst += src
 
 
 #: With at most this many input channels (``B``; 4B rows in ``Z``), the four taps are stacked into
@@ -177,13 +205,8 @@ def gather(Wr, Z, n, gh, gw):
             col[a * B4:(a + 1) * B4] = Z[:, off:off + M]
         _matmul(Wr.transpose(1, 0, 2).reshape(A, 4 * B4), col, out)
         return Y
-    tmp = None
     for a, off in enumerate(_offsets(gw)):
-        if a == 0:
-            _matmul(Wr[0], Z[:, :M], out)
-        else:
-            tmp = _matmul(Wr[a], Z[:, off:off + M], tmp)
-            out += tmp
+        _product(Wr[a], Z[:, off:off + M], out, accumulate=a > 0)
     return Y
 
 
@@ -200,17 +223,12 @@ def scatter(Wr, Y, n, gh, gw):
         P = xp.matmul(Wr.transpose(0, 2, 1).reshape(4 * B4, Wr.shape[1]), src)
         Z = xp.zeros((B4, Y.shape[1]), dtype=Y.dtype)
         for a, off in enumerate(_offsets(gw)):
-            Z[:, off:off + M] += P[a * B4:(a + 1) * B4]
+            _add(Z[:, off:off + M], P[a * B4:(a + 1) * B4])
         return Z
     Z = xp.empty((B4, Y.shape[1]), dtype=Y.dtype)
     Z[:, M:] = 0
-    tmp = None
     for a, off in enumerate(_offsets(gw)):
-        if a == 0:
-            _matmul(Wr[0].T, src, Z[:, :M])
-        else:
-            tmp = _matmul(Wr[a].T, src, tmp)
-            Z[:, off:off + M] += tmp
+        _product(Wr[a].T, src, Z[:, off:off + M], accumulate=a > 0)
     return Z
 
 
@@ -224,7 +242,7 @@ def wgrad(Y, Z, n, gh, gw):
     gWr = xp.empty((4, Y.shape[0], Z.shape[0]), dtype=Y.dtype)
     src = Y[:, :M]
     for a, off in enumerate(_offsets(gw)):
-        _matmul(src, Z[:, off:off + M].T, gWr[a])
+        _product(src, Z[:, off:off + M].T, gWr[a], accumulate=False)
     return gWr
 
 

@@ -1,0 +1,417 @@
+"""Fused, multi-threaded CPU loops for the fast path's element-wise work, compiled with numba.
+
+NumPy runs each element-wise operation on one core and each as its own pass over memory, so on a
+2-core machine the layout changes, BatchNorm and activations of :mod:`.stride2_conv` and
+:mod:`.batch_norm_act` cost nearly as much as the matrix products (bench/RESULTS.md, the profile
+on AVX-512). Here each of them is one loop, split over the cores:
+
+* :func:`space_to_depth`, :func:`depth_to_space`, :func:`to_grid`, :func:`from_grid`: the layout
+  changes around the matrix products (biases added on the way);
+* :func:`add_into`: the accumulation of a shifted product into its window;
+* :func:`bn_act_forward`, :func:`bn_act_backward`: training-mode BatchNormalization with its
+  activation, statistics included; :func:`affine_act_backward`, :func:`elu_forward`,
+  :func:`elu_backward` likewise.
+
+Each loop is split over channels (or rows) and each channel's sums run in a fixed order, so a result
+does not depend on the number of threads. Sums are kept in float64.
+
+The loops run only where :func:`active` says so: NumPy arrays, numba importable,
+``chainer.config.dcgan_kernels`` (default: the environment variable ``CHAINER_DCGAN_KERNELS``, on
+unless ``0``/``false``/``no``/``off``) and training mode (``chainer.config.train``), where the
+compilation on first use (a few seconds, once per process; nothing is cached on disk) is paid back
+within an iteration. Elsewhere the NumPy code of the calling modules runs, and the tests hold each loop
+to it. Threads: ``CHAINER_DCGAN_THREADS``, else ``OMP_NUM_THREADS``, else ``OPENBLAS_NUM_THREADS``,
+else all cores; calls from several Python threads take turns (numba's default thread pool is not
+re-entrant).
+"""
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import chainer
+import numpy
+
+_OFF = ("0", "false", "no", "off")
+_LOCK = threading.Lock()
+_STATE = {"numba": None, "loops": None, "threads": None, "pool": None, "pid": None}
+
+ACT_CODES = {None: 0, "relu": 1, "elu": 2, "leaky_relu": 3}
+LEAKY_SLOPE = 0.2
+
+
+def kernels_default():
+    """The default of ``chainer.config.dcgan_kernels``: False where ``CHAINER_DCGAN_KERNELS`` is 0/false/no/off."""
+    return os.environ.get("CHAINER_DCGAN_KERNELS", "1").strip().lower() not in _OFF
+
+
+def _numba():
+    if _STATE["numba"] is None:
+        try:
+            import numba
+        except ImportError:
+            numba = False
+        _STATE["numba"] = numba
+    return _STATE["numba"]
+
+
+def importable():
+    """Whether numba can be imported here (it is an install requirement; a missing one falls back)."""
+    return bool(_numba())
+
+
+def active(*arrays):
+    """Whether the compiled loops serve these arrays (see the module doc)."""
+    value = getattr(chainer.config, "dcgan_kernels", None)
+    on = kernels_default() if value is None else bool(value)
+    if not (on and getattr(chainer.config, "train", False)):
+        return False
+    if not all(type(a) is numpy.ndarray and a.dtype in (numpy.float32, numpy.float64) for a in arrays):
+        return False
+    return importable()
+
+
+def thread_count():
+    """Threads for the loops: CHAINER_DCGAN_THREADS, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, else all cores."""
+    numba = _numba()
+    top = numba.config.NUMBA_NUM_THREADS if numba else (os.cpu_count() or 1)
+    for var in ("CHAINER_DCGAN_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        text = os.environ.get(var, "").strip()
+        if text.isdigit() and int(text) > 0:
+            return min(int(text), top)
+    return top
+
+
+def _pool():
+    """A thread pool of ``thread_count() - 1`` workers (the caller runs one part), remade after a fork."""
+    pid = os.getpid()
+    if _STATE["threads"] is None:
+        _STATE["threads"] = thread_count()
+    if _STATE["threads"] > 1 and _STATE.get("pid") != pid:
+        with _LOCK:
+            if _STATE.get("pid") != pid:
+                _STATE["pool"] = ThreadPoolExecutor(_STATE["threads"] - 1, thread_name_prefix="chainer_dcgan")
+                _STATE["pid"] = pid
+    return _STATE.get("pool") if _STATE["threads"] > 1 else None
+
+
+def _run(name, total, *args):
+    """Loop ``name`` over its outer index ``0 .. total - 1``, split in equal parts over the threads.
+
+    The workers of the pool wait on a queue: unlike a spinning thread pool (numba's own parallel
+    loops), they leave both cores to OpenBLAS between calls, which measured 1.4x slower matrix
+    products right after a parallel loop.
+    """
+    loop = _loops()[name]
+    pool = _pool()
+    parts = min(_STATE["threads"], total) if pool is not None else 1
+    if parts <= 1:
+        loop(0, total, *args)
+        return
+    bounds = [total * i // parts for i in range(parts + 1)]
+    futures = [pool.submit(loop, bounds[i], bounds[i + 1], *args) for i in range(1, parts)]
+    loop(bounds[0], bounds[1], *args)
+    for f in futures:
+        f.result()
+
+
+# --- the loops (plain Python here; compiled by _loops() on first use) --------------------------------
+
+def _space_to_depth(lo, hi, x, Z):
+    # x (N, C, H, W) -> Z (C, 2, 2, N, gh, gw): Z[c, py, px, n, u, v] = x_pad[n, c, 2u + py, 2v + px]
+    N, C, H, W = x.shape
+    gh, gw = Z.shape[4], Z.shape[5]
+    for k in range(lo, hi):
+        c, n = k // N, k % N
+        for py in range(2):
+            for px in range(2):
+                for u in range(gh):
+                    r = 2 * u + py - 1
+                    if r < 0 or r >= H:
+                        for v in range(gw):
+                            Z[c, py, px, n, u, v] = 0
+                        continue
+                    for v in range(gw):
+                        s = 2 * v + px - 1
+                        if s < 0 or s >= W:
+                            Z[c, py, px, n, u, v] = 0
+                        else:
+                            Z[c, py, px, n, u, v] = x[n, c, r, s]
+
+
+def _depth_to_space(lo, hi, Z, bias, x):
+    # Z (C, 2, 2, N, gh, gw) -> x (N, C, H, W) + bias (C,) (length 0: no bias)
+    N, C, H, W = x.shape
+    for k in range(lo, hi):
+        n, c = k // C, k % C
+        b = bias[c] if bias.shape[0] else 0.0
+        for r in range(H):
+            py, u = (r + 1) % 2, (r + 1) // 2
+            for s in range(W):
+                x[n, c, r, s] = Z[c, py, (s + 1) % 2, n, u, (s + 1) // 2] + b
+
+
+def _to_grid(lo, hi, y, Y):
+    # y (N, C, h, w) -> Y (C, N, gh, gw), zero in the last grid row and column
+    N, C, h, w = y.shape
+    gh, gw = Y.shape[2], Y.shape[3]
+    for k in range(lo, hi):
+        c, n = k // N, k % N
+        for u in range(gh):
+            for v in range(gw):
+                Y[c, n, u, v] = y[n, c, u, v] if u < h and v < w else 0
+
+
+def _from_grid(lo, hi, Y, bias, y):
+    # Y (C, N, gh, gw) -> y (N, C, h, w) + bias (C,) (length 0: no bias)
+    N, C, h, w = y.shape
+    for k in range(lo, hi):
+        n, c = k // C, k % C
+        b = bias[c] if bias.shape[0] else 0.0
+        for u in range(h):
+            for v in range(w):
+                y[n, c, u, v] = Y[c, n, u, v] + b
+
+
+def _add_into(lo, hi, dst, src):
+    for i in range(lo, hi):
+        for j in range(dst.shape[1]):
+            dst[i, j] += src[i, j]
+
+
+def _expm1_neg(z):
+    # exp(z) - 1 for z <= 0 without a call into libm, so that loops over it vectorise: exp(t)^32
+    # with t = max(z, -17) / 32 in [-0.54, 0] from its Taylor series to t^10 (remainder below 1e-9
+    # relative, 3e-8 after the squarings); in float64, then rounded by the caller's dtype. Below
+    # -17, exp(z) < 5e-8 is under half a float32 ulp of 1.
+    t = max(z, -17.0) * 0.03125
+    e = 1.0 + t * (1.0 + t * (0.5 + t * (1.0 / 6 + t * (1.0 / 24 + t * (1.0 / 120 + t * (
+        1.0 / 720 + t * (1.0 / 5040 + t * (1.0 / 40320 + t * (1.0 / 362880 + t / 3628800)))))))))
+    e = e * e
+    e = e * e
+    e = e * e
+    e = e * e
+    e = e * e
+    return e - 1.0
+
+
+def _act(z, code):
+    if code == 1:
+        return z if z > 0 else 0.0
+    if code == 2:
+        r = _expm1_neg_jit(min(z, 0.0))
+        return z if z > 0 else r
+    if code == 3:
+        return z if z > 0 else z * LEAKY_SLOPE
+    return z
+
+
+def _act_grad(y, code):
+    # the derivative read from the output y (see batch_norm_act)
+    if code == 1:
+        return 1.0 if y > 0 else 0.0
+    if code == 2:
+        return 1.0 if y > 0 else y + 1.0
+    if code == 3:
+        return 1.0 if y > 0 else LEAKY_SLOPE
+    return 1.0
+
+
+def _bn_act_forward(lo, hi, x, gamma, beta, eps, code, y, mean, var):
+    # x, y (N, C, R); per channel: mean, biased variance, then act((x - mean) * gamma / std + beta)
+    N, C, R = x.shape
+    m = N * R
+    for c in range(lo, hi):
+        s = 0.0
+        for n in range(N):
+            for r in range(R):
+                s += x[n, c, r]
+        mu = s / m
+        q = 0.0
+        for n in range(N):
+            for r in range(R):
+                d = x[n, c, r] - mu
+                q += d * d
+        v = q / m
+        a = gamma[c] / math.sqrt(v + eps)
+        b = beta[c]
+        for n in range(N):
+            for r in range(R):
+                y[n, c, r] = _act_jit((x[n, c, r] - mu) * a + b, code)
+        mean[c] = mu
+        var[c] = v
+
+
+def _bn_act_backward(lo, hi, x, y, gy, gamma, mean, inv_std, code, gx, ggamma, gbeta):
+    N, C, R = x.shape
+    m = N * R
+    for c in range(lo, hi):
+        sg = 0.0
+        sgx = 0.0
+        for n in range(N):
+            for r in range(R):
+                g = gy[n, c, r] * _act_grad_jit(y[n, c, r], code)
+                sg += g
+                sgx += g * x[n, c, r]
+        inv = inv_std[c]
+        gg = inv * (sgx - mean[c] * sg)
+        a = gamma[c] * inv
+        b = -a * inv * gg / m
+        k = -a * sg / m - b * mean[c]
+        for n in range(N):
+            for r in range(R):
+                g = gy[n, c, r] * _act_grad_jit(y[n, c, r], code)
+                gx[n, c, r] = g * a + x[n, c, r] * b + k
+        ggamma[c] = gg
+        gbeta[c] = sg
+
+
+def _affine_act_backward(lo, hi, x, y, gy, scale, code, gx, gscale, gshift):
+    N, C, R = x.shape
+    for c in range(lo, hi):
+        sg = 0.0
+        sgx = 0.0
+        for n in range(N):
+            for r in range(R):
+                g = gy[n, c, r] * _act_grad_jit(y[n, c, r], code)
+                sg += g
+                sgx += g * x[n, c, r]
+                gx[n, c, r] = g * scale[c]
+        gscale[c] = sgx
+        gshift[c] = sg
+
+
+def _elu_forward(lo, hi, x, y):
+    for i in range(lo, hi):
+        for j in range(x.shape[1]):
+            y[i, j] = _act_jit(x[i, j], 2)
+
+
+def _elu_backward(lo, hi, y, gy, gx):
+    for i in range(lo, hi):
+        for j in range(y.shape[1]):
+            gx[i, j] = gy[i, j] * _act_grad_jit(y[i, j], 2)
+
+
+_act_jit, _act_grad_jit, _expm1_neg_jit = _act, _act_grad, _expm1_neg  # replaced by their compiled versions
+
+
+def _loops():
+    if _STATE["loops"] is None:
+        numba = _numba()
+        if not numba:
+            raise RuntimeError("chainer_dcgan's compiled loops need numba (pip install numba)")
+        flags = {"reassoc", "contract"}  # sums may be vectorised; each still runs in one fixed order
+        helper = numba.njit(inline="always", fastmath=flags)
+        g = globals()
+        g["_expm1_neg_jit"] = helper(_expm1_neg)
+        g["_act_jit"], g["_act_grad_jit"] = helper(_act), helper(_act_grad)
+        compile_ = numba.njit(nogil=True, cache=False, fastmath=flags)
+        _STATE["loops"] = {name: compile_(g["_" + name]) for name in (
+            "space_to_depth", "depth_to_space", "to_grid", "from_grid", "add_into", "bn_act_forward",
+            "bn_act_backward", "affine_act_backward", "elu_forward", "elu_backward")}
+    return _STATE["loops"]
+
+
+# --- what the fast path calls ---------------------------------------------------------------------------
+
+def _no_bias(dtype):
+    return numpy.empty(0, dtype=dtype)
+
+
+def space_to_depth(x, gh, gw):
+    """As :func:`.stride2_conv.space_to_depth`: ``(N, C, H, W)`` -> ``(4C, N * gh * gw)``."""
+    N, C = x.shape[:2]
+    Z = numpy.empty((C, 2, 2, N, gh, gw), dtype=x.dtype)
+    _run("space_to_depth", C * N, numpy.ascontiguousarray(x), Z)
+    return Z.reshape(4 * C, N * gh * gw)
+
+
+def depth_to_space(Z, shape, gh, gw, bias=None):
+    """As :func:`.stride2_conv.depth_to_space`."""
+    N, C = shape[:2]
+    x = numpy.empty(shape, dtype=Z.dtype)
+    b = _no_bias(Z.dtype) if bias is None else numpy.ascontiguousarray(bias, dtype=Z.dtype)
+    _run("depth_to_space", N * C, numpy.ascontiguousarray(Z).reshape(C, 2, 2, N, gh, gw), b, x)
+    return x
+
+
+def to_grid(y, gh, gw):
+    """As :func:`.stride2_conv.to_grid`."""
+    N, C = y.shape[:2]
+    Y = numpy.empty((C, N, gh, gw), dtype=y.dtype)
+    _run("to_grid", C * N, numpy.ascontiguousarray(y), Y)
+    return Y.reshape(C, N * gh * gw)
+
+
+def from_grid(Y, shape, gh, gw, bias=None):
+    """As :func:`.stride2_conv.from_grid`."""
+    N, C = shape[:2]
+    y = numpy.empty(shape, dtype=Y.dtype)
+    b = _no_bias(Y.dtype) if bias is None else numpy.ascontiguousarray(bias, dtype=Y.dtype)
+    _run("from_grid", N * C, numpy.ascontiguousarray(Y).reshape(C, N, gh, gw), b, y)
+    return y
+
+
+def add_into(dst, src):
+    """``dst += src`` for 2-D arrays (``dst`` may be a window with a longer row stride)."""
+    _run("add_into", dst.shape[0], dst, src)
+
+
+def _channels(a):
+    return numpy.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
+
+
+def bn_act_forward(x, gamma, beta, eps, activation):
+    """Training-mode BatchNorm + activation: returns ``(y, mean, var)``, the statistics biased, in x's dtype."""
+    x3 = _channels(x)
+    y = numpy.empty(x.shape, dtype=x.dtype)
+    C = x3.shape[1]
+    mean, var = numpy.empty(C), numpy.empty(C)
+    _run("bn_act_forward", C, x3, numpy.ascontiguousarray(gamma), numpy.ascontiguousarray(beta), float(eps),
+         ACT_CODES[activation], y.reshape(x3.shape), mean, var)
+    return y, mean.astype(x.dtype), var.astype(x.dtype)
+
+
+def bn_act_backward(x, y, gy, gamma, mean, inv_std, activation):
+    """Returns ``(gx, ggamma, gbeta)`` of :func:`bn_act_forward` (``mean``, ``inv_std`` from the forward)."""
+    x3 = _channels(x)
+    gx = numpy.empty(x.shape, dtype=x.dtype)
+    C = x3.shape[1]
+    ggamma, gbeta = numpy.empty(C), numpy.empty(C)
+    _run("bn_act_backward", C, x3, _channels(y), _channels(gy), numpy.ascontiguousarray(gamma),
+         numpy.ascontiguousarray(mean), numpy.ascontiguousarray(inv_std), ACT_CODES[activation],
+         gx.reshape(x3.shape), ggamma, gbeta)
+    return gx, ggamma.astype(x.dtype), gbeta.astype(x.dtype)
+
+
+def affine_act_backward(x, y, gy, scale, activation):
+    """Returns ``(gx, gscale, gshift)`` of ``y = activation(x * scale + shift)`` per channel."""
+    x3 = _channels(x)
+    gx = numpy.empty(x.shape, dtype=x.dtype)
+    C = x3.shape[1]
+    gscale, gshift = numpy.empty(C), numpy.empty(C)
+    _run("affine_act_backward", C, x3, _channels(y), _channels(gy), numpy.ascontiguousarray(scale),
+         ACT_CODES[activation], gx.reshape(x3.shape), gscale, gshift)
+    return gx, gscale.astype(x.dtype), gshift.astype(x.dtype)
+
+
+def _rows(a):
+    a = numpy.ascontiguousarray(a)
+    return a.reshape(a.shape[0], -1) if a.ndim > 1 else a.reshape(1, -1)
+
+
+def elu_forward(x):
+    """``elu(x)`` (alpha 1) as a new array."""
+    y = numpy.empty(x.shape, dtype=x.dtype)
+    x2 = _rows(x)
+    _run("elu_forward", x2.shape[0], x2, _rows(y))
+    return y
+
+
+def elu_backward(y, gy):
+    """``gy * elu'`` read from the output ``y``."""
+    gx = numpy.empty(y.shape, dtype=y.dtype)
+    y2 = _rows(y)
+    _run("elu_backward", y2.shape[0], y2, _rows(gy), _rows(gx))
+    return gx
