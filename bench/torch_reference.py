@@ -2,9 +2,9 @@
 
 Same architecture, initial weight distribution, loss and optimizer as :mod:`chainer_dcgan.models`
 and :class:`chainer_dcgan.training.updater.DCGANUpdater`, and the same work per iteration: one forward pass
-of G and of D on fake and real feeds both losses; G's loss is backpropagated through D (computing
-D's gradients too, which are thrown away, as Chainer does), G steps, then D's loss is
-backpropagated into D alone and D steps. Adam(2e-4, 0.5, 0.999, 1e-8) with L2 weight decay 1e-5
+of G and of D on fake and real feeds both losses; G's loss is backpropagated through D to G's
+parameters alone (no weight gradients of D, as the Chainer updater's ``chainer.grad``), G steps,
+then D's loss is backpropagated into D's parameters alone and D steps. Adam(2e-4, 0.5, 0.999, 1e-8) with L2 weight decay 1e-5
 added to the gradient (Chainer's ``WeightDecay`` hook), BatchNorm eps 1e-5 and momentum 0.1.
 """
 import numpy
@@ -119,7 +119,7 @@ class TorchStep:
         self.opt_gen.zero_grad(set_to_none=False)
         self.opt_dis.zero_grad(set_to_none=False)
         loss_gen = F.cross_entropy(y_fake, self.label_real)
-        loss_gen.backward(retain_graph=True)
+        loss_gen.backward(retain_graph=True, inputs=list(self.gen.parameters()))
         self.opt_gen.step()
 
         self.opt_dis.zero_grad(set_to_none=False)

@@ -228,6 +228,16 @@ def main(argv=None):
             cstep = TorchStep(batch, "cuda:{}".format(args.gpu) if on_gpu else "cpu", seed=args.seed, compile=True)
             candidates.append(("pytorch compiled", cstep, tstep.generate, torch_sync))
 
+    if not on_gpu:
+        from chainer_dcgan.functions import _blas, _kernels
+        from chainer_dcgan.utils import memory
+        print("# CPU fast path: products through {}; fused loops {} (CHAINER_DCGAN_KERNELS={}), {} thread(s)".format(
+            _blas.library() or "numpy.matmul",
+            "numba " + _kernels._numba().__version__ if _kernels.importable() else "absent (NumPy passes)",
+            os.environ.get("CHAINER_DCGAN_KERNELS", "(unset)"), _kernels.thread_count()))
+        print("# memory (process-wide, so PyTorch's too): {} (CHAINER_DCGAN_MALLOC={})".format(
+            memory.policy(), os.environ.get("CHAINER_DCGAN_MALLOC", "(unset)")))
+
     # Training: interleaved rounds, rotating the order so no framework always runs first.
     train = {label: [] for label, *_ in candidates}
     cpu = {label: [] for label, *_ in candidates}

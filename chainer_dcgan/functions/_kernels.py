@@ -60,11 +60,12 @@ def importable():
     return bool(_numba())
 
 
-def active(*arrays):
-    """Whether the compiled loops serve these arrays (see the module doc)."""
+def active(*arrays, train_only=True):
+    """Whether the compiled loops serve these arrays (see the module doc); ``train_only=False`` for
+    work that happens only in training anyway (the optimizer's update)."""
     value = getattr(chainer.config, "dcgan_kernels", None)
     on = kernels_default() if value is None else bool(value)
-    if not (on and getattr(chainer.config, "train", False)):
+    if not (on and (getattr(chainer.config, "train", False) or not train_only)):
         return False
     if not all(type(a) is numpy.ndarray and a.dtype in (numpy.float32, numpy.float64) for a in arrays):
         return False
@@ -95,8 +96,13 @@ def _pool():
     return _STATE.get("pool") if _STATE["threads"] > 1 else None
 
 
-def _run(name, total, *args):
-    """Loop ``name`` over its outer index ``0 .. total - 1``, split in equal parts over the threads.
+#: Below this many elements a loop runs on the calling thread alone: waking a worker costs more.
+SERIAL_BELOW = 1 << 15
+
+
+def _run(name, total, work, *args):
+    """Loop ``name`` over its outer index ``0 .. total - 1``, split in equal parts over the threads
+    (``work``, the number of elements it writes, below :data:`SERIAL_BELOW`: not split).
 
     The workers of the pool wait on a queue: unlike a spinning thread pool (numba's own parallel
     loops), they leave both cores to OpenBLAS between calls, which measured 1.4x slower matrix
@@ -104,7 +110,7 @@ def _run(name, total, *args):
     """
     loop = _loops()[name]
     pool = _pool()
-    parts = min(_STATE["threads"], total) if pool is not None else 1
+    parts = min(_STATE["threads"], total) if pool is not None and work >= SERIAL_BELOW else 1
     if parts <= 1:
         loop(0, total, *args)
         return
@@ -173,6 +179,30 @@ def _from_grid(lo, hi, Y, bias, y):
                 y[n, c, u, v] = Y[c, n, u, v] + b
 
 
+def _reorder_weight(lo, hi, Wc, Wr):
+    # Wc (A, B, 4, 4) -> Wr (4, A, 4B): Wr[ay*2+ax, o, c*4+py*2+px] = Wc[o, c, 2ay+py, 2ax+px]
+    B = Wc.shape[1]
+    for o in range(lo, hi):
+        for c in range(B):
+            for ay in range(2):
+                for py in range(2):
+                    for ax in range(2):
+                        for px in range(2):
+                            Wr[ay * 2 + ax, o, c * 4 + py * 2 + px] = Wc[o, c, 2 * ay + py, 2 * ax + px]
+
+
+def _restore_weight(lo, hi, Wr, Wc):
+    # the inverse of _reorder_weight
+    B = Wc.shape[1]
+    for o in range(lo, hi):
+        for c in range(B):
+            for ay in range(2):
+                for py in range(2):
+                    for ax in range(2):
+                        for px in range(2):
+                            Wc[o, c, 2 * ay + py, 2 * ax + px] = Wr[ay * 2 + ax, o, c * 4 + py * 2 + px]
+
+
 def _add_into(lo, hi, dst, src):
     for i in range(lo, hi):
         for j in range(dst.shape[1]):
@@ -180,19 +210,23 @@ def _add_into(lo, hi, dst, src):
 
 
 def _expm1_neg(z):
-    # exp(z) - 1 for z <= 0 without a call into libm, so that loops over it vectorise: exp(t)^32
-    # with t = max(z, -17) / 32 in [-0.54, 0] from its Taylor series to t^10 (remainder below 1e-9
-    # relative, 3e-8 after the squarings); in float64, then rounded by the caller's dtype. Below
-    # -17, exp(z) < 5e-8 is under half a float32 ulp of 1.
-    t = max(z, -17.0) * 0.03125
-    e = 1.0 + t * (1.0 + t * (0.5 + t * (1.0 / 6 + t * (1.0 / 24 + t * (1.0 / 120 + t * (
-        1.0 / 720 + t * (1.0 / 5040 + t * (1.0 / 40320 + t * (1.0 / 362880 + t / 3628800)))))))))
-    e = e * e
-    e = e * e
-    e = e * e
-    e = e * e
-    e = e * e
-    return e - 1.0
+    # exp(z) - 1 for z <= 0 without a call into libm, so that loops over it vectorise: exp(t)^256
+    # with t = max(z, -104) / 256 in [-0.41, 0] from its Taylor series to t^13 (remainder below
+    # 4e-17 relative, 1e-14 after the eight squarings), in float64, rounded by the caller's dtype.
+    # Below -104, exp(z) < 7e-46 is nothing beside 1 in float64.
+    t = max(z, -104.0) * 0.00390625
+    e = 1.0 / 6227020800.0
+    for k in (479001600.0, 39916800.0, 3628800.0, 362880.0, 40320.0, 5040.0, 720.0, 120.0, 24.0, 6.0, 2.0,
+              1.0, 1.0):
+        e = e * t + 1.0 / k
+    for _ in range(8):
+        e = e * e
+    # near 0, e - 1 would lose the relative precision: the series of exp(z) - 1 itself (to z^12,
+    # remainder below 1e-17 relative for z >= -1/4)
+    p = 1.0 / 6227020800.0
+    for k in (479001600.0, 39916800.0, 3628800.0, 362880.0, 40320.0, 5040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0):
+        p = p * z + 1.0 / k
+    return p * z if z > -0.25 else e - 1.0
 
 
 def _act(z, code):
@@ -293,6 +327,17 @@ def _elu_backward(lo, hi, y, gy, gx):
             gx[i, j] = gy[i, j] * _act_grad_jit(y[i, j], 2)
 
 
+def _adam(lo, hi, p, g, m, v, one_minus_beta1, one_minus_beta2, alpha_t, eps, eta, keep):
+    # chainer.optimizers.Adam's update (no amsgrad, no adabound) in one pass; flat arrays
+    for i in range(lo, hi):
+        gi = g[i]
+        mi = m[i] + one_minus_beta1 * (gi - m[i])
+        vi = v[i] + one_minus_beta2 * (gi * gi - v[i])
+        m[i] = mi
+        v[i] = vi
+        p[i] = keep * p[i] - eta * (alpha_t / (math.sqrt(vi) + eps) * mi)
+
+
 _act_jit, _act_grad_jit, _expm1_neg_jit = _act, _act_grad, _expm1_neg  # replaced by their compiled versions
 
 
@@ -308,8 +353,8 @@ def _loops():
         g["_act_jit"], g["_act_grad_jit"] = helper(_act), helper(_act_grad)
         compile_ = numba.njit(nogil=True, cache=False, fastmath=flags)
         _STATE["loops"] = {name: compile_(g["_" + name]) for name in (
-            "space_to_depth", "depth_to_space", "to_grid", "from_grid", "add_into", "bn_act_forward",
-            "bn_act_backward", "affine_act_backward", "elu_forward", "elu_backward")}
+            "reorder_weight", "restore_weight", "space_to_depth", "depth_to_space", "to_grid", "from_grid", "add_into", "bn_act_forward",
+            "bn_act_backward", "affine_act_backward", "elu_forward", "elu_backward", "adam")}
     return _STATE["loops"]
 
 
@@ -319,11 +364,27 @@ def _no_bias(dtype):
     return numpy.empty(0, dtype=dtype)
 
 
+def reorder_weight(Wc):
+    """As :func:`.stride2_conv.reorder_weight`."""
+    A, B = Wc.shape[:2]
+    Wr = numpy.empty((4, A, 4 * B), dtype=Wc.dtype)
+    _run("reorder_weight", A, Wr.size, numpy.ascontiguousarray(Wc), Wr)
+    return Wr
+
+
+def restore_weight(Wr):
+    """As :func:`.stride2_conv.restore_weight`."""
+    _, A, B4 = Wr.shape
+    Wc = numpy.empty((A, B4 // 4, 4, 4), dtype=Wr.dtype)
+    _run("restore_weight", A, Wc.size, numpy.ascontiguousarray(Wr), Wc)
+    return Wc
+
+
 def space_to_depth(x, gh, gw):
     """As :func:`.stride2_conv.space_to_depth`: ``(N, C, H, W)`` -> ``(4C, N * gh * gw)``."""
     N, C = x.shape[:2]
     Z = numpy.empty((C, 2, 2, N, gh, gw), dtype=x.dtype)
-    _run("space_to_depth", C * N, numpy.ascontiguousarray(x), Z)
+    _run("space_to_depth", C * N, Z.size, numpy.ascontiguousarray(x), Z)
     return Z.reshape(4 * C, N * gh * gw)
 
 
@@ -332,7 +393,7 @@ def depth_to_space(Z, shape, gh, gw, bias=None):
     N, C = shape[:2]
     x = numpy.empty(shape, dtype=Z.dtype)
     b = _no_bias(Z.dtype) if bias is None else numpy.ascontiguousarray(bias, dtype=Z.dtype)
-    _run("depth_to_space", N * C, numpy.ascontiguousarray(Z).reshape(C, 2, 2, N, gh, gw), b, x)
+    _run("depth_to_space", N * C, x.size, numpy.ascontiguousarray(Z).reshape(C, 2, 2, N, gh, gw), b, x)
     return x
 
 
@@ -340,7 +401,7 @@ def to_grid(y, gh, gw):
     """As :func:`.stride2_conv.to_grid`."""
     N, C = y.shape[:2]
     Y = numpy.empty((C, N, gh, gw), dtype=y.dtype)
-    _run("to_grid", C * N, numpy.ascontiguousarray(y), Y)
+    _run("to_grid", C * N, Y.size, numpy.ascontiguousarray(y), Y)
     return Y.reshape(C, N * gh * gw)
 
 
@@ -349,13 +410,13 @@ def from_grid(Y, shape, gh, gw, bias=None):
     N, C = shape[:2]
     y = numpy.empty(shape, dtype=Y.dtype)
     b = _no_bias(Y.dtype) if bias is None else numpy.ascontiguousarray(bias, dtype=Y.dtype)
-    _run("from_grid", N * C, numpy.ascontiguousarray(Y).reshape(C, N, gh, gw), b, y)
+    _run("from_grid", N * C, y.size, numpy.ascontiguousarray(Y).reshape(C, N, gh, gw), b, y)
     return y
 
 
 def add_into(dst, src):
     """``dst += src`` for 2-D arrays (``dst`` may be a window with a longer row stride)."""
-    _run("add_into", dst.shape[0], dst, src)
+    _run("add_into", dst.shape[0], dst.size, dst, src)
 
 
 def _channels(a):
@@ -368,7 +429,7 @@ def bn_act_forward(x, gamma, beta, eps, activation):
     y = numpy.empty(x.shape, dtype=x.dtype)
     C = x3.shape[1]
     mean, var = numpy.empty(C), numpy.empty(C)
-    _run("bn_act_forward", C, x3, numpy.ascontiguousarray(gamma), numpy.ascontiguousarray(beta), float(eps),
+    _run("bn_act_forward", C, y.size, x3, numpy.ascontiguousarray(gamma), numpy.ascontiguousarray(beta), float(eps),
          ACT_CODES[activation], y.reshape(x3.shape), mean, var)
     return y, mean.astype(x.dtype), var.astype(x.dtype)
 
@@ -379,7 +440,7 @@ def bn_act_backward(x, y, gy, gamma, mean, inv_std, activation):
     gx = numpy.empty(x.shape, dtype=x.dtype)
     C = x3.shape[1]
     ggamma, gbeta = numpy.empty(C), numpy.empty(C)
-    _run("bn_act_backward", C, x3, _channels(y), _channels(gy), numpy.ascontiguousarray(gamma),
+    _run("bn_act_backward", C, gx.size, x3, _channels(y), _channels(gy), numpy.ascontiguousarray(gamma),
          numpy.ascontiguousarray(mean), numpy.ascontiguousarray(inv_std), ACT_CODES[activation],
          gx.reshape(x3.shape), ggamma, gbeta)
     return gx, ggamma.astype(x.dtype), gbeta.astype(x.dtype)
@@ -391,7 +452,7 @@ def affine_act_backward(x, y, gy, scale, activation):
     gx = numpy.empty(x.shape, dtype=x.dtype)
     C = x3.shape[1]
     gscale, gshift = numpy.empty(C), numpy.empty(C)
-    _run("affine_act_backward", C, x3, _channels(y), _channels(gy), numpy.ascontiguousarray(scale),
+    _run("affine_act_backward", C, gx.size, x3, _channels(y), _channels(gy), numpy.ascontiguousarray(scale),
          ACT_CODES[activation], gx.reshape(x3.shape), gscale, gshift)
     return gx, gscale.astype(x.dtype), gshift.astype(x.dtype)
 
@@ -405,7 +466,7 @@ def elu_forward(x):
     """``elu(x)`` (alpha 1) as a new array."""
     y = numpy.empty(x.shape, dtype=x.dtype)
     x2 = _rows(x)
-    _run("elu_forward", x2.shape[0], x2, _rows(y))
+    _run("elu_forward", x2.shape[0], y.size, x2, _rows(y))
     return y
 
 
@@ -413,5 +474,13 @@ def elu_backward(y, gy):
     """``gy * elu'`` read from the output ``y``."""
     gx = numpy.empty(y.shape, dtype=y.dtype)
     y2 = _rows(y)
-    _run("elu_backward", y2.shape[0], y2, _rows(gy), _rows(gx))
+    _run("elu_backward", y2.shape[0], gx.size, y2, _rows(gy), _rows(gx))
     return gx
+
+
+def adam_update(param, grad, m, v, one_minus_beta1, one_minus_beta2, alpha_t, eps, eta, keep):
+    """Adam's step in place on C-contiguous ``param``, ``m``, ``v`` (``grad`` read): ``m``, ``v`` move
+    towards ``grad`` and ``grad**2``; ``param = keep * param - eta * alpha_t / (sqrt(v) + eps) * m``."""
+    flat = param.reshape(-1)
+    _run("adam", flat.size, flat.size, flat, numpy.ascontiguousarray(grad).reshape(-1), m.reshape(-1), v.reshape(-1),
+         float(one_minus_beta1), float(one_minus_beta2), float(alpha_t), float(eps), float(eta), float(keep))

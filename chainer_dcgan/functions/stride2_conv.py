@@ -71,6 +71,8 @@ def _pairs(a):
 def reorder_weight(Wc):
     """Conv weight ``(A, B, 4, 4)`` -> taps ``(4, A, 4B)``: ``[ay*2+ax][o, c*4+py*2+px] = Wc[o, c, 2ay+py, 2ax+px]``."""
     xp = get_array_module(Wc)
+    if _kernels.active(Wc):
+        return _kernels.reorder_weight(Wc)
     A, B = Wc.shape[:2]
     src, px = _pairs(xp.ascontiguousarray(Wc))
     # (A*B, ay, py, ax[, px]) -> (ay, ax, A*B, py[, px])
@@ -83,6 +85,8 @@ def reorder_weight(Wc):
 def restore_weight(Wr):
     """Inverse of :func:`reorder_weight`: taps ``(4, A, 4B)`` -> ``(A, B, 4, 4)``."""
     xp = get_array_module(Wr)
+    if _kernels.active(Wr):
+        return _kernels.restore_weight(Wr)
     _, A, B4 = Wr.shape
     B = B4 // 4
     src, px = _pairs(xp.ascontiguousarray(Wr))
@@ -239,8 +243,17 @@ def wgrad(Y, Z, n, gh, gw):
     """
     xp = get_array_module(Y)
     M = _span(n, gh, gw)
-    gWr = xp.empty((4, Y.shape[0], Z.shape[0]), dtype=Y.dtype)
+    A, B4 = Y.shape[0], Z.shape[0]
     src = Y[:, :M]
+    if B4 <= 4 * STACK_MAX_CHANNELS:
+        # one product against the four windows stacked (four of width 12 use BLAS poorly)
+        col = xp.empty((4 * B4, M), dtype=Z.dtype)
+        for a, off in enumerate(_offsets(gw)):
+            col[a * B4:(a + 1) * B4] = Z[:, off:off + M]
+        g = xp.empty((A, 4 * B4), dtype=Y.dtype)
+        _product(src, col.T, g, accumulate=False)
+        return xp.ascontiguousarray(g.reshape(A, 4, B4).transpose(1, 0, 2))
+    gWr = xp.empty((4, A, B4), dtype=Y.dtype)
     for a, off in enumerate(_offsets(gw)):
         _product(src, Z[:, off:off + M].T, gWr[a], accumulate=False)
     return gWr

@@ -18,6 +18,7 @@ from chainer_dcgan.training.distributed import Context
 from chainer_dcgan.training.extensions import GeneratorAverage, SampleGrid, StatisticsDistance, add_fid_evaluation
 from chainer_dcgan.training.extensions.conditional_grid import ConditionalSampleGrid, grid_tag_sets
 from chainer_dcgan.training.extensions.ema import REFRESH_BATCHES
+from chainer_dcgan.training.optimizers import Adam
 from chainer_dcgan.training.updater import DCGANUpdater
 from chainer_dcgan.utils import parameter_error
 from chainer_dcgan.utils.random_state import seeded_global
@@ -34,8 +35,7 @@ def make_optimizer(link, context=None, alpha=hparams.ADAM_ALPHA):
 
     ``alpha`` (Adam's learning rate) may differ per model (two time-scale updates, Heusel et al. 2017).
     """
-    optimizer = chainer.optimizers.Adam(alpha=alpha, beta1=hparams.ADAM_BETA1,
-                                        beta2=hparams.ADAM_BETA2, eps=hparams.ADAM_EPS)
+    optimizer = Adam(alpha=alpha, beta1=hparams.ADAM_BETA1, beta2=hparams.ADAM_BETA2, eps=hparams.ADAM_EPS)
     if context is not None:
         optimizer = context.optimizer(optimizer)
     optimizer.setup(link)

@@ -6,7 +6,14 @@ from chainer import training
 
 from chainer_dcgan.models import hparams
 from chainer_dcgan.training.diffaugment import check_steps, diff_augment
+from chainer_dcgan.utils.memory import reuse_freed_memory
 from chainer_dcgan.utils.random_state import serialize_random_state
+
+
+def _grads(loss, link):
+    """``loss.backward()`` restricted to the paths that reach ``link``'s parameters, which get their ``grad``."""
+    params = [p for p in link.params() if p.requires_grad]
+    chainer.grad([loss], params, set_grad=True)
 
 
 class DCGANUpdater(training.updaters.StandardUpdater):
@@ -45,6 +52,8 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         if loss not in ("softmax", "hinge"):
             raise ValueError("loss must be 'softmax' or 'hinge', got {!r}".format(loss))
         super().__init__(iterator, optimizer, device=device, **kwargs)
+        if self.device is None or self.device.xp is numpy:
+            reuse_freed_memory()  # a CPU run: its activations reuse freed memory (utils/memory.py)
         self.random_state = numpy.random.RandomState(seed)
         self.loss = loss
         self.flip = flip
@@ -135,16 +144,20 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         y_fake = dis(self.for_dis(x_fake), *fake_y)
         y_real = dis(self.for_dis(x_real), *real_y)
 
+        # Each loss is backpropagated only as far as its own model's parameters need
+        # (chainer.grad): G's loss passes through D without computing D's weight gradients,
+        # which the original computed and threw away, and D's loss stops at D's input. The
+        # parameters' gradients are those of Variable.backward().
         gen.cleargrads()
         dis.cleargrads()
-        self.loss_gen(y_fake).backward()
+        _grads(self.loss_gen(y_fake), gen)
         gen_opt.update()
 
         # D's gradients come from its own loss alone; cut the graph at G's output so D's
-        # backward pass does not flow into G (whose gradients the original threw away).
+        # backward pass does not flow into G.
         x_fake.unchain_backward()
         dis.cleargrads()
-        self.loss_dis(y_fake, y_real).backward()
+        _grads(self.loss_dis(y_fake, y_real), dis)
         dis_opt.update()
 
     def serialize(self, serializer):

@@ -1,0 +1,513 @@
+"""The CPU fast path's compiled loops (:mod:`chainer_dcgan.functions._kernels`) and its direct BLAS
+calls (:mod:`chainer_dcgan.functions._blas`) against the NumPy code they replace.
+
+Each loop is run through its caller (:mod:`.stride2_conv`, :mod:`.batch_norm_act`) in training mode
+with ``chainer.config.dcgan_kernels`` on and off; a spy on the ``_kernels`` entry points makes sure
+the "on" run really went through the loops (a test comparing NumPy with NumPy passes vacuously).
+"""
+import os
+import subprocess
+import sys
+
+import chainer
+import numpy
+import pytest
+
+pytest.importorskip("numba")
+
+from chainer_dcgan.functions import _blas, _kernels, stride2_conv  # noqa: E402
+from chainer_dcgan.functions.batch_norm_act import ELU, AffineActivation, BatchNormalizationActivation  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DTYPES = [numpy.float32, numpy.float64]
+ACTIVATIONS = [None, "relu", "elu", "leaky_relu"]
+#: the loops (sums and arithmetic in float64) against NumPy (in the arrays' dtype); measured
+#: differences in test_bn_act_matches_numpy
+TOL = {numpy.float32: dict(rtol=1e-5, atol=1e-6), numpy.float64: dict(rtol=1e-12, atol=1e-13)}
+
+
+def _mode(kernels):
+    """Training mode with the compiled loops on or off."""
+    return chainer.using_config("train", True), chainer.using_config("dcgan_kernels", kernels)
+
+
+def _call(fn, kernels):
+    train, switch = _mode(kernels)
+    with train, switch:
+        return fn()
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Counts the calls of each ``_kernels`` entry point the callers use."""
+    calls = {}
+    for name in ("reorder_weight", "restore_weight", "space_to_depth", "depth_to_space", "to_grid", "from_grid",
+                 "add_into", "bn_act_forward", "bn_act_backward", "affine_act_backward", "elu_forward",
+                 "elu_backward"):
+        if not hasattr(_kernels, name):  # (reorder_weight, restore_weight: newer)
+            continue
+
+        def wrapper(*args, _name=name, _fn=getattr(_kernels, name), **kwargs):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _fn(*args, **kwargs)
+        monkeypatch.setattr(_kernels, name, wrapper)
+    return calls
+
+
+# -- layout changes: copies, so exactly equal --------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 5, 6, 6), (3, 5, 2, 2), (2, 3, 4, 8)])
+def test_space_to_depth_and_back(spy, dtype, shape):
+    rng = numpy.random.default_rng(1)
+    N, C, H, W = shape
+    x = rng.standard_normal(shape).astype(dtype)
+    xt = numpy.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)  # not C-contiguous
+    bias = rng.standard_normal(C).astype(dtype)
+    for inp in (x, xt):
+        on = _call(lambda: stride2_conv.space_to_depth(inp), True)
+        off = _call(lambda: stride2_conv.space_to_depth(inp), False)
+        assert on.shape == off.shape == (4 * C, N * (H // 2 + 1) * (W // 2 + 1)) and on.dtype == dtype
+        numpy.testing.assert_array_equal(on, off)
+    Z = rng.standard_normal(on.shape).astype(dtype)
+    for b in (None, bias):
+        on = _call(lambda: stride2_conv.depth_to_space(Z, shape, b), True)
+        off = _call(lambda: stride2_conv.depth_to_space(Z, shape, b), False)
+        assert on.shape == shape and on.dtype == dtype
+        numpy.testing.assert_array_equal(on, off)
+    # the round trip drops the padding again
+    z = _call(lambda: stride2_conv.space_to_depth(x), True)
+    numpy.testing.assert_array_equal(_call(lambda: stride2_conv.depth_to_space(z, shape), True), x)
+    assert spy.get("space_to_depth") == 3 and spy.get("depth_to_space") == 3
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 5, 3, 3), (3, 5, 1, 1), (2, 4, 2, 5)])
+def test_to_grid_and_back(spy, dtype, shape):
+    rng = numpy.random.default_rng(2)
+    N, C, h, w = shape
+    y = rng.standard_normal(shape).astype(dtype)
+    on = _call(lambda: stride2_conv.to_grid(y), True)
+    off = _call(lambda: stride2_conv.to_grid(y), False)
+    assert on.shape == off.shape == (C, N * (h + 1) * (w + 1)) and on.dtype == dtype
+    numpy.testing.assert_array_equal(on, off)
+    Y = rng.standard_normal(on.shape).astype(dtype)
+    for b in (None, rng.standard_normal(C).astype(dtype)):
+        on = _call(lambda: stride2_conv.from_grid(Y, shape, b), True)
+        off = _call(lambda: stride2_conv.from_grid(Y, shape, b), False)
+        assert on.shape == shape and on.dtype == dtype and on.flags.c_contiguous
+        numpy.testing.assert_array_equal(on, off)
+    assert spy.get("to_grid") == 1 and spy.get("from_grid") == 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(5, 3, 4, 4), (1, 1, 4, 4), (6, 7, 4, 4)])
+def test_reorder_and_restore_weight(spy, dtype, shape):
+    rng = numpy.random.default_rng(10)
+    W = rng.standard_normal(shape).astype(dtype)
+    on = _call(lambda: stride2_conv.reorder_weight(W), True)
+    off = _call(lambda: stride2_conv.reorder_weight(W), False)
+    assert on.shape == (4, shape[0], 4 * shape[1]) and on.dtype == dtype
+    numpy.testing.assert_array_equal(on, off)
+    Wr = rng.standard_normal(on.shape).astype(dtype)
+    on = _call(lambda: stride2_conv.restore_weight(Wr), True)
+    off = _call(lambda: stride2_conv.restore_weight(Wr), False)
+    assert on.shape == shape and on.dtype == dtype
+    numpy.testing.assert_array_equal(on, off)
+    numpy.testing.assert_array_equal(_call(lambda: stride2_conv.restore_weight(
+        stride2_conv.reorder_weight(W)), True), W)
+    if hasattr(_kernels, "reorder_weight"):
+        assert spy.get("reorder_weight") == 2 and spy.get("restore_weight") == 2
+
+
+# -- the shifted products (add_into where BLAS does not add in place) ----------------------------------
+
+def _gather_ref(Wr, Z, M, gw):
+    Y = numpy.zeros((Wr.shape[1], Z.shape[1]))
+    for a, off in enumerate((0, 1, gw, gw + 1)):
+        Y[:, :M] += Wr[a].astype(numpy.float64) @ Z[:, off:off + M]
+    return Y
+
+
+def _scatter_ref(Wr, Y, M, gw):
+    Z = numpy.zeros((Wr.shape[2], Y.shape[1]))
+    for a, off in enumerate((0, 1, gw, gw + 1)):
+        Z[:, off:off + M] += Wr[a].T.astype(numpy.float64) @ Y[:, :M]
+    return Z
+
+
+@pytest.mark.parametrize("blas", [True, False], ids=["blas", "noblas"])
+@pytest.mark.parametrize("B", [3, 4, 6], ids=lambda b: "B{}".format(b))  # stacked taps (B <= 4) or four products
+def test_gather_scatter(monkeypatch, spy, blas, B):
+    if not blas:  # as where NumPy's BLAS is not found: each product then goes through _add
+        monkeypatch.setattr(stride2_conv._blas, "gemm", lambda *args, **kwargs: False)
+    rng = numpy.random.default_rng(3)
+    n, h, w, A = 3, 3, 4, 5
+    gh, gw = h + 1, w + 1
+    M = stride2_conv._span(n, gh, gw)
+    Wr = rng.standard_normal((4, A, 4 * B)).astype(numpy.float32)
+    Z = rng.standard_normal((4 * B, n * gh * gw)).astype(numpy.float32)
+    Y = rng.standard_normal((A, n * gh * gw)).astype(numpy.float32)
+    for fn, ref in ((lambda: stride2_conv.gather(Wr, Z, n, gh, gw), _gather_ref(Wr, Z, M, gw)),
+                    (lambda: stride2_conv.scatter(Wr, Y, n, gh, gw), _scatter_ref(Wr, Y, M, gw))):
+        on, off = _call(fn, True), _call(fn, False)
+        assert on.dtype == off.dtype == numpy.float32 and on.shape == off.shape == ref.shape
+        numpy.testing.assert_allclose(on, off, rtol=1e-5, atol=1e-5)
+        numpy.testing.assert_allclose(on, ref, rtol=1e-5, atol=1e-5)
+    # scatter's stacked branch always adds its taps with add_into; the four-product branches only without BLAS
+    assert spy.get("add_into", 0) == (4 if B <= 4 else 0) + (0 if blas or B <= 4 else 6)
+
+
+# -- BatchNormalization + activation, the affine (test-mode) variant, ELU -----------------------------
+
+def _bn(x, gamma, beta, gy, activation, kernels):
+    C = x.shape[1]
+    rm, rv = numpy.full(C, 0.1, x.dtype), numpy.full(C, 1.5, x.dtype)
+    train, switch = _mode(kernels)
+    with train, switch:
+        xv, gv, bv = (chainer.Variable(a.copy()) for a in (x, gamma, beta))
+        y = BatchNormalizationActivation(2e-5, rm, rv, 0.9, activation).apply((xv, gv, bv))[0]
+        y.grad = gy.copy()
+        y.backward()
+    return {"y": y.array, "running_mean": rm, "running_var": rv, "gx": xv.grad, "ggamma": gv.grad,
+            "gbeta": bv.grad}
+
+
+def _bn_inputs(shape, dtype, seed=4):
+    rng = numpy.random.default_rng(seed)
+    C = shape[1]
+    x = rng.normal(0.5, 2.0, shape).astype(dtype)
+    gamma = rng.uniform(0.5, 1.5, C).astype(dtype)
+    beta = rng.normal(0.0, 0.5, C).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    return x, gamma, beta, gy
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("shape", [(16, 5), (3, 5, 6, 6)])
+def test_bn_act_matches_numpy(spy, dtype, activation, shape):
+    # Measured max. differences: float32 y 2.7e-7 and gx 3.6e-7 absolute (values of order 1), ggamma
+    # 2.9e-6 absolute / 2.1e-6 relative, gbeta 1.2e-6 relative, running statistics 1.2e-7; float64
+    # y and gx 3e-15 absolute, ggamma 1.1e-14 relative.
+    args = _bn_inputs(shape, dtype)
+    on, off = _bn(*args, activation, True), _bn(*args, activation, False)
+    assert spy.get("bn_act_forward") == 1 and spy.get("bn_act_backward") == 1
+    for key in on:
+        assert on[key].dtype == dtype and on[key].shape == off[key].shape, key
+        numpy.testing.assert_allclose(on[key], off[key], err_msg=key, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("shape", [(16, 5), (3, 5, 6, 6)])
+def test_affine_act_backward_matches_numpy(spy, dtype, activation, shape):
+    x, scale, shift, gy = _bn_inputs(shape, dtype, seed=5)
+    x -= 0.5  # around zero, so that each activation sees both sides
+
+    def run():
+        xv, sv, tv = (chainer.Variable(a.copy()) for a in (x, scale, shift))
+        y = AffineActivation(activation).apply((xv, sv, tv))[0]
+        y.grad = gy.copy()
+        y.backward()
+        return y.array, xv.grad, sv.grad, tv.grad
+
+    on, off = _call(run, True), _call(run, False)
+    assert spy.get("affine_act_backward") == 1
+    for name, a, b in zip(("y", "gx", "gscale", "gshift"), on, off):
+        assert a.dtype == dtype, name
+        numpy.testing.assert_allclose(a, b, err_msg=name, **TOL[dtype])
+
+
+ELU_EDGES = [-100.0, -20.0, -17.5, -17.0, -5.0, -1.0, -1e-3, -1e-8, -1e-30, 0.0, 1e-45, 1e-30, 1e-8, 0.5, 3.0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_elu_matches_numpy_and_expm1(spy, dtype):
+    rng = numpy.random.default_rng(6)
+    x = numpy.concatenate([numpy.array(ELU_EDGES), rng.normal(0.0, 3.0, 6 * 7 * 5 - len(ELU_EDGES))])
+    x = x.astype(dtype).reshape(6, 7, 5)
+    gy = rng.standard_normal(x.shape).astype(dtype)
+
+    def run():
+        xv = chainer.Variable(x.copy())
+        y = ELU().apply((xv,))[0]
+        y.grad = gy.copy()
+        y.backward()
+        return y.array, xv.grad
+
+    (y_on, gx_on), (y_off, gx_off) = _call(run, True), _call(run, False)
+    assert spy.get("elu_forward") == 1 and spy.get("elu_backward") == 1
+    assert y_on.dtype == gx_on.dtype == dtype
+    x64 = x.astype(numpy.float64)
+    exact = numpy.where(x64 > 0, x64, numpy.expm1(numpy.minimum(x64, 0)))
+    # both paths stay within 2e-7 of expm1 in float32 (NumPy's exp(t) - 1 is within 1.2e-7; the loops'
+    # polynomial is about 1e-9 relative, and saturates at exp(-17) = 4.1e-8: see the test below)
+    # (in float64 the loops are within 1e-15 for x >= -17, but only 4.1e-8 below: the bound here)
+    err = 2e-7 if dtype == numpy.float32 else 5e-8
+    numpy.testing.assert_allclose(y_on, exact, rtol=0, atol=err)
+    numpy.testing.assert_allclose(y_off, exact, rtol=0, atol=err)
+    numpy.testing.assert_allclose(y_on, y_off, rtol=0, atol=err)
+    assert numpy.all(y_on[x > 0] == x[x > 0])
+    assert numpy.all(y_on[x == 0] == 0) and numpy.all(y_on >= -1)
+    # the derivative read from y: min(y + 1, 1) * gy, so as close as the outputs
+    numpy.testing.assert_allclose(gx_on, gx_off, rtol=0, atol=4 * err * numpy.abs(gy).max())
+    numpy.testing.assert_allclose(gx_on, gy * numpy.where(x64 > 0, 1, numpy.exp(numpy.minimum(x64, 0))),
+                                  rtol=0, atol=4 * err * numpy.abs(gy).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_elu_saturates_to_minus_one(dtype):
+    # exp(-17) = 4.1e-8 is more than half a float32 ulp below 1: -17.5 and below round to -1, -17 not
+    x = numpy.array([[-1e30, -200.0, -100.0, -40.0, -20.0, -18.0, -17.5, -17.0]], dtype=dtype)
+    y = _call(lambda: ELU().apply((x,))[0].array, True)
+    y_numpy = _call(lambda: ELU().apply((x,))[0].array, False)
+    exact = numpy.expm1(x.astype(numpy.float64)).astype(dtype)  # float32: -1 for all; float64: below -37.4
+    if dtype == numpy.float32:
+        numpy.testing.assert_array_equal(y_numpy[0, :-1], -1)  # NumPy's path does give -1
+        numpy.testing.assert_array_equal(y, exact)
+        assert y[0, -1] > -1
+    else:
+        numpy.testing.assert_allclose(y, exact, rtol=0, atol=1e-15)
+
+
+# -- independent of the thread count ------------------------------------------------------------------
+
+_THREAD_SCRIPT = r"""
+import sys
+from concurrent.futures import ThreadPoolExecutor
+import chainer_dcgan  # noqa: F401
+import chainer
+import numpy
+from chainer_dcgan.functions import _kernels
+from chainer_dcgan.functions.batch_norm_act import ELU, BatchNormalizationActivation
+
+path, threads = sys.argv[1], int(sys.argv[2])
+submitted = []
+_submit = ThreadPoolExecutor.submit
+ThreadPoolExecutor.submit = lambda self, *a, **k: submitted.append(1) or _submit(self, *a, **k)
+rng = numpy.random.default_rng(11)
+shape = (8, 7, 32, 32)  # large enough to be split (_kernels.SERIAL_BELOW)
+x = rng.normal(0.5, 2.0, shape).astype(numpy.float32)
+gamma = rng.uniform(0.5, 1.5, 7).astype(numpy.float32)
+beta = rng.normal(0.0, 0.5, 7).astype(numpy.float32)
+gy = rng.standard_normal(shape).astype(numpy.float32)
+rm, rv = numpy.zeros(7, numpy.float32), numpy.ones(7, numpy.float32)
+out = {}
+with chainer.using_config("train", True), chainer.using_config("dcgan_kernels", True):
+    assert _kernels.active(x, gamma, beta)
+    xv, gv, bv = chainer.Variable(x), chainer.Variable(gamma), chainer.Variable(beta)
+    y = BatchNormalizationActivation(2e-5, rm, rv, 0.9, "elu").apply((xv, gv, bv))[0]
+    y.grad = gy
+    y.backward()
+    ev = chainer.Variable(x.reshape(8, -1))
+    e = ELU().apply((ev,))[0]
+    e.grad = gy.reshape(8, -1)
+    e.backward()
+assert _kernels._STATE["threads"] == threads, _kernels._STATE["threads"]
+assert bool(submitted) == (threads > 1), len(submitted)  # with 2 threads, the loops were split
+numpy.savez(path, y=y.array, rm=rm, rv=rv, gx=xv.grad, ggamma=gv.grad, gbeta=bv.grad, elu=e.array, gelu=ev.grad)
+"""
+
+
+def test_results_do_not_depend_on_threads(tmp_path):
+    results = []
+    for threads in (1, 2):
+        path = str(tmp_path / "threads{}.npz".format(threads))
+        # NUMBA_NUM_THREADS caps the count: 2 even on a one-core machine
+        env = dict(os.environ, CHAINER_DCGAN_THREADS=str(threads), NUMBA_NUM_THREADS="2",
+                   OPENBLAS_NUM_THREADS="1", CHAINER_DCGAN_KERNELS="1")
+        proc = subprocess.run([sys.executable, "-c", _THREAD_SCRIPT, path, str(threads)], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        with numpy.load(path) as f:
+            results.append({k: f[k] for k in f.files})
+    one, two = results
+    assert sorted(one) == sorted(two) and len(one) == 8
+    for key in one:
+        assert one[key].tobytes() == two[key].tobytes(), key
+
+
+# -- when the loops serve ------------------------------------------------------------------------------
+
+class _Sub(numpy.ndarray):
+    pass
+
+
+def test_active():
+    a = numpy.zeros((2, 3), numpy.float32)
+    with chainer.using_config("train", True):
+        with chainer.using_config("dcgan_kernels", True):
+            assert _kernels.active(a, a.astype(numpy.float64))
+            assert not _kernels.active(a, a.astype(numpy.float16))
+            assert not _kernels.active(a.astype(numpy.float16))
+            assert not _kernels.active(a.astype(numpy.int32))
+            assert not _kernels.active(a.view(_Sub))  # CuPy-like: not exactly numpy.ndarray
+            assert not _kernels.active([1.0, 2.0])
+            assert not _kernels.active(a, [1.0])
+        with chainer.using_config("dcgan_kernels", False):
+            assert not _kernels.active(a)
+    with chainer.using_config("train", False), chainer.using_config("dcgan_kernels", True):
+        assert not _kernels.active(a)
+
+
+@pytest.mark.parametrize("value, expected", [(None, True), ("1", True), ("0", False), ("off", False),
+                                             (" False ", False), ("no", False), ("yes", True)])
+def test_active_env_default(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("CHAINER_DCGAN_KERNELS", raising=False)
+    else:
+        monkeypatch.setenv("CHAINER_DCGAN_KERNELS", value)
+    a = numpy.zeros(3, numpy.float32)
+    assert _kernels.kernels_default() is expected
+    with chainer.using_config("train", True):
+        assert _kernels.active(a) is expected  # config.dcgan_kernels unset: the environment decides
+        with chainer.using_config("dcgan_kernels", not expected):
+            assert _kernels.active(a) is (not expected)
+
+
+def test_thread_count(monkeypatch):
+    monkeypatch.setattr(_kernels._numba().config, "NUMBA_NUM_THREADS", 8)
+    for var in ("CHAINER_DCGAN_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    assert _kernels.thread_count() == 8
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert _kernels.thread_count() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert _kernels.thread_count() == 2
+    monkeypatch.setenv("CHAINER_DCGAN_THREADS", " 5 ")
+    assert _kernels.thread_count() == 5
+    monkeypatch.setenv("CHAINER_DCGAN_THREADS", "100")
+    assert _kernels.thread_count() == 8  # at most numba's thread count
+    for bad in ("0", "-1", "two", ""):  # ignored: the next variable decides
+        monkeypatch.setenv("CHAINER_DCGAN_THREADS", bad)
+        assert _kernels.thread_count() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "0")
+    assert _kernels.thread_count() == 3
+
+
+# -- gemm through NumPy's OpenBLAS ----------------------------------------------------------------------
+
+@pytest.fixture
+def blas():
+    if _blas.library() is None:
+        pytest.skip("no OpenBLAS with a known cblas flavour beside NumPy (another NumPy build)")
+    return _blas
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_into_window(blas, dtype):
+    rng = numpy.random.default_rng(7)
+    m, k, n, width, off = 5, 7, 9, 20, 6
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    wide = rng.standard_normal((m, width)).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == numpy.float32 else dict(rtol=1e-13, atol=1e-14)
+    for accumulate in (True, False):
+        out = wide.copy()
+        assert blas.gemm(a, b, out[:, off:off + n], accumulate) is True
+        expected = wide.copy()
+        if accumulate:
+            expected[:, off:off + n] += a @ b
+        else:
+            expected[:, off:off + n] = a @ b
+        numpy.testing.assert_allclose(out[:, off:off + n], expected[:, off:off + n], **tol)
+        numpy.testing.assert_array_equal(out[:, :off], wide[:, :off])
+        numpy.testing.assert_array_equal(out[:, off + n:], wide[:, off + n:])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_transposed_operands(blas, dtype):
+    rng = numpy.random.default_rng(8)
+    m, k, n, off = 4, 6, 11, 3
+    at = rng.standard_normal((k, m)).astype(dtype)  # a = at.T: column-major
+    bwide = rng.standard_normal((n, k + 8)).astype(dtype)  # b = bwide[:, window].T: column-major, ld k + 8
+    a, b = at.T, bwide[:, off:off + k].T
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == numpy.float32 else dict(rtol=1e-13, atol=1e-14)
+    for aa, bb in ((a, b), (a, numpy.ascontiguousarray(b)), (numpy.ascontiguousarray(a), b)):
+        out = numpy.full((m, n), 0.25, dtype)
+        assert blas.gemm(aa, bb, out, accumulate=True) is True
+        numpy.testing.assert_allclose(out, 0.25 + a.astype(numpy.float64) @ b, **tol)
+
+
+def test_gemm_refuses(blas):
+    rng = numpy.random.default_rng(9)
+    a = rng.standard_normal((4, 6)).astype(numpy.float32)
+    b = rng.standard_normal((6, 5)).astype(numpy.float32)
+    readonly = numpy.zeros((4, 5), numpy.float32)
+    readonly.flags.writeable = False
+    big = rng.standard_normal((8, 12)).astype(numpy.float32)
+    cases = {
+        "float16": (a.astype(numpy.float16), b.astype(numpy.float16), numpy.zeros((4, 5), numpy.float16)),
+        "int": (a.astype(numpy.int32), b.astype(numpy.int32), numpy.zeros((4, 5), numpy.int32)),
+        "mixed dtypes": (a.astype(numpy.float64), b, numpy.zeros((4, 5), numpy.float32)),
+        "strided both ways": (big[::2, ::2], b, numpy.zeros((4, 5), numpy.float32)),
+        "strided out": (a, b, numpy.zeros((4, 10), numpy.float32)[:, ::2]),
+        "transposed out": (a, b, numpy.zeros((5, 4), numpy.float32).T),
+        "inner mismatch": (a, b[:5], numpy.zeros((4, 5), numpy.float32)),
+        "out mismatch": (a, b, numpy.zeros((4, 6), numpy.float32)),
+        "1-d": (a, b[:, 0], numpy.zeros(4, numpy.float32)),
+        "empty": (a[:, :0], b[:0], numpy.zeros((4, 5), numpy.float32)),
+        "subclass": (a.view(_Sub), b, numpy.zeros((4, 5), numpy.float32)),
+        "read-only out": (a, b, readonly),
+    }
+    for name, (x, y, out) in cases.items():
+        before = out.copy()
+        for accumulate in (False, True):
+            assert blas.gemm(x, y, out, accumulate) is False, name
+            numpy.testing.assert_array_equal(out, before, err_msg=name)
+    assert blas.gemm([[1.0]], [[1.0]], numpy.zeros((1, 1), numpy.float32)) is False
+
+
+# -- a whole training step --------------------------------------------------------------------------
+
+def _train(kernels, steps=2, size=64, batch=4, seed=0):
+    """Parameters and gradients (of the last update) after ``steps`` updates, as bench/train_step.py builds them."""
+    from chainer_dcgan.models import Discriminator, Generator
+    from chainer_dcgan.training import make_optimizer
+    from chainer_dcgan.training.updater import DCGANUpdater
+
+    device = chainer.get_device("@numpy")
+    data = list(numpy.random.default_rng(seed).uniform(-1, 1, (batch, 3, size, size)).astype(numpy.float32))
+    numpy.random.seed(seed)
+    gen, dis = Generator(size=size), Discriminator(size=size)
+    opts = {"gen": make_optimizer(gen), "dis": make_optimizer(dis)}
+    it = chainer.iterators.SerialIterator(data, batch, shuffle=False)
+    updater = DCGANUpdater(it, opts, device=device, seed=seed)
+    for _ in range(steps):
+        with chainer.using_config("dcgan_kernels", kernels):
+            updater.update()
+    params = [(prefix + name, p) for prefix, link in (("gen", gen), ("dis", dis)) for name, p in link.namedparams()]
+    return {k: p.array.copy() for k, p in params}, {k: p.grad.copy() for k, p in params}
+
+
+def test_training_step_matches_numpy(spy):
+    from chainer_dcgan.models import hparams
+
+    steps = 2
+    on, gon = _train(True, steps)
+    assert all(spy.get(name) for name in ("space_to_depth", "depth_to_space", "to_grid", "from_grid",
+                                          "add_into", "bn_act_forward", "bn_act_backward", "elu_backward"))
+    off, goff = _train(False, steps)
+    assert sorted(on) == sorted(off) and sorted(gon) == sorted(on)
+    # The biases of the layers that a BatchNormalization follows have a true gradient of zero: theirs
+    # is rounding noise (at most 2e-6 measured; the smallest other gradient scale is 8e-3), whose sign
+    # differs between any two summation orders (Chainer's own path against the fast one as much), and
+    # Adam turns it into a step of +-alpha. They are held to Adam's bound only.
+    noise = {k for k in on if numpy.abs(goff[k]).max() < 1e-4}
+    assert noise and all(k.endswith("/b") for k in noise) and len(noise) < len(on) // 3, sorted(noise)
+    bound = 2 * steps * hparams.ADAM_ALPHA  # Adam moves a parameter by at most about alpha per step
+    for key in on:
+        diff = numpy.abs(on[key] - off[key])
+        assert diff.max() <= bound, (key, diff.max())
+        if key in noise:
+            continue
+        # the last update's gradients: measured within 1.2e-4 of each parameter's largest (dis/l4l/b;
+        # most within 3e-5)
+        scale = numpy.abs(goff[key]).max()
+        assert numpy.abs(gon[key] - goff[key]).max() <= 5e-4 * scale, (key, numpy.abs(gon[key] - goff[key]).max(),
+                                                                         scale)
+        # the parameters: within rtol 1e-4 / atol 1e-5 but for single elements whose gradient is near
+        # zero, where Adam amplifies the rounding (measured: at most 16 of 2097152 elements, up to 8e-5)
+        close = numpy.isclose(on[key], off[key], rtol=1e-4, atol=1e-5)
+        assert numpy.count_nonzero(~close) <= 1e-4 * close.size, (key, numpy.count_nonzero(~close), close.size)
