@@ -13,8 +13,6 @@ import chainer
 import numpy
 import pytest
 
-pytest.importorskip("numba")
-
 from chainer_dcgan.functions import _blas, _kernels, stride2_conv  # noqa: E402
 from chainer_dcgan.functions.batch_norm_act import ELU, AffineActivation, BatchNormalizationActivation  # noqa: E402
 

@@ -114,3 +114,76 @@ def test_diffaugment_reaches_d_and_g_trains_through_it():
         gen, dis = seeded_models(0)
         DCGANUpdater(ResumableIterator(_data(), 4), {"gen": make_optimizer(gen), "dis": make_optimizer(dis)},
                      device="@numpy", augment=("rotate",))
+
+
+def test_each_loss_reaches_only_its_own_models_parameters():
+    """The updater's chainer.grad gives G (and D) the gradients of Variable.backward(), and computes
+    no weight gradients for D from G's loss."""
+    from chainer_dcgan.training.updater import _grads
+    gen, dis = seeded_models(3)
+    z = gen.make_hidden(4, numpy.random.RandomState(0))
+    x_real = numpy.random.RandomState(1).uniform(-1, 1, (4, 3, 96, 96)).astype(numpy.float32)
+    label = numpy.zeros(4, dtype=numpy.int32)
+
+    def loss_g():
+        return chainer.functions.softmax_cross_entropy(dis(gen(z)), label)
+
+    def loss_d():
+        return chainer.functions.softmax_cross_entropy(dis(x_real), label + 1)
+
+    gen.cleargrads()
+    dis.cleargrads()
+    loss_g().backward()
+    want_g = {name: p.grad.copy() for name, p in gen.namedparams()}
+    assert all(p.grad is not None for p in dis.params())  # backward() fills D's too
+    gen.cleargrads()
+    dis.cleargrads()
+    _grads(loss_g(), gen)
+    for name, p in gen.namedparams():
+        numpy.testing.assert_allclose(p.grad, want_g[name], rtol=1e-5, atol=1e-7 * numpy.abs(want_g[name]).max())
+    assert all(p.grad is None for p in dis.params())
+
+    dis.cleargrads()
+    loss_d().backward()
+    want_d = {name: p.grad.copy() for name, p in dis.namedparams()}
+    dis.cleargrads()
+    _grads(loss_d(), dis)
+    for name, p in dis.namedparams():
+        numpy.testing.assert_allclose(p.grad, want_d[name], rtol=1e-5, atol=1e-7 * numpy.abs(want_d[name]).max())
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+def test_fused_adam_is_chainers_adam(kernels, monkeypatch):
+    """make_optimizer's Adam takes the same steps as chainer.optimizers.Adam (with the WeightDecay
+    hook) and keeps the same state under the same names."""
+    from chainer_dcgan.functions import _kernels
+    from chainer_dcgan.training.optimizers import FusedAdamRule
+    calls = []
+    real = _kernels.adam_update
+    monkeypatch.setattr(_kernels, "adam_update", lambda *a: calls.append(1) or real(*a))
+    rs = numpy.random.RandomState(0)
+    w0 = rs.normal(size=(64, 33)).astype(numpy.float32)
+    grads = [rs.normal(size=w0.shape).astype(numpy.float32) for _ in range(3)]
+    links = []
+    for make in (make_optimizer, None):
+        link = chainer.links.Linear(33, 64, initialW=w0, nobias=True)
+        if make is None:
+            opt = chainer.optimizers.Adam(alpha=2e-4, beta1=0.5)
+            opt.setup(link)
+            opt.add_hook(chainer.optimizer_hooks.WeightDecay(1e-5))
+        else:
+            opt = make(link)
+            assert isinstance(link.W.update_rule, FusedAdamRule)
+        with chainer.using_config("dcgan_kernels", kernels):
+            for g in grads:
+                link.W.grad = g.copy()
+                opt.update()
+        links.append((link, opt))
+    (fused, fused_opt), (plain, plain_opt) = links
+    numpy.testing.assert_allclose(fused.W.array, plain.W.array, rtol=1e-6, atol=1e-9)
+    assert not numpy.array_equal(fused.W.array, w0)
+    for key in ("m", "v"):
+        numpy.testing.assert_allclose(fused.W.update_rule.state[key], plain.W.update_rule.state[key],
+                                      rtol=1e-6, atol=1e-12)
+    assert fused.W.update_rule.t == plain.W.update_rule.t == 3
+    assert len(calls) == (3 if kernels else 0)
