@@ -203,6 +203,43 @@ def _restore_weight(lo, hi, Wr, Wc):
                             Wc[o, c, 2 * ay + py, 2 * ax + px] = Wr[ay * 2 + ax, o, c * 4 + py * 2 + px]
 
 
+def _im2col(lo, hi, Z, col):
+    # Z (4B, N, gh, gw) -> col (4, 4B, N, h, w): col[ay*2+ax, r, n, i, j] = Z[r, n, i + ay, j + ax]
+    N, h, w = col.shape[2], col.shape[3], col.shape[4]
+    for r in range(lo, hi):
+        for a in range(4):
+            ay, ax = a // 2, a % 2
+            for n in range(N):
+                for i in range(h):
+                    for j in range(w):
+                        col[a, r, n, i, j] = Z[r, n, i + ay, j + ax]
+
+
+def _col2im(lo, hi, P, Z):
+    # the transpose of _im2col: Z[r, n, u, v] = sum over the taps (in their order) of
+    # P[ay*2+ax, r, n, u - ay, v - ax] where that pixel exists; each cell written once, summed in
+    # P's dtype like the additions it replaces
+    N, h, w = P.shape[2], P.shape[3], P.shape[4]
+    zero = P[0, 0, 0, 0, 0] * 0
+    gh, gw = Z.shape[2], Z.shape[3]
+    for r in range(lo, hi):
+        for n in range(N):
+            for u in range(gh):
+                for v in range(gw):
+                    acc = zero
+                    if u < h:
+                        if v < w:
+                            acc += P[0, r, n, u, v]
+                        if v > 0:
+                            acc += P[1, r, n, u, v - 1]
+                    if u > 0:
+                        if v < w:
+                            acc += P[2, r, n, u - 1, v]
+                        if v > 0:
+                            acc += P[3, r, n, u - 1, v - 1]
+                    Z[r, n, u, v] = acc
+
+
 def _add_into(lo, hi, dst, src):
     for i in range(lo, hi):
         for j in range(dst.shape[1]):
@@ -353,7 +390,7 @@ def _loops():
         g["_act_jit"], g["_act_grad_jit"] = helper(_act), helper(_act_grad)
         compile_ = numba.njit(nogil=True, cache=False, fastmath=flags)
         _STATE["loops"] = {name: compile_(g["_" + name]) for name in (
-            "reorder_weight", "restore_weight", "space_to_depth", "depth_to_space", "to_grid", "from_grid", "add_into", "bn_act_forward",
+            "reorder_weight", "restore_weight", "im2col", "col2im", "space_to_depth", "depth_to_space", "to_grid", "from_grid", "add_into", "bn_act_forward",
             "bn_act_backward", "affine_act_backward", "elu_forward", "elu_backward", "adam")}
     return _STATE["loops"]
 
@@ -378,6 +415,40 @@ def restore_weight(Wr):
     Wc = numpy.empty((A, B4 // 4, 4, 4), dtype=Wr.dtype)
     _run("restore_weight", A, Wc.size, numpy.ascontiguousarray(Wr), Wc)
     return Wc
+
+
+def reorder_weight_cat(Wc):
+    """Conv weight ``(A, B, 4, 4)`` -> ``(A, 16B)``: the taps of :func:`reorder_weight` side by side,
+    ``[o, (ay*2+ax)*4B + c*4 + py*2 + px]``, to multiply :func:`im2col`'s rows."""
+    A, B = Wc.shape[:2]
+    cat = numpy.empty((A, 4, 4 * B), dtype=Wc.dtype)
+    _run("reorder_weight", A, cat.size, numpy.ascontiguousarray(Wc), cat.transpose(1, 0, 2))
+    return cat.reshape(A, 16 * B)
+
+
+def restore_weight_cat(cat):
+    """Inverse of :func:`reorder_weight_cat`: ``(A, 16B)`` -> ``(A, B, 4, 4)``."""
+    A, B16 = cat.shape
+    Wc = numpy.empty((A, B16 // 16, 4, 4), dtype=cat.dtype)
+    _run("restore_weight", A, Wc.size, numpy.ascontiguousarray(cat).reshape(A, 4, B16 // 4).transpose(1, 0, 2), Wc)
+    return Wc
+
+
+def im2col(Z, n, h, w):
+    """The grid ``Z (4B, n*(h+1)*(w+1))`` -> ``(16B, n*h*w)``: the four shifted windows of each output
+    pixel stacked, with none of the grid's extra cells (rows ``(ay*2+ax, 4B row)``)."""
+    B4 = Z.shape[0]
+    col = numpy.empty((4, B4, n, h, w), dtype=Z.dtype)
+    _run("im2col", B4, col.size, numpy.ascontiguousarray(Z).reshape(B4, n, h + 1, w + 1), col)
+    return col.reshape(4 * B4, n * h * w)
+
+
+def col2im(P, n, h, w):
+    """The transpose of :func:`im2col`: ``(16B, n*h*w)`` -> the grid ``(4B, n*(h+1)*(w+1))``, taps summed."""
+    B4 = P.shape[0] // 4
+    Z = numpy.empty((B4, n, h + 1, w + 1), dtype=P.dtype)
+    _run("col2im", B4, Z.size, numpy.ascontiguousarray(P).reshape(4, B4, n, h, w), Z)
+    return Z.reshape(B4, n * (h + 1) * (w + 1))
 
 
 def space_to_depth(x, gh, gw):

@@ -259,6 +259,74 @@ def wgrad(Y, Z, n, gh, gw):
     return gWr
 
 
+#: A layer whose padded grid has more than this many cells per output pixel ((h+1)(w+1) / hw; 1.36
+#: for the 6x6 side of the 96 px models, 1.17 for 12x12) takes the column path where the compiled
+#: loops run: its four windows copied side by side once (:func:`._kernels.im2col`), one product of
+#: depth 16B with no grid cells computed for nothing. (bench/RESULTS.md, issue 23.)
+COLUMNS_ABOVE = 1.25
+
+
+def _columns(h, w, x):
+    """Whether a layer with small side ``h x w`` on array ``x`` takes the column path."""
+    return (h + 1) * (w + 1) > COLUMNS_ABOVE * h * w and _kernels.active(x)
+
+
+# Each primitive in the grid layout (cols False) or the column layout (cols True): the output side
+# ``Y`` is then ``(A, n*h*w)`` without extra cells, the input side is im2col's ``(16B, n*h*w)`` and
+# the weight ``(A, 16B)``.
+
+def _y_side(y, cols):
+    if cols:
+        return _kernels.to_grid(y, y.shape[2], y.shape[3])
+    return to_grid(y)
+
+
+def _from_y_side(Y, shape, b, cols):
+    if cols:
+        return _kernels.from_grid(Y, shape, shape[2], shape[3], b)
+    return from_grid(Y, shape, b)
+
+
+def _z_side(x, cols):
+    z = space_to_depth(x)
+    if cols:
+        N, _, H, W = x.shape
+        return _kernels.im2col(z, N, H // 2, W // 2)
+    return z
+
+
+def _taps(W, cols):
+    return _kernels.reorder_weight_cat(W) if cols else reorder_weight(W)
+
+
+def _untaps(g, cols):
+    return _kernels.restore_weight_cat(g) if cols else restore_weight(g)
+
+
+def _gather(w_taps, z, n, h, w, cols):
+    if not cols:
+        return gather(w_taps, z, n, h + 1, w + 1)
+    Y = numpy.empty((w_taps.shape[0], z.shape[1]), dtype=z.dtype)
+    _product(w_taps, z, Y, accumulate=False)
+    return Y
+
+
+def _scatter(w_taps, Y, n, h, w, cols):
+    if not cols:
+        return scatter(w_taps, Y, n, h + 1, w + 1)
+    P = numpy.empty((w_taps.shape[1], Y.shape[1]), dtype=Y.dtype)
+    _product(w_taps.T, Y, P, accumulate=False)
+    return _kernels.col2im(P, n, h, w)
+
+
+def _wgrad(Y, z, n, h, w, cols):
+    if not cols:
+        return wgrad(Y, z, n, h + 1, w + 1)
+    g = numpy.empty((Y.shape[0], z.shape[0]), dtype=Y.dtype)
+    _product(Y, z.T, g, accumulate=False)
+    return g
+
+
 def supported(x_shape, W_shape, stride, pad, transposed, outsize=None, dilate=1, groups=1, dtype=None):
     """Whether the fast path handles this layer; else the caller uses Chainer's own function."""
     if len(x_shape) != 4 or len(W_shape) != 4 or W_shape[2:] != (KSIZE, KSIZE):
@@ -299,9 +367,10 @@ class Convolution2D(function_node.FunctionNode):
         w_taps (array or None): ``reorder_weight(W)`` when the caller already has it.
     """
 
-    def __init__(self, z=None, w_taps=None):
+    def __init__(self, z=None, w_taps=None, cols=None):
         self._z = z
         self._w_taps = w_taps
+        self._cols = cols
 
     def check_type_forward(self, in_types):
         _check_types(in_types, transposed=False)
@@ -312,24 +381,24 @@ class Convolution2D(function_node.FunctionNode):
         b = inputs[2] if len(inputs) == 3 else None
         N, _, H, Wd = x.shape
         h, w = H // 2, Wd // 2
-        gh, gw = _grid(h, w)
+        if self._cols is None:
+            self._cols = _columns(h, w, x)
         if self._z is None:
-            self._z = space_to_depth(x)
+            self._z = _z_side(x, self._cols)
         if self._w_taps is None:
-            self._w_taps = reorder_weight(W)
-        Y = gather(self._w_taps, self._z, N, gh, gw)
-        return from_grid(Y, (N, W.shape[0], h, w), b),
+            self._w_taps = _taps(W, self._cols)
+        Y = _gather(self._w_taps, self._z, N, h, w, self._cols)
+        return _from_y_side(Y, (N, W.shape[0], h, w), b, self._cols),
 
     def backward(self, indexes, grad_outputs):
         x, W = self.get_retained_inputs()
         gy, = grad_outputs
-        N, _, h, w = gy.shape
-        y_grid = to_grid(gy.array)
+        y_side = _y_side(gy.array, self._cols)
         ret = []
         if 0 in indexes:
-            ret.append(Deconvolution2D(y_grid=y_grid, w_taps=self._w_taps).apply((gy, W))[0])
+            ret.append(Deconvolution2D(y_grid=y_side, w_taps=self._w_taps, cols=self._cols).apply((gy, W))[0])
         if 1 in indexes:
-            ret.append(Convolution2DGradW(self._z, y_grid).apply((x, gy))[0])
+            ret.append(Convolution2DGradW(self._z, y_side, cols=self._cols).apply((x, gy))[0])
         if 2 in indexes:
             ret.append(F.sum(gy, axis=(0, 2, 3)))
         return ret
@@ -338,18 +407,18 @@ class Convolution2D(function_node.FunctionNode):
 class Convolution2DGradW(function_node.FunctionNode):
     """Weight gradient of :class:`Convolution2D`: ``(x, gy) -> gW (A, B, 4, 4)``."""
 
-    def __init__(self, z=None, y_grid=None):
-        self._z, self._y_grid = z, y_grid
+    def __init__(self, z=None, y_grid=None, cols=None):
+        self._z, self._y_grid, self._cols = z, y_grid, cols
 
     def forward(self, inputs):
         self.retain_inputs((0, 1))
         x, gy = inputs
         N, _, h, w = gy.shape
-        gh, gw = _grid(h, w)
-        z = space_to_depth(x) if self._z is None else self._z
-        y_grid = to_grid(gy) if self._y_grid is None else self._y_grid
+        cols = _columns(h, w, x) if self._cols is None else self._cols
+        z = _z_side(x, cols) if self._z is None else self._z
+        y_grid = _y_side(gy, cols) if self._y_grid is None else self._y_grid
         self._z = self._y_grid = None  # not needed past here; free them with the graph
-        return restore_weight(wgrad(y_grid, z, N, gh, gw)),
+        return _untaps(_wgrad(y_grid, z, N, h, w, cols), cols),
 
     def backward(self, indexes, grad_outputs):
         x, gy = self.get_retained_inputs()
@@ -370,9 +439,10 @@ class Deconvolution2D(function_node.FunctionNode):
         w_taps (array or None): ``reorder_weight(W)`` when the caller already has it.
     """
 
-    def __init__(self, y_grid=None, w_taps=None):
+    def __init__(self, y_grid=None, w_taps=None, cols=None):
         self._y_grid = y_grid
         self._w_taps = w_taps
+        self._cols = cols
 
     def check_type_forward(self, in_types):
         _check_types(in_types, transposed=True)
@@ -382,23 +452,24 @@ class Deconvolution2D(function_node.FunctionNode):
         x, W = inputs[:2]
         b = inputs[2] if len(inputs) == 3 else None
         N, _, h, w = x.shape
-        gh, gw = _grid(h, w)
+        if self._cols is None:
+            self._cols = _columns(h, w, x)
         if self._y_grid is None:
-            self._y_grid = to_grid(x)
+            self._y_grid = _y_side(x, self._cols)
         if self._w_taps is None:
-            self._w_taps = reorder_weight(W)
-        Z = scatter(self._w_taps, self._y_grid, N, gh, gw)
+            self._w_taps = _taps(W, self._cols)
+        Z = _scatter(self._w_taps, self._y_grid, N, h, w, self._cols)
         return depth_to_space(Z, (N, W.shape[1], 2 * h, 2 * w), b),
 
     def backward(self, indexes, grad_outputs):
         x, W = self.get_retained_inputs()
         gy, = grad_outputs
-        z = space_to_depth(gy.array)
+        z = _z_side(gy.array, self._cols)
         ret = []
         if 0 in indexes:
-            ret.append(Convolution2D(z=z, w_taps=self._w_taps).apply((gy, W))[0])
+            ret.append(Convolution2D(z=z, w_taps=self._w_taps, cols=self._cols).apply((gy, W))[0])
         if 1 in indexes:
-            ret.append(Deconvolution2DGradW(self._y_grid, z).apply((x, gy))[0])
+            ret.append(Deconvolution2DGradW(self._y_grid, z, cols=self._cols).apply((x, gy))[0])
         if 2 in indexes:
             ret.append(F.sum(gy, axis=(0, 2, 3)))
         return ret
@@ -407,18 +478,18 @@ class Deconvolution2D(function_node.FunctionNode):
 class Deconvolution2DGradW(function_node.FunctionNode):
     """Weight gradient of :class:`Deconvolution2D`: ``(x, gy) -> gW (A, B, 4, 4)``."""
 
-    def __init__(self, y_grid=None, z=None):
-        self._y_grid, self._z = y_grid, z
+    def __init__(self, y_grid=None, z=None, cols=None):
+        self._y_grid, self._z, self._cols = y_grid, z, cols
 
     def forward(self, inputs):
         self.retain_inputs((0, 1))
         x, gy = inputs
         N, _, h, w = x.shape
-        gh, gw = _grid(h, w)
-        y_grid = to_grid(x) if self._y_grid is None else self._y_grid
-        z = space_to_depth(gy) if self._z is None else self._z
+        cols = _columns(h, w, x) if self._cols is None else self._cols
+        y_grid = _y_side(x, cols) if self._y_grid is None else self._y_grid
+        z = _z_side(gy, cols) if self._z is None else self._z
         self._z = self._y_grid = None
-        return restore_weight(wgrad(y_grid, z, N, gh, gw)),
+        return _untaps(_wgrad(y_grid, z, N, h, w, cols), cols),
 
     def backward(self, indexes, grad_outputs):
         x, gy = self.get_retained_inputs()
