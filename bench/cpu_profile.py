@@ -30,13 +30,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 BUCKETS = (  # (bucket, substrings of "file:function" that fall in it), first match wins
-    ("matrix products (BLAS)", ("_blas.py:", "stride2_conv.py:_matmul", "{method 'dot'", "{built-in method numpy.dot",
-                                "matmul", "tensordot")),
+    ("matrix products (BLAS)", ("_blas.py:", "stride2_conv.py:_matmul", "method 'dot'", "numpy.dot", "matmul",
+                                "tensordot")),
     ("layout changes", ("space_to_depth", "depth_to_space", "to_grid", "from_grid", "reorder_weight",
-                        "restore_weight", "add_into", "stride2_conv.py:")),
+                        "restore_weight", "add_into", "im2col", "col2im", "stride2_conv.py:")),
     ("BatchNorm + activations", ("batch_norm_act.py:", "bn_act", "affine_act", "elu")),
     ("optimizer (Adam, weight decay)", ("adam", "weight_decay", "optimizer")),
-    ("waiting for the loop pool's other thread", ("{method 'acquire'",)),
+    ("waiting for the loop pool's other thread", ("method 'acquire'",)),
+    ("NumPy reductions (bias gradients, losses)", ("method 'reduce'",)),
 )
 
 
@@ -148,6 +149,11 @@ def main(argv=None):
     print("{:<44}{:>10}{:>8}".format("kind", "s/iter", "share"))
     for bucket, t in buckets.most_common():
         print("{:<44}{:>10.3f}{:>7.0f}%".format(bucket, t, 100 * t / total))
+
+    other = sorted(((tottime / args.iterations, key) for key, (_, _, tottime, _, _) in stats.items()
+                    if bucket_of(key).startswith("other")), reverse=True)[:8]
+    print("  largest in 'other': " + "; ".join("{}:{} {:.3f}".format(
+        os.path.basename(key[0]), key[2], t) for t, key in other))
 
     print("\nper stride-2 layer (the grid primitives, products and their accumulation):")
     print("{:<92}{:>7}{:>10}{:>16}".format("layer and direction", "calls", "ms/iter", "useful GFLOP/s"))

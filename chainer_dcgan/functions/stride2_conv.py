@@ -254,6 +254,14 @@ def wgrad(Y, Z, n, gh, gw):
         _product(src, col.T, g, accumulate=False)
         return xp.ascontiguousarray(g.reshape(A, 4, B4).transpose(1, 0, 2))
     gWr = xp.empty((4, A, B4), dtype=Y.dtype)
+    if A < B4 and xp is numpy:
+        # OpenBLAS does these long-K products about 10 % faster with the longer side first
+        # (measured for A = 128, 4B = 256: 231 against 209 GFLOP/s); the transpose is small
+        tmp = numpy.empty((B4, A), dtype=Y.dtype)
+        for a, off in enumerate(_offsets(gw)):
+            _product(Z[:, off:off + M], src.T, tmp, accumulate=False)
+            gWr[a] = tmp.T
+        return gWr
     for a, off in enumerate(_offsets(gw)):
         _product(src, Z[:, off:off + M].T, gWr[a], accumulate=False)
     return gWr
