@@ -414,6 +414,10 @@ def _loop(name):
         else:
             def loop(lo, hi, x, y, gy, scale, gx, gscale, gshift):
                 base(lo, hi, x, y, gy, scale, code, gx, gscale, gshift)
+        # named after its loop and activation in profiles and tracebacks
+        label = "_{}_{}".format(base_name, [k for k, v in ACT_CODES.items() if v == code][0] or "identity")
+        loop.__code__ = loop.__code__.replace(co_name=label)
+        loop.__name__ = loop.__qualname__ = label
         loops[name] = _STATE["compile"](loop)
     return loops[name]
 
