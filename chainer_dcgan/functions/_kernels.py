@@ -5,24 +5,28 @@ NumPy runs each element-wise operation on one core and each as its own pass over
 :mod:`.batch_norm_act` cost nearly as much as the matrix products (bench/RESULTS.md, the profile
 on AVX-512). Here each of them is one loop, split over the cores:
 
-* :func:`space_to_depth`, :func:`depth_to_space`, :func:`to_grid`, :func:`from_grid`: the layout
-  changes around the matrix products (biases added on the way);
-* :func:`add_into`: the accumulation of a shifted product into its window;
+* :func:`space_to_depth`, :func:`depth_to_space`, :func:`to_grid`, :func:`from_grid`,
+  :func:`im2col`, :func:`col2im`, :func:`reorder_weight`, :func:`restore_weight`: the layout changes
+  around the matrix products (biases added on the way);
+* :func:`add_into`: the accumulation of a shifted product into its window (where BLAS cannot);
 * :func:`bn_act_forward`, :func:`bn_act_backward`: training-mode BatchNormalization with its
   activation, statistics included; :func:`affine_act_backward`, :func:`elu_forward`,
-  :func:`elu_backward` likewise.
+  :func:`elu_backward` likewise;
+* :func:`adam_update`: Adam's step (:mod:`chainer_dcgan.training.optimizers`).
 
 Each loop is split over channels (or rows) and each channel's sums run in a fixed order, so a result
-does not depend on the number of threads. Sums are kept in float64.
+does not depend on the number of threads. BatchNorm's sums are kept in float64; the additions of
+:func:`add_into` and :func:`col2im` are in the arrays' dtype, as the NumPy code they replace.
 
 The loops run only where :func:`active` says so: NumPy arrays, numba importable,
 ``chainer.config.dcgan_kernels`` (default: the environment variable ``CHAINER_DCGAN_KERNELS``, on
 unless ``0``/``false``/``no``/``off``) and training mode (``chainer.config.train``), where the
-compilation on first use (a few seconds, once per process; nothing is cached on disk) is paid back
-within an iteration. Elsewhere the NumPy code of the calling modules runs, and the tests hold each loop
-to it. Threads: ``CHAINER_DCGAN_THREADS``, else ``OMP_NUM_THREADS``, else ``OPENBLAS_NUM_THREADS``,
-else all cores; calls from several Python threads take turns (numba's default thread pool is not
-re-entrant).
+compilation on first use (a few seconds, once per process; nothing is cached on disk, since numba's
+cache is pickled) is paid back within an iteration. Elsewhere the NumPy code of the calling modules
+runs, and the tests hold each loop to it. Threads: ``CHAINER_DCGAN_THREADS``, else
+``OMP_NUM_THREADS``, else ``OPENBLAS_NUM_THREADS``, else all cores; the calling thread runs one part
+and a pool of waiting threads the others (numba's own parallel loops keep their threads spinning,
+which slowed the next OpenBLAS call 1.4x).
 """
 import math
 import os

@@ -25,6 +25,14 @@ are stacked into one product instead, since four products of depth 12 use BLAS p
 A deconvolution with weight ``(Cin, Cout, 4, 4)`` is the transpose of the convolution with that
 same array as ``Wc``, so four primitives serve both directions of both layers. Arrays are NumPy
 or CuPy alike (the array module is taken from the inputs); layouts are standard NCHW.
+
+On the CPU the accumulating products add into their window in BLAS itself (:mod:`._blas`), and in
+training the layout changes are compiled loops (:mod:`._kernels`). There, a layer whose grid has
+many cells that are not output pixels (:data:`COLUMNS_ABOVE`: the 6x6 side of the 96 px models,
+36 % more cells than pixels) takes the column path instead: the four windows of each output pixel
+copied side by side once (``(16B, N*h*w)``, no extra cells) and one product of depth 16B with the
+taps' weights side by side ``(A, 16B)``; its transpose sums the four windows back
+(:func:`._kernels.col2im`).
 """
 import chainer
 import chainer.functions as F
@@ -371,8 +379,10 @@ class Convolution2D(function_node.FunctionNode):
     """``y = conv(x, W) + b``, 4x4 stride 2 pad 1; x ``(N, B, H, W)``, W ``(A, B, 4, 4)`` -> ``(N, A, H/2, W/2)``.
 
     Args:
-        z (array or None): ``space_to_depth(x)`` when the caller already has it.
-        w_taps (array or None): ``reorder_weight(W)`` when the caller already has it.
+        z (array or None): ``space_to_depth(x)`` (column path: its ``im2col``) when the caller already has it.
+        w_taps (array or None): ``reorder_weight(W)`` (column path: ``reorder_weight_cat``) when the
+            caller already has it.
+        cols (bool or None): the column path (see the module doc); None decides from the shape.
     """
 
     def __init__(self, z=None, w_taps=None, cols=None):
@@ -443,8 +453,11 @@ class Deconvolution2D(function_node.FunctionNode):
     """``y = deconv(x, W) + b``, 4x4 stride 2 pad 1; x ``(N, A, h, w)``, W ``(A, B, 4, 4)`` -> ``(N, B, 2h, 2w)``.
 
     Args:
-        y_grid (array or None): ``to_grid(x)`` when the caller already has it.
-        w_taps (array or None): ``reorder_weight(W)`` when the caller already has it.
+        y_grid (array or None): ``to_grid(x)`` (column path: without the extra cells) when the caller
+            already has it.
+        w_taps (array or None): ``reorder_weight(W)`` (column path: ``reorder_weight_cat``) when the
+            caller already has it.
+        cols (bool or None): the column path (see the module doc); None decides from the shape.
     """
 
     def __init__(self, y_grid=None, w_taps=None, cols=None):
