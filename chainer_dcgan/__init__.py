@@ -12,7 +12,8 @@ models
     hparams (the faithful hyper-parameters), faithful and conditional (the Chains), serialization
     (loading and saving models), pretrained (shipped models, by name).
 training
-    the trainer's wiring (build_trainer, resume), updater (the training step), diffaugment
+    the trainer's wiring (build_trainer, resume), updater (the training step), optimizers (Adam
+    with a fused CPU step), diffaugment
     (augmenting D's inputs, an option), snapshots (resuming), distributed (devices, ChainerMN),
     extensions (sample_grid, conditional_grid, statistics, fid, ema).
 datasets
@@ -34,7 +35,8 @@ demo
 utils
     atomic (atomic writes), jsonio (every JSON read, nesting bounded, fields type-checked), limits (what a
     file or flag may declare), images (image <-> array),
-    random_state (seeded random sources), cache (the one cache folder, $CHAINER_DCGAN_CACHE).
+    random_state (seeded random sources), cache (the one cache folder, $CHAINER_DCGAN_CACHE),
+    memory (a training process keeps freed memory for reuse).
 testing
     safebooru_server (a local stand-in for safebooru, for tests and benchmarks).
 functions, links
