@@ -183,8 +183,9 @@ def _from_grid(lo, hi, Y, bias, y):
                 y[n, c, u, v] = Y[c, n, u, v] + b
 
 
-def _reorder_weight(lo, hi, Wc, Wr):
-    # Wc (A, B, 4, 4) -> Wr (4, A, 4B): Wr[ay*2+ax, o, c*4+py*2+px] = Wc[o, c, 2ay+py, 2ax+px]
+def _move_weight(lo, hi, Wc, Wr, to_taps):
+    # Wr[ay*2+ax, o, c*4+py*2+px] is Wc[o, c, 2ay+py, 2ax+px], Wc (A, B, 4, 4), Wr (4, A, 4B);
+    # to_taps: Wc into Wr (reorder_weight), else Wr into Wc (restore_weight)
     B = Wc.shape[1]
     for o in range(lo, hi):
         for c in range(B):
@@ -192,19 +193,10 @@ def _reorder_weight(lo, hi, Wc, Wr):
                 for py in range(2):
                     for ax in range(2):
                         for px in range(2):
-                            Wr[ay * 2 + ax, o, c * 4 + py * 2 + px] = Wc[o, c, 2 * ay + py, 2 * ax + px]
-
-
-def _restore_weight(lo, hi, Wr, Wc):
-    # the inverse of _reorder_weight
-    B = Wc.shape[1]
-    for o in range(lo, hi):
-        for c in range(B):
-            for ay in range(2):
-                for py in range(2):
-                    for ax in range(2):
-                        for px in range(2):
-                            Wc[o, c, 2 * ay + py, 2 * ax + px] = Wr[ay * 2 + ax, o, c * 4 + py * 2 + px]
+                            if to_taps:
+                                Wr[ay * 2 + ax, o, c * 4 + py * 2 + px] = Wc[o, c, 2 * ay + py, 2 * ax + px]
+                            else:
+                                Wc[o, c, 2 * ay + py, 2 * ax + px] = Wr[ay * 2 + ax, o, c * 4 + py * 2 + px]
 
 
 def _im2col(lo, hi, Z, col):
@@ -396,8 +388,9 @@ def _loops():
         _STATE["inline"] = numba.njit(inline="always", nogil=True, fastmath=flags)
         _STATE["compile"] = compile_
         _STATE["loops"] = {name: compile_(g["_" + name]) for name in (
-            "reorder_weight", "restore_weight", "im2col", "col2im", "space_to_depth", "depth_to_space", "to_grid", "from_grid", "add_into", "bn_act_forward",
-            "bn_act_backward", "affine_act_backward", "elu_forward", "elu_backward", "adam")}
+            "move_weight", "im2col", "col2im", "space_to_depth", "depth_to_space", "to_grid", "from_grid",
+            "add_into", "bn_act_forward", "bn_act_backward", "affine_act_backward", "elu_forward", "elu_backward",
+            "adam")}
     return _STATE["loops"]
 
 
@@ -436,7 +429,7 @@ def reorder_weight(Wc):
     """As :func:`.stride2_conv.reorder_weight`."""
     A, B = Wc.shape[:2]
     Wr = numpy.empty((4, A, 4 * B), dtype=Wc.dtype)
-    _run("reorder_weight", A, Wr.size, numpy.ascontiguousarray(Wc), Wr)
+    _run("move_weight", A, Wr.size, numpy.ascontiguousarray(Wc), Wr, True)
     return Wr
 
 
@@ -444,7 +437,7 @@ def restore_weight(Wr):
     """As :func:`.stride2_conv.restore_weight`."""
     _, A, B4 = Wr.shape
     Wc = numpy.empty((A, B4 // 4, 4, 4), dtype=Wr.dtype)
-    _run("restore_weight", A, Wc.size, numpy.ascontiguousarray(Wr), Wc)
+    _run("move_weight", A, Wc.size, Wc, numpy.ascontiguousarray(Wr), False)
     return Wc
 
 
@@ -453,7 +446,7 @@ def reorder_weight_cat(Wc):
     ``[o, (ay*2+ax)*4B + c*4 + py*2 + px]``, to multiply :func:`im2col`'s rows."""
     A, B = Wc.shape[:2]
     cat = numpy.empty((A, 4, 4 * B), dtype=Wc.dtype)
-    _run("reorder_weight", A, cat.size, numpy.ascontiguousarray(Wc), cat.transpose(1, 0, 2))
+    _run("move_weight", A, cat.size, numpy.ascontiguousarray(Wc), cat.transpose(1, 0, 2), True)
     return cat.reshape(A, 16 * B)
 
 
@@ -461,7 +454,8 @@ def restore_weight_cat(cat):
     """Inverse of :func:`reorder_weight_cat`: ``(A, 16B)`` -> ``(A, B, 4, 4)``."""
     A, B16 = cat.shape
     Wc = numpy.empty((A, B16 // 16, 4, 4), dtype=cat.dtype)
-    _run("restore_weight", A, Wc.size, numpy.ascontiguousarray(cat).reshape(A, 4, B16 // 4).transpose(1, 0, 2), Wc)
+    _run("move_weight", A, Wc.size, Wc, numpy.ascontiguousarray(cat).reshape(A, 4, B16 // 4).transpose(1, 0, 2),
+         False)
     return Wc
 
 
