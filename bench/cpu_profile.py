@@ -118,7 +118,8 @@ def main(argv=None):
                 A, B = first.shape[0], first.shape[1] // 16
             else:
                 A, B = first.shape[1], first.shape[2] // 4
-            key = "{:>3} ch <-> {:>3} ch, small side {:>2} ({}): {}".format(B, A, h, "columns" if cols else "grid", kind)
+            key = "{:>3} ch <-> {:>3} ch, small side {:>2} ({}): {}".format(
+                B, A, h, "columns" if cols else "grid", kind)
             rec = layer[key]
             rec[0] += 1
             rec[1] += dt
