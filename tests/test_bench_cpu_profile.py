@@ -1,0 +1,26 @@
+"""bench/cpu_profile.py runs one small profile and accounts for the iteration it measured."""
+import os
+import re
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_cpu_profile_buckets_and_layers():
+    env = dict(os.environ)
+    env.pop("CHAINER_DCGAN_KERNELS", None)
+    out = subprocess.run([sys.executable, os.path.join(REPO, "bench", "cpu_profile.py"), "--batchsize", "2",
+                          "--iterations", "1", "--threads", "1"], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    shares = [int(s) for s in re.findall(r"^\S.*?\s+\d+\.\d{3}\s+(\d+)%$", text, re.M)]
+    assert len(shares) >= 5 and 95 <= sum(shares) <= 105, text  # every bucket, adding up to the whole
+    assert "matrix products (BLAS)" in text and "BatchNorm + activations" in text
+    # every stride-2 layer and direction of both models: 4 layer shapes, 3 directions
+    rows = re.findall(r"^\s*\d+ ch <-> +\d+ ch, small side +(\d+) \((grid|columns)\): (\w+)", text, re.M)
+    assert len(rows) == 12, text
+    assert {side for side, _, _ in rows} == {"48", "24", "12", "6"}
+    assert all(path == "columns" for side, path, _ in rows if side == "6")  # 49 cells for 36 pixels
+    assert re.search(r"wall time per iteration \(uninstrumented, median of 1\): \d+\.\d+ s", text)
