@@ -571,3 +571,29 @@ def test_column_path_equals_grid_path(monkeypatch, transposed):
     assert taken and not any(taken)
     for c, g in zip(columns, grid):
         numpy.testing.assert_allclose(c, g, rtol=1e-12, atol=1e-12)
+
+
+def test_without_numba_the_numpy_passes_run():
+    """Where numba cannot be imported (the GPU machine carries no wheel of it), training runs the NumPy
+    code: the loops report themselves unavailable and an update goes through."""
+    script = (
+        "import sys\n"
+        "sys.modules['numba'] = None  # import numba raises ImportError\n"
+        "import chainer, numpy\n"
+        "from chainer_dcgan.functions import _kernels\n"
+        "from chainer_dcgan.models import Discriminator, Generator\n"
+        "from chainer_dcgan.training import make_optimizer\n"
+        "from chainer_dcgan.training.updater import DCGANUpdater\n"
+        "assert not _kernels.importable()\n"
+        "with chainer.using_config('train', True):\n"
+        "    assert not _kernels.active(numpy.zeros(3, numpy.float32))\n"
+        "data = list(numpy.random.default_rng(0).uniform(-1, 1, (2, 3, 64, 64)).astype(numpy.float32))\n"
+        "gen, dis = Generator(size=64), Discriminator(size=64)\n"
+        "w0 = gen.dc1.W.array.copy()\n"
+        "it = chainer.iterators.SerialIterator(data, 2)\n"
+        "up = DCGANUpdater(it, {'gen': make_optimizer(gen), 'dis': make_optimizer(dis)}, device='@numpy', seed=0)\n"
+        "up.update()\n"
+        "assert not numpy.array_equal(gen.dc1.W.array, w0)\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
