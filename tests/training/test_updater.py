@@ -128,8 +128,11 @@ def test_each_loss_reaches_only_its_own_models_parameters():
     def loss_g():
         return chainer.functions.softmax_cross_entropy(dis(gen(z)), label)
 
+    x_fake = gen(z).array  # D sees two batches, so each parameter's gradient sums two paths
+
     def loss_d():
-        return chainer.functions.softmax_cross_entropy(dis(x_real), label + 1)
+        return (chainer.functions.softmax_cross_entropy(dis(x_fake), label)
+                + chainer.functions.softmax_cross_entropy(dis(x_real), label + 1))
 
     gen.cleargrads()
     dis.cleargrads()
