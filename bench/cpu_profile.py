@@ -28,6 +28,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from train_step import check_counts  # noqa: E402  (imports no NumPy: the thread count is set first)
 
 BUCKETS = (  # (bucket, substrings of "file:function" that fall in it), first match wins
     ("matrix products (BLAS)", ("_blas.py:", "stride2_conv.py:_matmul", "method 'dot'", "numpy.dot", "matmul",
@@ -47,7 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--iterations", type=int, default=5, help="profiled iterations (default 5)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    return check_counts(p, p.parse_args(argv), {"batchsize": 1, "iterations": 1, "threads": 1})
 
 
 def bucket_of(key):
@@ -64,7 +66,6 @@ def main(argv=None):
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     sys.path.insert(0, ROOT)
-    sys.path.insert(0, HERE)
     import chainer_dcgan  # noqa: F401
     import chainer
     import numpy

@@ -56,7 +56,18 @@ def parse_args(argv=None):
     p.add_argument("--size", type=int, choices=(64, 96, 128, 256), default=96,
                    help="image side of the models (default 96, the faithful one)")
     p.add_argument("--seed", type=int, default=0, help="seeds weights, data, z and flips (default 0)")
-    return p.parse_args(argv)
+    return check_counts(p, p.parse_args(argv), {"batchsize": 1, "threads": 1, "repeats": 1, "warmup": 0,
+                                                 "infer_repeats": 1})
+
+
+def check_counts(parser, args, least):
+    """``args``, once each count in ``least`` (``{dest: smallest value}``) is at least that; else the
+    parser's one ``error:`` line naming the flag, exit status 2 (NumPy is not loaded yet)."""
+    for dest, low in least.items():
+        if getattr(args, dest) < low:
+            parser.error("argument --{}: must be >= {}, got {}".format(dest.replace("_", "-"), low,
+                                                                        getattr(args, dest)))
+    return args
 
 
 def set_threads(n):

@@ -1,8 +1,11 @@
-"""bench/cpu_profile.py runs one small profile and accounts for the iteration it measured."""
+"""bench/cpu_profile.py runs one small profile and accounts for the iteration it measured; bad counts to it and to
+bench/train_step.py end in one error: line naming the flag (status 2), before any work."""
 import os
 import re
 import subprocess
 import sys
+
+import pytest
 
 from conftest import REPO
 
@@ -24,3 +27,19 @@ def test_cpu_profile_buckets_and_layers():
     assert {side for side, _, _ in rows} == {"48", "24", "12", "6"}
     assert all(path == "columns" for side, path, _ in rows if side == "6")  # 49 cells for 36 pixels
     assert re.search(r"wall time per iteration \(uninstrumented, median of 1\): \d+\.\d+ s", text)
+
+
+@pytest.mark.parametrize("script, args, flag", [
+    ("cpu_profile.py", ["--iterations", "0"], "--iterations"),
+    ("cpu_profile.py", ["--batchsize", "-3"], "--batchsize"),
+    ("cpu_profile.py", ["--threads", "x"], "--threads"),
+    ("train_step.py", ["--repeats", "0"], "--repeats"),
+    ("train_step.py", ["--warmup", "-1"], "--warmup"),
+    ("train_step.py", ["--infer-repeats", "0"], "--infer-repeats"),
+])
+def test_bad_counts_give_one_error_line(tmp_path, script, args, flag):
+    out = subprocess.run([sys.executable, os.path.join(REPO, "bench", script)] + args, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    errors = [line for line in out.stderr.splitlines() if "error:" in line]
+    assert out.returncode == 2 and len(errors) == 1 and flag in errors[0], out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == "" and list(tmp_path.iterdir()) == []
