@@ -88,8 +88,7 @@ def main(argv=None):
     print("# date {}  commit {}  cpu {}".format(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), git_commit(),
                                                   cpu_model()))
     print("# BLAS: {}; products through {}".format(blas_description(), _blas.library() or "numpy.matmul"))
-    print("# loops: {}; {}".format("numba " + _kernels._numba().__version__ if _kernels.importable() else "NumPy",
-                                   memory.policy()))
+    print("# loops: {}; {}".format(_kernels.description(), memory.policy()))
     print("# OPENBLAS_CORETYPE={}  load average {}".format(os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
                                                           " ".join(open("/proc/loadavg").read().split()[:3])))
     for _ in range(2):

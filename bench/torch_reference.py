@@ -4,8 +4,8 @@ Same architecture, initial weight distribution, loss and optimizer as :mod:`chai
 and :class:`chainer_dcgan.training.updater.DCGANUpdater`, and the same work per iteration: one forward pass
 of G and of D on fake and real feeds both losses; G's loss is backpropagated through D to G's
 parameters alone (no weight gradients of D, as the Chainer updater's ``chainer.grad``), G steps,
-then D's loss is backpropagated into D's parameters alone and D steps. Adam(2e-4, 0.5, 0.999, 1e-8) with L2 weight decay 1e-5
-added to the gradient (Chainer's ``WeightDecay`` hook), BatchNorm eps 1e-5 and momentum 0.1.
+then D's loss is backpropagated into D's parameters alone and D steps. Adam(2e-4, 0.5, 0.999, 1e-8)
+with L2 weight decay 1e-5 added to the gradient (Chainer's ``WeightDecay`` hook), BatchNorm eps 1e-5 and momentum 0.1.
 """
 import numpy
 import torch

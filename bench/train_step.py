@@ -242,10 +242,9 @@ def main(argv=None):
     if not on_gpu:
         from chainer_dcgan.functions import _blas, _kernels
         from chainer_dcgan.utils import memory
-        print("# CPU fast path: products through {}; fused loops {} (CHAINER_DCGAN_KERNELS={}), {} thread(s)".format(
-            _blas.library() or "numpy.matmul",
-            "numba " + _kernels._numba().__version__ if _kernels.importable() else "absent (NumPy passes)",
-            os.environ.get("CHAINER_DCGAN_KERNELS", "(unset)"), _kernels.thread_count()))
+        print("# CPU fast path: products through {}; fused loops: {} (CHAINER_DCGAN_KERNELS={})".format(
+            _blas.library() or "numpy.matmul", _kernels.description(),
+            os.environ.get("CHAINER_DCGAN_KERNELS", "(unset)")))
         print("# memory (process-wide, so PyTorch's too): {} (CHAINER_DCGAN_MALLOC={})".format(
             memory.policy(), os.environ.get("CHAINER_DCGAN_MALLOC", "(unset)")))
 

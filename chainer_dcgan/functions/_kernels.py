@@ -76,6 +76,13 @@ def active(*arrays, train_only=True):
     return importable()
 
 
+def description():
+    """One line for logs and benchmarks: ``numba X.Y, N thread(s)``, or that the NumPy passes run."""
+    if not importable():
+        return "numba absent: NumPy passes"
+    return "numba {}, {} thread(s)".format(_numba().__version__, thread_count())
+
+
 def thread_count():
     """Threads for the loops: CHAINER_DCGAN_THREADS, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, else all cores."""
     numba = _numba()

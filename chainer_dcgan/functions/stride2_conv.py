@@ -203,6 +203,15 @@ def _add(dst, src):
 STACK_MAX_CHANNELS = 4
 
 
+def _stacked_windows(Z, M, gw):
+    """The four shifted windows ``Z[:, off_a:off_a + M]`` one below the other: ``(4 * 4B, M)``."""
+    B4 = Z.shape[0]
+    col = get_array_module(Z).empty((4 * B4, M), dtype=Z.dtype)
+    for a, off in enumerate(_offsets(gw)):
+        col[a * B4:(a + 1) * B4] = Z[:, off:off + M]
+    return col
+
+
 def gather(Wr, Z, n, gh, gw):
     """Convolution on the grid: ``Y[:, :M] = sum_a Wr[a] @ Z[:, off_a:off_a + M]``; ``Y`` is ``(A, N*gh*gw)``."""
     xp = get_array_module(Z)
@@ -212,10 +221,7 @@ def gather(Wr, Z, n, gh, gw):
     Y[:, M:] = 0
     out = Y[:, :M]
     if B4 <= 4 * STACK_MAX_CHANNELS:
-        col = xp.empty((4 * B4, M), dtype=Z.dtype)
-        for a, off in enumerate(_offsets(gw)):
-            col[a * B4:(a + 1) * B4] = Z[:, off:off + M]
-        _matmul(Wr.transpose(1, 0, 2).reshape(A, 4 * B4), col, out)
+        _matmul(Wr.transpose(1, 0, 2).reshape(A, 4 * B4), _stacked_windows(Z, M, gw), out)
         return Y
     for a, off in enumerate(_offsets(gw)):
         _product(Wr[a], Z[:, off:off + M], out, accumulate=a > 0)
@@ -255,11 +261,8 @@ def wgrad(Y, Z, n, gh, gw):
     src = Y[:, :M]
     if B4 <= 4 * STACK_MAX_CHANNELS:
         # one product against the four windows stacked (four of width 12 use BLAS poorly)
-        col = xp.empty((4 * B4, M), dtype=Z.dtype)
-        for a, off in enumerate(_offsets(gw)):
-            col[a * B4:(a + 1) * B4] = Z[:, off:off + M]
         g = xp.empty((A, 4 * B4), dtype=Y.dtype)
-        _product(src, col.T, g, accumulate=False)
+        _product(src, _stacked_windows(Z, M, gw).T, g, accumulate=False)
         return xp.ascontiguousarray(g.reshape(A, 4, B4).transpose(1, 0, 2))
     gWr = xp.empty((4, A, B4), dtype=Y.dtype)
     if A < B4 and xp is numpy:
