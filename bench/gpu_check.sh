@@ -113,7 +113,7 @@ if [ "$MODE" = "study" ]; then
     [ -f "$CHAINER_DCGAN_INCEPTION" ] || { echo "error: no .whl/inception_f16.npz: run 'bash bench/gpu_check.sh prepare' here first and carry .whl"; exit 2; }
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     # shellcheck disable=SC2086  # STUDY_ARGS is a list of flags (e.g. "--trend" or "--arms a b")
-    OMP_NUM_THREADS=1 "$PY" bench/recipe_study.py --work /tmp/study --device @cupy:0 --parallel "${PARALLEL:-9}" \
+    OMP_NUM_THREADS=1 "$PY" bench/recipe_study.py --work /tmp/study --device @cupy:0 --parallel "${PARALLEL:-10}" \
         --images "${IMAGES:-100000}" --n "${N:-1000}" --seconds "$SECONDS_BUDGET" --keep "$LOG_DIR" ${STUDY_ARGS:-}
     status=$?
     nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv

@@ -62,6 +62,7 @@ ARMS = {
     "ema-b100": ["--seed", "0"] + EMA,
     "ema-b32-s0": ["--seed", "0"] + B32 + EMA,
     "ema-b32-s1": ["--seed", "1"] + B32 + EMA,
+    "ema-b16-s0": ["--seed", "0", "--batchsize", "16"] + EMA,
     "fastlr-ema-b32": ["--seed", "0"] + B32 + EMA + ["--lr-gen", "4e-4", "--lr-dis", "4e-4"],
     "ttur-ema-b32": ["--seed", "0"] + B32 + EMA + TTUR,
     "snhinge-ema-b32": ["--seed", "0"] + B32 + EMA + ["--spectral-norm", "--loss", "hinge"] + TTUR,
