@@ -391,7 +391,10 @@ def test_refine_vectors_untangles_and_reaches():
     weak[1] = 0.05
     start = [tagging.TagVector("long_hair", tangled, 7, {"x": 1}), tagging.TagVector("blonde_hair", weak, 9)]
     z = zspace.sample_z(64, 100, 3)
+    clf.cleargrads()  # its training left gradients
     refined = tagging.refine_vectors(gen, clf, start, z, steps=120, lr=0.05, batch_size=16, seed=0)
+    # only the vectors get gradients: none computed (nor left behind) for the classifier's weights
+    assert all(p.grad is None for p in clf.params())
     assert [(tv.name, tv.count, tv.extra) for tv in refined] == [("long_hair", 7, {"x": 1}), ("blonde_hair", 9, {})]
     before = tagging.measure_effect(gen, clf, start, n=60, seed=4)
     after = tagging.measure_effect(gen, clf, refined, n=60, seed=4)
