@@ -7,13 +7,22 @@ are further apart than its width (``ldc``). This module calls the ``cblas_?gemm`
 NumPy's wheels carry (``numpy.libs``), with the integer width that build uses, so the thread setting
 and kernels are NumPy's.
 
+``CHAINER_DCGAN_BLAS=mkl`` calls oneMKL's instead (``libmkl_rt`` of the ``mkl`` package from PyPI,
+``pip install chainer-dcgan[mkl]``; 685 MB, so never a requirement), which multiplies the layers'
+shapes faster on Intel CPUs with AVX-512 (``bench/gemm.py``). It runs sequential (MKL's own threads
+would keep spinning between calls, as numba's did) and each product is split by its longer side of
+``out`` over the compiled loops' waiting thread pool (:mod:`._kernels`, ``CHAINER_DCGAN_THREADS``);
+ctypes releases the GIL during the calls. Without that package this setting falls back to OpenBLAS.
+
 :func:`gemm` returns False (and does nothing) where it cannot serve: no such library or symbol (other
 NumPy builds), other dtypes, or layouts BLAS cannot take without a copy; the caller then uses NumPy.
 ``CHAINER_DCGAN_BLAS=0`` turns it off.
 """
 import ctypes
+import ctypes.util
 import glob
 import os
+import sys
 
 import numpy
 
@@ -38,7 +47,13 @@ def _load():
     if "funcs" in _STATE:
         return _STATE["funcs"]
     funcs = {}
-    if os.environ.get("CHAINER_DCGAN_BLAS", "1").strip().lower() not in ("0", "false", "no", "off"):
+    choice = os.environ.get("CHAINER_DCGAN_BLAS", "1").strip().lower()
+    if choice == "mkl":
+        funcs = _load_mkl()
+        if funcs:
+            _STATE["funcs"] = funcs
+            return funcs
+    if choice not in ("0", "false", "no", "off"):
         for path in _candidates():
             try:
                 lib = ctypes.CDLL(path)
@@ -62,6 +77,49 @@ def _load():
                 break
     _STATE["funcs"] = funcs
     return funcs
+
+
+_MKL_THREADING_SEQUENTIAL, _MKL_INTERFACE_LP64 = 1, 0
+
+
+def _mkl_paths():
+    """Where oneMKL's single dynamic library may be: the environment's lib folders (where the ``mkl``
+    wheel puts it), then the loader's search path."""
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix)):
+        for path in sorted(glob.glob(os.path.join(prefix, "lib", "libmkl_rt.so*"))):
+            yield path
+    found = ctypes.util.find_library("mkl_rt")
+    if found:
+        yield found
+
+
+def _load_mkl():
+    """oneMKL's ``cblas_?gemm`` (sequential, 32-bit integers) as ``{dtype: function}``, else {}."""
+    for path in _mkl_paths():
+        try:
+            lib = ctypes.CDLL(path)
+            lib.MKL_Set_Threading_Layer.argtypes = [ctypes.c_int]
+            lib.MKL_Set_Interface_Layer.argtypes = [ctypes.c_int]
+            # both before any other call into MKL; they answer the layer in force
+            if (lib.MKL_Set_Threading_Layer(_MKL_THREADING_SEQUENTIAL) != _MKL_THREADING_SEQUENTIAL
+                    or lib.MKL_Set_Interface_Layer(_MKL_INTERFACE_LP64) != _MKL_INTERFACE_LP64):
+                continue
+            names = {numpy.dtype(numpy.float32): "cblas_sgemm", numpy.dtype(numpy.float64): "cblas_dgemm"}
+            funcs = {}
+            for dtype, name in names.items():
+                fn = getattr(lib, name)
+                real = ctypes.c_float if dtype == numpy.float32 else ctypes.c_double
+                fn.restype = None
+                fn.argtypes = [ctypes.c_int] * 6 + [real, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                                    ctypes.c_int, real, ctypes.c_void_p, ctypes.c_int]
+                funcs[dtype] = fn
+        except (OSError, AttributeError):
+            continue
+        _STATE["library"] = "{} (cblas_?gemm, sequential, split over the loops' threads)".format(
+            os.path.basename(path))
+        _STATE["split"] = True
+        return funcs
+    return {}
 
 
 def library():
@@ -99,6 +157,46 @@ def gemm(a, b, out, accumulate=False):
     ta, tb, tc = _operand(a), _operand(b), _operand(out)
     if ta is None or tb is None or tc is None or tc[0] != _NO_TRANS:
         return False
-    fn(_ROW_MAJOR, ta[0], tb[0], m, n, k, 1.0, a.ctypes.data, ta[1], b.ctypes.data, tb[1],
-       1.0 if accumulate else 0.0, out.ctypes.data, tc[1])
+    beta = 1.0 if accumulate else 0.0
+    pool = _pool() if _STATE.get("split") and m * n * k >= SPLIT_ABOVE else None
+    if pool is None:
+        fn(_ROW_MAJOR, ta[0], tb[0], m, n, k, 1.0, a.ctypes.data, ta[1], b.ctypes.data, tb[1], beta,
+           out.ctypes.data, tc[1])
+        return True
+    # split by the longer side of out: rows of a and out, or columns of b and out
+    parts = _STATE["threads"]
+    item = out.itemsize
+    by_rows = m >= n
+    side = m if by_rows else n
+    bounds = [side * i // parts for i in range(parts + 1)]
+    calls = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi <= lo:
+            continue
+        if by_rows:  # a's row lo is lo * lda elements on untransposed, lo elements on transposed
+            a_at = a.ctypes.data + lo * item * (ta[1] if ta[0] == _NO_TRANS else 1)
+            calls.append((hi - lo, n, a_at, b.ctypes.data, out.ctypes.data + lo * tc[1] * item))
+        else:  # b's column lo: lo elements untransposed, lo * ldb transposed
+            b_at = b.ctypes.data + lo * item * (1 if tb[0] == _NO_TRANS else tb[1])
+            calls.append((m, hi - lo, a.ctypes.data, b_at, out.ctypes.data + lo * item))
+
+    def call(mm, nn, a_at, b_at, c_at):
+        fn(_ROW_MAJOR, ta[0], tb[0], mm, nn, k, 1.0, a_at, ta[1], b_at, tb[1], beta, c_at, tc[1])
+
+    futures = [pool.submit(call, *c) for c in calls[1:]]
+    call(*calls[0])
+    for f in futures:
+        f.result()
     return True
+
+
+#: A product of fewer multiply-adds runs on the calling thread alone (oneMKL's split).
+SPLIT_ABOVE = 1 << 18
+
+
+def _pool():
+    """The compiled loops' thread pool (None with one thread): oneMKL's products are split over it."""
+    from chainer_dcgan.functions import _kernels
+    pool = _kernels._pool()
+    _STATE["threads"] = _kernels._STATE["threads"]
+    return pool

@@ -457,6 +457,86 @@ def test_gemm_refuses(blas):
     assert blas.gemm([[1.0]], [[1.0]], numpy.zeros((1, 1), numpy.float32)) is False
 
 
+# -- gemm through oneMKL (CHAINER_DCGAN_BLAS=mkl, the mkl package) ------------------------------------
+
+@pytest.fixture
+def fresh_blas(monkeypatch):
+    """_blas with its choice of library undone (and restored after), loops' pool of 2 threads."""
+    monkeypatch.setattr(_blas, "_STATE", {})
+    monkeypatch.setenv("CHAINER_DCGAN_THREADS", "2")
+    for key in ("threads", "pool", "pid"):
+        monkeypatch.setitem(_kernels._STATE, key, None)
+    return _blas
+
+
+def test_mkl_asked_for_but_absent_falls_back_to_openblas(fresh_blas, monkeypatch):
+    monkeypatch.setattr(fresh_blas, "_mkl_paths", lambda: iter(["/nonexistent/libmkl_rt.so.3"]))
+    monkeypatch.setenv("CHAINER_DCGAN_BLAS", "mkl")
+    name = fresh_blas.library()
+    assert name is None or "mkl" not in name
+    assert not fresh_blas._STATE.get("split")
+
+
+@pytest.fixture
+def mkl(fresh_blas, monkeypatch):
+    monkeypatch.setenv("CHAINER_DCGAN_BLAS", "mkl")
+    if "mkl" not in (fresh_blas.library() or ""):
+        pytest.skip("oneMKL not installed (pip install mkl)")
+    return fresh_blas
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, k, n", [(5, 7, 9), (300, 70, 40), (40, 70, 300)])  # unsplit, by rows, by columns
+def test_mkl_gemm_windows_transposes_and_split(mkl, monkeypatch, dtype, m, k, n):
+    rng = numpy.random.default_rng(m + n)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    expected = a.astype(numpy.float64) @ b
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == numpy.float32 else dict(rtol=1e-12, atol=1e-12)
+    assert (m * n * k >= mkl.SPLIT_ABOVE) == (m > 5)
+    submitted = []
+    real_pool = mkl._pool
+
+    class Counting:
+        def __init__(self, pool):
+            self.pool = pool
+
+        def submit(self, *args):
+            submitted.append(args[1:3])  # the part's rows and columns
+            return self.pool.submit(*args)
+
+    monkeypatch.setattr(mkl, "_pool", lambda: Counting(real_pool()))
+    for aa in (a, numpy.ascontiguousarray(a.T).T):
+        for bb in (b, numpy.ascontiguousarray(b.T).T):
+            wide = rng.standard_normal((m, n + 9)).astype(dtype)
+            out = wide.copy()
+            assert mkl.gemm(aa, bb, out[:, 4:4 + n], accumulate=True) is True
+            numpy.testing.assert_allclose(out[:, 4:4 + n], wide[:, 4:4 + n] + expected, **tol)
+            numpy.testing.assert_array_equal(out[:, :4], wide[:, :4])
+            numpy.testing.assert_array_equal(out[:, 4 + n:], wide[:, 4 + n:])
+            plain = numpy.full((m, n), numpy.nan, dtype)
+            assert mkl.gemm(aa, bb, plain) is True
+            numpy.testing.assert_allclose(plain, expected, **tol)
+    # split in two halves of the longer side, the second half on the pool's thread (8 calls)
+    half = {(300, 40): (150, 40), (40, 300): (40, 150)}.get((m, n))
+    assert submitted == ([half] * 8 if half else []), submitted[:2]
+
+
+def test_mkl_training_step_matches_openblas(mkl, monkeypatch):
+    """One update's gradients of the faithful models with the products in oneMKL: OpenBLAS's, rounding apart."""
+    _, grads = _train(kernels=True, steps=1)
+    mkl._STATE.clear()
+    monkeypatch.setenv("CHAINER_DCGAN_BLAS", "1")
+    assert "mkl" not in mkl.library()
+    _, ref = _train(kernels=True, steps=1)
+    assert sorted(grads) == sorted(ref)
+    for name in ref:
+        scale = numpy.abs(ref[name]).max()
+        if scale < 1e-4:  # the biases before a BatchNormalization: rounding noise (see below)
+            continue
+        assert numpy.abs(grads[name] - ref[name]).max() <= 1e-3 * scale, name
+
+
 # -- a whole training step --------------------------------------------------------------------------
 
 def _train(kernels, steps=2, size=64, batch=4, seed=0):

@@ -1,0 +1,103 @@
+"""The fast path's matrix products at the 96 px models' shapes: NumPy's OpenBLAS against oneMKL.
+
+Each stride-2 layer of the faithful models is a few matrix products (chainer_dcgan/functions/
+stride2_conv.py): four shifted ones per direction on the 24x24 and 12x12 grids, one on the 6x6
+columns. This times one of each (forward, input gradient, weight gradient; the taps' four as
+four) through :func:`chainer_dcgan.functions._blas.gemm`, with OpenBLAS and with oneMKL (the
+``mkl`` package, ``CHAINER_DCGAN_BLAS=mkl``) in turn, interleaved round by round so both see the
+same machine, and prints each shape's GFLOP/s, the ratio MKL/OpenBLAS, and the whole set's.
+
+Usage::
+
+    python bench/gemm.py [--batchsize 32] [--threads 2] [--repeats 7]
+
+Threads are set as in bench/train_step.py (before NumPy loads). Figures are printed, never asserted.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, ROOT)
+from train_step import blas_description, check_counts, set_threads  # noqa: E402  (imports no NumPy)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batchsize", type=int, default=32)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--repeats", type=int, default=7, help="rounds; the median is printed (default 7)")
+    return check_counts(p, p.parse_args(argv), {"batchsize": 1, "threads": 1, "repeats": 1})
+
+
+def shapes(batch):
+    """``(name, m, k, n, count)``: ``out (m, n) = a (m, k) @ b (k, n)``, ``count`` times per set, as
+    stride2_conv multiplies them for the 96 px models (grid spans, weight gradients longer side first)."""
+    out = []
+    for side, small, big in ((24, 64, 128), (12, 128, 256)):
+        span = batch * (side + 1) ** 2 - side - 2
+        A, B4 = big, 4 * small  # the convolution's outputs and its Z rows
+        out += [("grid {0}x{0} {1}<->{2}: forward".format(side, small, big), A, B4, span, 4),
+                ("grid {0}x{0} {1}<->{2}: input gradient".format(side, small, big), B4, A, span, 4),
+                ("grid {0}x{0} {1}<->{2}: weight gradient".format(side, small, big),
+                 max(A, B4), span, min(A, B4), 4)]
+    cols = batch * 36
+    out += [("columns 6x6 256<->512: forward", 512, 4096, cols, 1),
+            ("columns 6x6 256<->512: input gradient", 4096, 512, cols, 1),
+            ("columns 6x6 256<->512: weight gradient", 512, cols, 4096, 1)]
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    set_threads(args.threads)
+    import numpy
+
+    from chainer_dcgan.functions import _blas, _kernels
+
+    openblas = dict(_blas._load())
+    openblas_name = _blas.library()
+    mkl = _blas._load_mkl()
+    print("# {}".format(blas_description()))
+    print("# OpenBLAS: {}; oneMKL: {}".format(openblas_name, _blas.library() if mkl else "not installed"))
+    print("# batch {}, {} thread(s) ({}), {} rounds, median".format(args.batchsize, args.threads,
+                                                                    _kernels.description(), args.repeats))
+    if not openblas or not mkl:
+        print("# oneMKL (pip install mkl) and NumPy's OpenBLAS are both needed for the comparison")
+        return 1
+    libs = {"OpenBLAS": (openblas, False), "oneMKL": (mkl, True)}
+    rng = numpy.random.default_rng(0)
+    rows = []
+    for name, m, k, n, count in shapes(args.batchsize):
+        a = rng.standard_normal((m, k), dtype=numpy.float32)
+        b = rng.standard_normal((k, n), dtype=numpy.float32)
+        out = numpy.empty((m, n), numpy.float32)
+        times = {lib: [] for lib in libs}
+        for _ in range(args.repeats + 1):  # the first round warms up
+            for lib, (funcs, split) in libs.items():
+                _blas._STATE.update(funcs=funcs, split=split)
+                start = time.perf_counter()
+                _blas.gemm(a, b, out)
+                times[lib].append(time.perf_counter() - start)
+        med = {lib: statistics.median(t[1:]) for lib, t in times.items()}
+        rows.append((name, 2.0 * m * k * n, count, med))
+    print("| product (m x k x n) | OpenBLAS GFLOP/s | oneMKL GFLOP/s | oneMKL / OpenBLAS |")
+    print("|---|---:|---:|---:|")
+    total = {lib: 0.0 for lib in libs}
+    for (name, flop, count, med), (_, m, k, n, _) in zip(rows, shapes(args.batchsize)):
+        for lib in libs:
+            total[lib] += count * med[lib]
+        print("| {} ({} x {} x {}) | {:.0f} | {:.0f} | {:.2f} |".format(
+            name, m, k, n, flop / med["OpenBLAS"] / 1e9, flop / med["oneMKL"] / 1e9, med["OpenBLAS"] / med["oneMKL"]))
+    print("ratio oneMKL/OpenBLAS over the set (time of one of each direction, taps counted): {:.2f} "
+          "({:.1f} ms against {:.1f} ms)".format(total["OpenBLAS"] / total["oneMKL"], total["oneMKL"] * 1e3,
+                                                 total["OpenBLAS"] * 1e3))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
