@@ -29,7 +29,22 @@ def test_cpu_profile_buckets_and_layers():
     assert re.search(r"wall time per iteration \(uninstrumented, median of 1\): \d+\.\d+ s", text)
 
 
+def test_gemm_bench_times_every_product_shape():
+    """bench/gemm.py: one row per product of the 96 px models, with oneMKL beside OpenBLAS where installed."""
+    out = subprocess.run([sys.executable, os.path.join(REPO, "bench", "gemm.py"), "--batchsize", "1",
+                          "--repeats", "1", "--threads", "1"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = re.findall(r"^\| (grid|columns) .*\((\d+) x (\d+) x (\d+)\) \|(.*)\|$", out.stdout, re.M)
+    assert len(rows) == 9, out.stdout
+    assert all(float(cell) > 0 for *_, cells in rows for cell in cells.split("|")), out.stdout
+    mkl = "oneMKL is not installed" not in out.stdout
+    assert all(len(cells.split("|")) == (3 if mkl else 1) for *_, cells in rows), out.stdout
+    assert re.search(r"^time of the set .*OpenBLAS \d+\.\d ms", out.stdout, re.M), out.stdout
+    assert ("ratio oneMKL/OpenBLAS over the set" in out.stdout) == mkl
+
+
 @pytest.mark.parametrize("script, args, flag", [
+    ("gemm.py", ["--repeats", "0"], "--repeats"),
     ("cpu_profile.py", ["--iterations", "0"], "--iterations"),
     ("cpu_profile.py", ["--batchsize", "-3"], "--batchsize"),
     ("cpu_profile.py", ["--threads", "x"], "--threads"),
