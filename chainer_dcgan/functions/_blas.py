@@ -79,6 +79,45 @@ def _load():
     return funcs
 
 
+def _openblas_set_threads():
+    """NumPy's OpenBLAS's ``set_num_threads`` (``void (int)``), or None."""
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            if hasattr(lib, name):
+                fn = getattr(lib, name)
+                fn.argtypes, fn.restype = [ctypes.c_int], None
+                return fn
+    return None
+
+
+def split_products():
+    """For a CPU training process: every product :func:`gemm` makes is split over the compiled
+    loops' waiting thread pool, and NumPy's OpenBLAS is set to one thread.
+
+    OpenBLAS's own threads keep spinning for a while after each call, and between the products come
+    the loops of :mod:`._kernels` on the same cores: with both, a batch-32 iteration used 2.05
+    CPU-seconds for 1.03 s of wall time (bench/RESULTS.md). Split over the pool, whose threads wait
+    on a queue, the same products run as fast and nothing spins. Process-wide, like
+    :func:`chainer_dcgan.utils.memory.reuse_freed_memory`, and called with it by
+    :class:`~chainer_dcgan.training.updater.DCGANUpdater` on the CPU; ``CHAINER_DCGAN_BLAS_SPLIT=0``
+    leaves OpenBLAS's threads as they are. Returns whether the products are split.
+    """
+    if "split_asked" in _STATE:
+        return bool(_STATE.get("split"))
+    _STATE["split_asked"] = True
+    if not _load() or os.environ.get("CHAINER_DCGAN_BLAS_SPLIT", "1").strip().lower() in ("0", "false", "no", "off"):
+        return bool(_STATE.get("split"))
+    set_threads = _openblas_set_threads()
+    if set_threads is not None:
+        set_threads(1)
+        _STATE["split"] = True
+    return bool(_STATE.get("split"))
+
+
 _MKL_THREADING_SEQUENTIAL, _MKL_INTERFACE_LP64 = 1, 0
 
 
@@ -123,9 +162,13 @@ def _load_mkl():
 
 
 def library():
-    """Which library and symbols :func:`gemm` calls, or None where it falls back to NumPy."""
+    """Which library and symbols :func:`gemm` calls (and whether it splits them over the loops'
+    threads), or None where it falls back to NumPy."""
     _load()
-    return _STATE.get("library")
+    name = _STATE.get("library")
+    if name and _STATE.get("split") and "split" not in name:
+        name += ", split over the loops' threads, OpenBLAS at one thread"
+    return name
 
 
 def _operand(a):
@@ -190,7 +233,7 @@ def gemm(a, b, out, accumulate=False):
     return True
 
 
-#: A product of fewer multiply-adds runs on the calling thread alone (oneMKL's split).
+#: A product of fewer multiply-adds runs on the calling thread alone (where products are split).
 SPLIT_ABOVE = 1 << 18
 
 

@@ -221,7 +221,7 @@ def gather(Wr, Z, n, gh, gw):
     Y[:, M:] = 0
     out = Y[:, :M]
     if B4 <= 4 * STACK_MAX_CHANNELS:
-        _matmul(Wr.transpose(1, 0, 2).reshape(A, 4 * B4), _stacked_windows(Z, M, gw), out)
+        _product(Wr.transpose(1, 0, 2).reshape(A, 4 * B4), _stacked_windows(Z, M, gw), out, accumulate=False)
         return Y
     for a, off in enumerate(_offsets(gw)):
         _product(Wr[a], Z[:, off:off + M], out, accumulate=a > 0)
@@ -238,7 +238,8 @@ def scatter(Wr, Y, n, gh, gw):
     M = _span(n, gh, gw)
     src = Y[:, :M]
     if B4 <= 4 * STACK_MAX_CHANNELS:
-        P = xp.matmul(Wr.transpose(0, 2, 1).reshape(4 * B4, Wr.shape[1]), src)
+        P = xp.empty((4 * B4, src.shape[1]), dtype=Y.dtype)
+        _product(Wr.transpose(0, 2, 1).reshape(4 * B4, Wr.shape[1]), src, P, accumulate=False)
         Z = xp.zeros((B4, Y.shape[1]), dtype=Y.dtype)
         for a, off in enumerate(_offsets(gw)):
             _add(Z[:, off:off + M], P[a * B4:(a + 1) * B4])

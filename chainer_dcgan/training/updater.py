@@ -4,6 +4,7 @@ import chainer.functions as F
 import numpy
 from chainer import training
 
+from chainer_dcgan.functions import _blas
 from chainer_dcgan.models import hparams
 from chainer_dcgan.training.diffaugment import check_steps, diff_augment
 from chainer_dcgan.utils.memory import reuse_freed_memory
@@ -54,6 +55,7 @@ class DCGANUpdater(training.updaters.StandardUpdater):
         super().__init__(iterator, optimizer, device=device, **kwargs)
         if self.device is None or self.device.xp is numpy:
             reuse_freed_memory()  # a CPU run: its activations reuse freed memory (utils/memory.py)
+            _blas.split_products()  # and its products run on the loops' threads, none spinning
         self.random_state = numpy.random.RandomState(seed)
         self.loss = loss
         self.flip = flip

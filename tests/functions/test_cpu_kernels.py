@@ -457,6 +457,77 @@ def test_gemm_refuses(blas):
     assert blas.gemm([[1.0]], [[1.0]], numpy.zeros((1, 1), numpy.float32)) is False
 
 
+# -- products split over the loops' pool in a CPU training process ---------------------------------
+
+SPLIT_CHECK = r"""
+import ctypes, numpy
+from chainer_dcgan.functions import _blas
+from chainer_dcgan.models import Discriminator, Generator
+from chainer_dcgan.training import make_optimizer
+from chainer_dcgan.training.updater import DCGANUpdater
+
+get = None
+for path in _blas._candidates():
+    lib = ctypes.CDLL(path)
+    for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
+        if hasattr(lib, name):
+            get = getattr(lib, name)
+            break
+    if get:
+        break
+threads_before = get()
+gen, dis = Generator(size=64), Discriminator(size=64)
+data = list(numpy.zeros((2, 3, 64, 64), numpy.float32))
+import chainer
+it = chainer.iterators.SerialIterator(data, 2)
+DCGANUpdater(it, {"gen": make_optimizer(gen), "dis": make_optimizer(dis)}, device=chainer.get_device("@numpy"))
+print("threads", threads_before, get())
+print("library", _blas.library())
+submitted = []
+pool = _blas._pool()
+if pool is not None:
+    real = pool.submit
+    pool.submit = lambda *a: submitted.append(a[1:3]) or real(*a)
+rng = numpy.random.default_rng(3)
+worst = 0.0
+for m, k, n in ((300, 70, 40), (40, 70, 300), (5, 7, 9)):
+    a = rng.standard_normal((m, k)).astype(numpy.float32)
+    b = rng.standard_normal((k, n)).astype(numpy.float32)
+    for aa in (a, numpy.ascontiguousarray(a.T).T):
+        for bb in (b, numpy.ascontiguousarray(b.T).T):
+            wide = rng.standard_normal((m, n + 6)).astype(numpy.float32)
+            out = wide.copy()
+            assert _blas.gemm(aa, bb, out[:, 3:3 + n], accumulate=True)
+            assert (out[:, :3] == wide[:, :3]).all() and (out[:, 3 + n:] == wide[:, 3 + n:]).all()
+            ref = wide[:, 3:3 + n] + a.astype(numpy.float64) @ b
+            worst = max(worst, float(numpy.abs(out[:, 3:3 + n] - ref).max() / numpy.abs(ref).max()))
+print("parts", sorted(set(submitted)), len(submitted))
+print("worst", worst)
+"""
+
+
+@pytest.mark.parametrize("split", ["1", "0"])
+def test_training_process_splits_products_over_the_pool(split):
+    """A CPU DCGANUpdater makes every product split over the loops' pool (two threads here) and NumPy's
+    OpenBLAS one-threaded; CHAINER_DCGAN_BLAS_SPLIT=0 leaves both. Windows, transposes, both splits."""
+    if _blas.library() is None:
+        pytest.skip("no OpenBLAS with a known cblas flavour beside NumPy (another NumPy build)")
+    env = dict(os.environ, CHAINER_DCGAN_THREADS="2", OPENBLAS_NUM_THREADS="2", CHAINER_DCGAN_BLAS="1",
+               CHAINER_DCGAN_BLAS_SPLIT=split)
+    out = subprocess.run([sys.executable, "-c", SPLIT_CHECK], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    if split == "1":
+        assert lines["threads"] == "2 1"
+        assert "split over the loops' threads, OpenBLAS at one thread" in lines["library"]
+        # 4 calls per shape, second half on the pool's thread: rows (150 of 300), columns (150 of 300)
+        assert lines["parts"] == "[(40, 150), (150, 40)] 8"
+    else:
+        assert lines["threads"] == "2 2" and "split" not in lines["library"]
+        assert lines["parts"] == "[] 0"
+    assert float(lines["worst"]) < 1e-5
+
+
 # -- gemm through oneMKL (CHAINER_DCGAN_BLAS=mkl, the mkl package) ------------------------------------
 
 @pytest.fixture
