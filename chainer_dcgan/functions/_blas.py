@@ -26,6 +26,8 @@ import sys
 
 import numpy
 
+from chainer_dcgan.functions import _kernels
+
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 # (symbol prefix, symbol suffix, integer type): NumPy 2 wheels (scipy-openblas, 64-bit integers),
 # NumPy 1.26 wheels (openblas64_), and a plain 32-bit-integer OpenBLAS.
@@ -239,7 +241,6 @@ SPLIT_ABOVE = 1 << 18
 
 def _pool():
     """The compiled loops' thread pool (None with one thread): oneMKL's products are split over it."""
-    from chainer_dcgan.functions import _kernels
     pool = _kernels._pool()
     _STATE["threads"] = _kernels._STATE["threads"]
     return pool
