@@ -18,12 +18,15 @@ from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_device_arguments, augmentation_policy, device_from_args, fraction,  # noqa: E402
                                output_folder, positive_float, positive_int, print_error, seed, tag_list)
 from chainer_dcgan.datasets import ImageDataset, SyntheticFaces, TaggedDataset  # noqa: E402
+from chainer_dcgan.functions import _blas, _kernels  # noqa: E402
 from chainer_dcgan.training.distributed import create_context  # noqa: E402
 from chainer_dcgan.utils.atomic import FolderLock, FolderLocked  # noqa: E402
-from chainer_dcgan.utils import limits  # noqa: E402
+from chainer_dcgan.utils import limits, memory  # noqa: E402
 from chainer_dcgan.training.snapshots import (CONFIG_NAME, RunConfig, config_differences,  # noqa: E402
                                      newest_loadable_snapshot, read_snapshot, remove_stale_temporaries)
 from chainer_dcgan.training import build_trainer, resume  # noqa: E402
+
+import numpy  # noqa: E402,I100
 
 #: Flags that may change when a run is resumed; every other flag (those added later included) is part
 #: of the run's configuration, stored in its snapshots, and must be given the same on --resume.
@@ -198,6 +201,9 @@ def main(argv=None):
                           ",".join(args.diffaugment) if args.diffaugment else "off"), flush=True)
             if args.conditional:
                 print("conditional on {} tags: {}".format(len(dataset.tags), ", ".join(dataset.tags)), flush=True)
+            if device.xp is numpy:
+                print("cpu: products through {}; loops: {}; {}".format(
+                    _blas.library() or "numpy.matmul", _kernels.description(), memory.policy()), flush=True)
     except (ValueError, OSError, FolderLocked) as e:
         print_error(e, FLAGS)
         if lock is not None:
