@@ -8,7 +8,7 @@ NumPy's wheels carry (``numpy.libs``), with the integer width that build uses, s
 and kernels are NumPy's.
 
 ``CHAINER_DCGAN_BLAS=mkl`` calls oneMKL's instead (``libmkl_rt`` of the ``mkl`` package from PyPI,
-``pip install chainer-dcgan[mkl]``; 685 MB, so never a requirement), which multiplies the layers'
+the ``[mkl]`` extra; 685 MB, so never a requirement), which multiplies the layers'
 shapes faster on Intel CPUs with AVX-512 (``bench/gemm.py``). It runs sequential (MKL's own threads
 would keep spinning between calls, as numba's did) and each product is split by its longer side of
 ``out`` over the compiled loops' waiting thread pool (:mod:`._kernels`, ``CHAINER_DCGAN_THREADS``);
@@ -101,8 +101,8 @@ def split_products():
     loops' waiting thread pool, and NumPy's OpenBLAS is set to one thread.
 
     OpenBLAS's own threads keep spinning for a while after each call, and between the products come
-    the loops of :mod:`._kernels` on the same cores: with both, a batch-32 iteration used 2.05
-    CPU-seconds for 1.03 s of wall time (bench/RESULTS.md). Split over the pool, whose threads wait
+    the loops of :mod:`._kernels` on the same cores: with both, a batch-32 iteration used 2.16
+    CPU-seconds for 1.10 s of wall time (1.70 for 0.93 split; bench/RESULTS.md). Split over the pool, whose threads wait
     on a queue, the same products run as fast and nothing spins. Process-wide, like
     :func:`chainer_dcgan.utils.memory.reuse_freed_memory`, and called with it by
     :class:`~chainer_dcgan.training.updater.DCGANUpdater` on the CPU; ``CHAINER_DCGAN_BLAS_SPLIT=0``
@@ -240,7 +240,7 @@ SPLIT_ABOVE = 1 << 18
 
 
 def _pool():
-    """The compiled loops' thread pool (None with one thread): oneMKL's products are split over it."""
+    """The compiled loops' thread pool (None with one thread), over which split products run."""
     pool = _kernels._pool()
     _STATE["threads"] = _kernels._STATE["threads"]
     return pool
