@@ -4,7 +4,8 @@ Each stride-2 layer of the faithful models is a few matrix products (chainer_dcg
 stride2_conv.py): four shifted ones per direction on the 24x24 and 12x12 grids, one on the 6x6
 columns. This times one of each (forward, input gradient, weight gradient; the taps' four as
 four) through :func:`chainer_dcgan.functions._blas.gemm`, with OpenBLAS and with oneMKL (the
-``mkl`` package, ``CHAINER_DCGAN_BLAS=mkl``) in turn, interleaved round by round so both see the
+``mkl`` package, ``CHAINER_DCGAN_BLAS=mkl``) in turn, both split over the loops' threads with
+OpenBLAS's own at one, as a training process runs them, interleaved round by round so both see the
 same machine, and prints each shape's GFLOP/s, the ratio MKL/OpenBLAS, and the whole set's.
 
 Usage::
@@ -37,9 +38,11 @@ def parse_args(argv=None):
 def shapes(batch):
     """``(name, m, k, n, count)``: ``out (m, n) = a (m, k) @ b (k, n)``, ``count`` times per set, as
     stride2_conv multiplies them for the 96 px models (grid spans, weight gradients longer side first)."""
+    from chainer_dcgan.functions.stride2_conv import _span
+
     out = []
     for side, small, big in ((24, 64, 128), (12, 128, 256)):
-        span = batch * (side + 1) ** 2 - side - 2
+        span = _span(batch, side + 1, side + 1)
         A, B4 = big, 4 * small  # the convolution's outputs and its Z rows
         out += [("grid {0}x{0} {1}<->{2}: forward".format(side, small, big), A, B4, span, 4),
                 ("grid {0}x{0} {1}<->{2}: input gradient".format(side, small, big), B4, A, span, 4),
@@ -59,6 +62,9 @@ def main(argv=None):
 
     from chainer_dcgan.functions import _blas, _kernels
 
+    # both libraries as a training process runs them (_blas.split_products): each product split over
+    # the loops' pool, NumPy's OpenBLAS at one thread (its own threads would spin beside oneMKL's calls)
+    _blas.split_products()
     openblas = dict(_blas._load())
     openblas_name = _blas.library()
     mkl = _blas._load_mkl()
@@ -69,7 +75,7 @@ def main(argv=None):
     if not openblas:
         print("# NumPy's OpenBLAS was not found (another NumPy build): nothing to compare")
         return 0
-    libs = {"OpenBLAS": (openblas, False)}
+    libs = {"OpenBLAS": (openblas, True)}
     if mkl:
         libs["oneMKL"] = (mkl, True)
     else:

@@ -81,17 +81,18 @@ def _load():
     return funcs
 
 
-def _openblas_set_threads():
-    """NumPy's OpenBLAS's ``set_num_threads`` (``void (int)``), or None."""
+def _openblas_function(verb):
+    """NumPy's OpenBLAS's ``set_num_threads`` (``verb="set"``, ``void (int)``) or ``get_num_threads``
+    (``"get"``, ``int (void)``), or None."""
     for path in _candidates():
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads"):
-            if hasattr(lib, name):
-                fn = getattr(lib, name)
-                fn.argtypes, fn.restype = [ctypes.c_int], None
+        for name in ("scipy_openblas_{}_num_threads64_", "openblas_{}_num_threads64_", "openblas_{}_num_threads"):
+            fn = getattr(lib, name.format(verb), None)
+            if fn is not None:
+                fn.argtypes, fn.restype = ([ctypes.c_int], None) if verb == "set" else ([], ctypes.c_int)
                 return fn
     return None
 
@@ -113,10 +114,10 @@ def split_products():
     _STATE["split_asked"] = True
     if not _load() or os.environ.get("CHAINER_DCGAN_BLAS_SPLIT", "1").strip().lower() in ("0", "false", "no", "off"):
         return bool(_STATE.get("split"))
-    set_threads = _openblas_set_threads()
+    set_threads = _openblas_function("set")
     if set_threads is not None:
         set_threads(1)
-        _STATE["split"] = True
+        _STATE["split"] = _STATE["openblas_one_thread"] = True
     return bool(_STATE.get("split"))
 
 
@@ -156,8 +157,7 @@ def _load_mkl():
                 funcs[dtype] = fn
         except (OSError, AttributeError):
             continue
-        _STATE["library"] = "{} (cblas_?gemm, sequential, split over the loops' threads)".format(
-            os.path.basename(path))
+        _STATE["library"] = "{} (cblas_?gemm, sequential)".format(os.path.basename(path))
         _STATE["split"] = True
         return funcs
     return {}
@@ -168,8 +168,10 @@ def library():
     threads), or None where it falls back to NumPy."""
     _load()
     name = _STATE.get("library")
-    if name and _STATE.get("split") and "split" not in name:
-        name += ", split over the loops' threads, OpenBLAS at one thread"
+    if name and _STATE.get("split"):
+        name += ", split over the loops' threads"
+    if name and _STATE.get("openblas_one_thread"):
+        name += ", OpenBLAS at one thread"
     return name
 
 

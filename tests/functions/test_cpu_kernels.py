@@ -460,21 +460,13 @@ def test_gemm_refuses(blas):
 # -- products split over the loops' pool in a CPU training process ---------------------------------
 
 SPLIT_CHECK = r"""
-import ctypes, numpy
+import numpy
 from chainer_dcgan.functions import _blas
 from chainer_dcgan.models import Discriminator, Generator
 from chainer_dcgan.training import make_optimizer
 from chainer_dcgan.training.updater import DCGANUpdater
 
-get = None
-for path in _blas._candidates():
-    lib = ctypes.CDLL(path)
-    for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
-        if hasattr(lib, name):
-            get = getattr(lib, name)
-            break
-    if get:
-        break
+get = _blas._openblas_function("get")
 threads_before = get()
 gen, dis = Generator(size=64), Discriminator(size=64)
 data = list(numpy.zeros((2, 3, 64, 64), numpy.float32))
