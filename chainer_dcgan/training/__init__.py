@@ -21,13 +21,15 @@ from chainer_dcgan.training.extensions.ema import REFRESH_BATCHES
 from chainer_dcgan.training.optimizers import Adam
 from chainer_dcgan.training.updater import DCGANUpdater
 from chainer_dcgan.utils import parameter_error
+from chainer_dcgan.utils.atomic import write_npz
 from chainer_dcgan.utils.random_state import seeded_global
 
 SNAPSHOT_PATTERN = "snapshot_iter_{.updater.iteration}"
 
 
 def _save_snapshot(path, target):
-    chainer.serializers.save_npz(path, target, compression=False)
+    """Chainer's snapshot extension hands the trainer already serialized (name -> array)."""
+    write_npz(path, target)
 
 
 def make_optimizer(link, context=None, alpha=hparams.ADAM_ALPHA):

@@ -3,6 +3,7 @@
 Files come out with the mode any other new file gets (``0o666`` less the umask), not mkstemp's 0600.
 A crash, a full disk or an exception leaves the previous file as it was. :func:`atomic_folder` does
 the same for a folder of files that belong together (an export): the old one or the new one, whole.
+:func:`write_npz` is the one npz writer (models, snapshots, caches).
 """
 import contextlib
 import ctypes
@@ -14,6 +15,9 @@ import secrets
 import shutil
 import stat
 import tempfile
+import zipfile
+
+import numpy
 
 from chainer_dcgan.utils import Closing
 
@@ -120,6 +124,43 @@ def atomic_save(path, writer):
         raise
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def write_npz(dest, arrays, compress=False):
+    """Write ``arrays`` (name -> array) as an npz archive, as ``numpy.savez`` lays it out.
+
+    ``dest`` is a path (written atomically, through :func:`atomic_write`) or a binary file object.
+    Unlike ``numpy.savez``, a write that fails (a full disk) closes the archive where it fails: numpy
+    leaves it open, and the collector finalizes it later, at any moment, where its close raises on the
+    closed file; once that moment fell inside CPython 3.11.7's AST builder (numpy parses each header
+    with it), which then failed the next read. Object arrays (pickles) are refused, except
+    ``numpy.asarray(None)``, Chainer's mark for a missing value, which the readers recognise byte for
+    byte (:class:`chainer_dcgan.models.serialization.SafeNpz`). ``compress`` deflates the members.
+
+    Raises:
+        ValueError: an object array other than None.
+        OSError: the write failed; a path is left as it was.
+    """
+    if isinstance(dest, (str, os.PathLike)):
+        with atomic_write(dest) as f:
+            write_npz(f, arrays, compress)
+        return
+    checked = {}
+    for name, value in arrays.items():
+        value = numpy.asanyarray(value)
+        if value.dtype.hasobject and not (value.shape == () and value.item() is None):
+            raise ValueError("{}: an object array (a pickle) is not written".format(name))
+        checked[name] = value
+    archive = zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED, allowZip64=True)
+    try:
+        for name, value in checked.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                numpy.lib.format.write_array(member, value, allow_pickle=value.dtype.hasobject)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            archive.close()  # leaves it closed even where the close itself fails
+        raise
+    archive.close()
 
 
 _AT_FDCWD = -100

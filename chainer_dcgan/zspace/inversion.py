@@ -27,7 +27,7 @@ from chainer_dcgan.zspace import adam_step
 from chainer_dcgan.models.faithful import architecture
 from chainer_dcgan.models.serialization import (
     META_KEY, ModelFileError, SafeNpz, expected_values, load_npz_into, model_meta, read_meta, save_model)
-from chainer_dcgan.utils.atomic import atomic_write
+from chainer_dcgan.utils.atomic import write_npz
 from chainer_dcgan.utils.images import to_array
 
 __all__ = ["Encoder", "EncoderFileError", "Inversion", "generator_digest", "as_arrays", "encode", "refine",
@@ -384,8 +384,7 @@ def _save_checkpoint(path, encoder, optimizer, iteration):
     target = {k: chainer.backend.CpuDevice().send(v) for k, v in target.items()}
     target["iteration"] = numpy.asarray(iteration, numpy.int64)
     target[META_KEY] = numpy.frombuffer(json.dumps(model_meta(encoder)).encode("utf-8"), numpy.uint8)
-    with atomic_write(path) as f:
-        numpy.savez(f, **target)
+    write_npz(path, target)
 
 
 def _load_checkpoint(path, encoder, optimizer):

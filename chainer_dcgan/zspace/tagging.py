@@ -33,7 +33,7 @@ from chainer_dcgan.datasets.tagged import TagVocabularyError, choose_tags, tag_m
 from chainer_dcgan.models import check_known_tags, hparams, pretrained
 from chainer_dcgan.models.serialization import SafeNpz, load_npz_into
 from chainer_dcgan.utils import jsonio, limits, parameter_error
-from chainer_dcgan.utils.atomic import atomic_save, atomic_write
+from chainer_dcgan.utils.atomic import atomic_write, write_npz
 from chainer_dcgan.utils.images import read_image, to_array
 from chainer_dcgan.utils.random_state import seeded_global
 from chainer_dcgan.zspace import adam_step, compose, generate, sample_z
@@ -307,11 +307,7 @@ def save_classifier(path, classifier):
     target = {}
     chainer.serializers.DictionarySerializer(target).save(classifier)
     target["config.json"] = numpy.array(json.dumps(classifier.config))
-
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            numpy.savez(f, **target)
-    atomic_save(path, write)
+    write_npz(path, target)
 
 
 def _shipped(path, what, error):

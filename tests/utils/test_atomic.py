@@ -1,4 +1,6 @@
 """chainer_dcgan.utils.atomic: writers that rename, file modes, full disks, the output-folder lock."""
+import errno
+import io
 import os
 import stat
 import subprocess
@@ -9,8 +11,9 @@ import numpy
 import pytest
 
 from chainer_dcgan import zspace
+from chainer_dcgan.models.serialization import SafeNpz
 from chainer_dcgan.utils.atomic import (FolderLock, FolderLocked, JsonlAppender, atomic_folder, atomic_save,
-                                       atomic_write, drop_torn_tail)
+                                       atomic_write, drop_torn_tail, write_npz)
 from chainer_dcgan.utils.images import save_image
 
 
@@ -24,6 +27,56 @@ def test_writer_appending_an_extension_still_lands_at_the_path(tmp_path):
     with numpy.load(str(tmp_path / "arrays")) as npz:
         assert numpy.array_equal(npz["a"], z)
     assert sorted(os.listdir(tmp_path)) == ["arrays", "keep_z"]
+
+
+class _SmallDisk(io.BytesIO):
+    """A file on a disk with ``room`` bytes left: a write past them fails as a full disk does."""
+
+    def __init__(self, room):
+        super().__init__()
+        self.room = room
+
+    def write(self, data):
+        if self.tell() + len(memoryview(data).cast("B")) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+def test_write_npz_reads_back_as_numpy_and_the_safe_reader_read_it():
+    arrays = {"w": numpy.arange(6, dtype=numpy.float32).reshape(2, 3), "n": numpy.asarray(None),
+              "i": numpy.asarray(7, numpy.int64)}
+    for compress in (False, True):
+        f = io.BytesIO()
+        write_npz(f, arrays, compress)
+        f.seek(0)
+        with numpy.load(f, allow_pickle=True) as npz:
+            assert sorted(npz.files) == ["i", "n", "w"] and npz["n"].item() is None
+            assert numpy.array_equal(npz["w"], arrays["w"]) and npz["i"] == 7
+        f.seek(0)
+        with SafeNpz(f) as npz:  # None is the one pickle the reader recognises
+            assert npz["n"].item() is None and numpy.array_equal(npz["w"], arrays["w"])
+    with pytest.raises(ValueError, match="b: an object array"):
+        write_npz(io.BytesIO(), {"b": numpy.asarray([None, 1], dtype=object)})
+
+
+@pytest.mark.parametrize("room", [0, 40, 200, 1000, 2300, 2550])
+def test_write_npz_on_a_full_disk_leaves_no_open_archive(room):
+    """numpy.savez leaves its ZipFile open when a member's write fails; the collector's close of it
+    later raises, at a moment no one chose. The room covers a failure in a header, in a member's data,
+    in the last member and in the closing directory (the archive is 2,610 bytes)."""
+    import gc
+
+    raised = []
+    hook, sys.unraisablehook = sys.unraisablehook, raised.append
+    try:
+        f = _SmallDisk(room)
+        with pytest.raises(OSError, match="No space"):
+            write_npz(f, {"a": numpy.zeros(500, numpy.float32), "b": numpy.zeros(30, numpy.float32)})
+        f.close()  # as atomic_write does
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert raised == [], [(r.exc_value, r.object) for r in raised]
 
 
 def test_writer_that_writes_nothing_or_two_files_is_an_error(tmp_path):
