@@ -130,10 +130,10 @@ def write_npz(dest, arrays, compress=False):
     """Write ``arrays`` (name -> array) as an npz archive, as ``numpy.savez`` lays it out.
 
     ``dest`` is a path (written atomically, through :func:`atomic_write`) or a binary file object.
-    Unlike ``numpy.savez``, a write that fails (a full disk) closes the archive where it fails: numpy
-    leaves it open, and the collector finalizes it later, at any moment, where its close raises on the
-    closed file; once that moment fell inside CPython 3.11.7's AST builder (numpy parses each header
-    with it), which then failed the next read. Object arrays (pickles) are refused, except
+    A write that fails (a full disk) closes the archive where it fails. numpy 1.x's ``savez`` leaves it
+    open, and the collector finalizes it later, at any moment, where its close raises on the closed
+    file; once that moment fell inside CPython 3.11.7's AST builder while numpy parsed a header with
+    it, and that read failed. Object arrays (pickles) are refused, except
     ``numpy.asarray(None)``, Chainer's mark for a missing value, which the readers recognise byte for
     byte (:class:`chainer_dcgan.models.serialization.SafeNpz`). ``compress`` deflates the members.
 
