@@ -167,7 +167,7 @@ def test_default_tag_vectors_fit_and_at_least_ten_rise():
     # issue 21's bar for a slider, by the measurement recorded in the file (tools/tag_vectors.py, 200 held-out z0)
     effects = [TagEffect(tv.name, e["base"], {1.0: e["shifted"]["1"]}, {"others": e["off_target"]}, 1.0)
                for tv in tags for e in [tv.extra["effect"]]]
-    assert len(clean_sliders(effects)) >= 21, clean_sliders(effects)  # 21 of 26 recorded (300 refine steps, calibrated to 0.87)
+    assert len(clean_sliders(effects)) >= 20, clean_sliders(effects)  # 20 of 26 recorded (issue 21's bar: 20)
     clf = load_classifier(pretrained.file_of(pretrained.DEFAULT, pretrained.CLASSIFIER))
     assert {tv.name for tv in tags} <= set(clf.tags)
 
