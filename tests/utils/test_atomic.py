@@ -42,7 +42,7 @@ class _SmallDisk(io.BytesIO):
         return super().write(data)
 
 
-def test_write_npz_reads_back_as_numpy_and_the_safe_reader_read_it():
+def test_write_npz_reads_back_in_numpy_and_in_the_safe_reader():
     arrays = {"w": numpy.arange(6, dtype=numpy.float32).reshape(2, 3), "n": numpy.asarray(None),
               "i": numpy.asarray(7, numpy.int64)}
     for compress in (False, True):
@@ -61,8 +61,8 @@ def test_write_npz_reads_back_as_numpy_and_the_safe_reader_read_it():
 
 @pytest.mark.parametrize("room", [0, 40, 200, 1000, 2300, 2550])
 def test_write_npz_on_a_full_disk_leaves_no_open_archive(room):
-    """numpy.savez leaves its ZipFile open when a member's write fails; the collector's close of it
-    later raises, at a moment no one chose. The room covers a failure in a header, in a member's data,
+    """numpy 1.x's savez leaves its ZipFile open when a member's write fails; the collector's close of
+    it later raises, at a moment no one chose. The room covers a failure in a header, in a member's data,
     in the last member and in the closing directory (the archive is 2,610 bytes)."""
     import gc
 
