@@ -555,12 +555,18 @@ _SIGNAL_AT = """
 import os, runpy, signal, sys
 import numpy
 signum, marker = int(sys.argv[1]), sys.argv[2]
-def hook(original):
-    def call(file, *args, **kwargs):
-        if marker in str(getattr(file, "name", file)):
+if marker.startswith("tmpsnapshot"):  # a snapshot: within its archive, as its first member is written
+    import chainer_dcgan.training as training
+    armed, write_npz, write_array = [], training.write_npz, numpy.lib.format.write_array
+    def write_marked(path, *args, **kwargs):
+        if marker in str(path):
+            armed.append(path)
+        return write_npz(path, *args, **kwargs)
+    def write_then_signal(*args, **kwargs):
+        if armed:
             os.kill(os.getpid(), signum)
-        return original(file, *args, **kwargs)
-    return call
+        return write_array(*args, **kwargs)
+    training.write_npz, numpy.lib.format.write_array = write_marked, write_then_signal
 if marker == "tags.json":  # the export: between the models and the manifest
     import chainer_dcgan.export as export
     write = export.write_tag_vectors
@@ -568,8 +574,6 @@ if marker == "tags.json":  # the export: between the models and the manifest
         os.kill(os.getpid(), signum)
         return write(path, *args, **kwargs)
     export.write_tag_vectors = write_tags
-numpy.savez = hook(numpy.savez)
-numpy.savez_compressed = hook(numpy.savez_compressed)
 sys.argv = sys.argv[3:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
