@@ -34,6 +34,7 @@ from train_step import check_counts  # noqa: E402  (imports no NumPy: the thread
 BUCKETS = (  # (bucket, substrings of "file:function" that fall in it), first match wins
     ("matrix products (BLAS)", ("_blas.py:", "stride2_conv.py:_matmul", "method 'dot'", "numpy.dot", "matmul",
                                 "tensordot")),
+    ("Winograd transforms", ("wino_",)),
     ("layout changes", ("space_to_depth", "depth_to_space", "to_grid", "from_grid", "reorder_weight",
                         "restore_weight", "add_into", "im2col", "col2im", "stride2_conv.py:")),
     ("BatchNorm + activations", ("batch_norm_act.py:", "bn_act", "affine_act", "elu")),
@@ -108,18 +109,21 @@ def main(argv=None):
     def wrap(name, kind):
         fn = getattr(stride2_conv, name)
 
-        def timed(first, second, nn, h, w, cols):
+        def timed(first, second, nn, h, w, path):
             t = time.perf_counter()
-            out = fn(first, second, nn, h, w, cols)
+            out = fn(first, second, nn, h, w, path)
             dt = time.perf_counter() - t
-            if name == "_wgrad":
-                A, B = first.shape[0], second.shape[0] // (16 if cols else 4)
-            elif cols:
+            if path == "wino":  # (9, A, T) and (9, 4B, T); the weight (9, A, 4B)
+                A, B = (first.shape[1], second.shape[1] // 4) if name == "_wgrad" else \
+                    (first.shape[1], first.shape[2] // 4)
+            elif name == "_wgrad":
+                A, B = first.shape[0], second.shape[0] // (16 if path == "cols" else 4)
+            elif path == "cols":
                 A, B = first.shape[0], first.shape[1] // 16
             else:
                 A, B = first.shape[1], first.shape[2] // 4
             key = "{:>3} ch <-> {:>3} ch, small side {:>2} ({}): {}".format(
-                B, A, h, "columns" if cols else "grid", kind)
+                B, A, h, {"cols": "columns", "wino": "Winograd"}.get(path, path), kind)
             rec = layer[key]
             rec[0] += 1
             rec[1] += dt

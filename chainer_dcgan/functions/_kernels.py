@@ -7,7 +7,9 @@ on AVX-512). Here each of them is one loop, split over the cores:
 
 * :func:`space_to_depth`, :func:`depth_to_space`, :func:`to_grid`, :func:`from_grid`,
   :func:`im2col`, :func:`col2im`, :func:`reorder_weight`, :func:`restore_weight`: the layout changes
-  around the matrix products (biases added on the way);
+  around the matrix products (biases added on the way); :func:`wino_input`, :func:`wino_input_adjoint`,
+  :func:`wino_output`, :func:`wino_output_adjoint`, :func:`wino_weight`, :func:`wino_weight_grad`: the
+  Winograd path's transforms (:mod:`.stride2_conv`), which take the place of those for most layers;
 * :func:`add_into`: the accumulation of a shifted product into its window (where BLAS cannot);
 * :func:`bn_act_forward`, :func:`bn_act_backward`: training-mode BatchNormalization with its
   activation, statistics included; :func:`affine_act_backward`, :func:`elu_forward`,
@@ -44,9 +46,14 @@ ACT_CODES = {None: 0, "relu": 1, "elu": 2, "leaky_relu": 3}
 LEAKY_SLOPE = 0.2
 
 
+def switch_default(name):
+    """Whether the environment variable ``name`` leaves a switch on: True unless it is 0/false/no/off."""
+    return os.environ.get(name, "1").strip().lower() not in _OFF
+
+
 def kernels_default():
     """The default of ``chainer.config.dcgan_kernels``: False where ``CHAINER_DCGAN_KERNELS`` is 0/false/no/off."""
-    return os.environ.get("CHAINER_DCGAN_KERNELS", "1").strip().lower() not in _OFF
+    return switch_default("CHAINER_DCGAN_KERNELS")
 
 
 def _numba():
@@ -243,6 +250,167 @@ def _col2im(lo, hi, P, Z):
                     Z[r, n, u, v] = acc
 
 
+def _wino_in(lo, hi, x, V):
+    # x (N, C, H, W) -> V (9, 4C, N, th, tw): for each 3x3 tile d of the grid Z (space_to_depth's,
+    # cells Z[c, py, px, n, u, v] = x_pad[n, c, 2u + py, 2v + px]) at rows and columns 2t .. 2t + 2,
+    # v = Bt d Bt^T with Bt = [[1, -1, 0], [0, 1, 0], [0, -1, 1]], at V[3i + j, c*4 + py*2 + px, n, ti, tj]
+    N, C, H, W = x.shape
+    th, tw = V.shape[3], V.shape[4]
+    zero = x[0, 0, 0, 0] * 0
+    for k in range(lo, hi):
+        c, n = k // N, k % N
+        for py in range(2):
+            for px in range(2):
+                row = c * 4 + py * 2 + px
+                for ti in range(th):
+                    r0 = 4 * ti + py - 1
+                    for tj in range(tw):
+                        s0 = 4 * tj + px - 1
+                        d00 = d01 = d02 = d10 = d11 = d12 = d20 = d21 = d22 = zero
+                        if 0 <= r0 < H:
+                            if s0 >= 0:
+                                d00 = x[n, c, r0, s0]
+                            d01 = x[n, c, r0, s0 + 2]
+                            if s0 + 4 < W:
+                                d02 = x[n, c, r0, s0 + 4]
+                        d10 = x[n, c, r0 + 2, s0] if s0 >= 0 else zero
+                        d11 = x[n, c, r0 + 2, s0 + 2]
+                        if s0 + 4 < W:
+                            d12 = x[n, c, r0 + 2, s0 + 4]
+                        if r0 + 4 < H:
+                            if s0 >= 0:
+                                d20 = x[n, c, r0 + 4, s0]
+                            d21 = x[n, c, r0 + 4, s0 + 2]
+                            if s0 + 4 < W:
+                                d22 = x[n, c, r0 + 4, s0 + 4]
+                        e00, e01, e02 = d00 - d10, d01 - d11, d02 - d12
+                        e20, e21, e22 = d20 - d10, d21 - d11, d22 - d12
+                        V[0, row, n, ti, tj] = e00 - e01
+                        V[1, row, n, ti, tj] = e01
+                        V[2, row, n, ti, tj] = e02 - e01
+                        V[3, row, n, ti, tj] = d10 - d11
+                        V[4, row, n, ti, tj] = d11
+                        V[5, row, n, ti, tj] = d12 - d11
+                        V[6, row, n, ti, tj] = e20 - e21
+                        V[7, row, n, ti, tj] = e21
+                        V[8, row, n, ti, tj] = e22 - e21
+
+
+def _wino_in_adjoint(lo, hi, P, bias, x):
+    # the transpose of _wino_in, then depth_to_space: P (9, 4C, N, th, tw) -> x (N, C, H, W) + bias
+    # (length 0: no bias). Each tile's Bt^T p Bt is added into a grid of the (c, n) pair, tile by tile
+    # in a fixed order, so a cell shared by two tiles sums in the same order on any thread count.
+    C, H, W = x.shape[1:]
+    th, tw = P.shape[3], P.shape[4]
+    gh, gw = 2 * th + 1, 2 * tw + 1
+    Zb = numpy.empty((2, 2, gh, gw), dtype=x.dtype)
+    for k in range(lo, hi):
+        n, c = k // C, k % C
+        b = bias[c] if bias.shape[0] else 0.0
+        Zb[...] = 0
+        for py in range(2):
+            for px in range(2):
+                row = c * 4 + py * 2 + px
+                for ti in range(th):
+                    for tj in range(tw):
+                        p0, p1, p2 = P[0, row, n, ti, tj], P[1, row, n, ti, tj], P[2, row, n, ti, tj]
+                        p3, p4, p5 = P[3, row, n, ti, tj], P[4, row, n, ti, tj], P[5, row, n, ti, tj]
+                        p6, p7, p8 = P[6, row, n, ti, tj], P[7, row, n, ti, tj], P[8, row, n, ti, tj]
+                        # columns: (q0, q1, q2) = (p0, -p0 + p1 - p2, p2) for each row of p
+                        q00, q01, q02 = p0, p1 - p0 - p2, p2
+                        q10, q11, q12 = p3, p4 - p3 - p5, p5
+                        q20, q21, q22 = p6, p7 - p6 - p8, p8
+                        u, v = 2 * ti, 2 * tj
+                        Zb[py, px, u, v] += q00
+                        Zb[py, px, u, v + 1] += q01
+                        Zb[py, px, u, v + 2] += q02
+                        Zb[py, px, u + 1, v] += q10 - q00 - q20
+                        Zb[py, px, u + 1, v + 1] += q11 - q01 - q21
+                        Zb[py, px, u + 1, v + 2] += q12 - q02 - q22
+                        Zb[py, px, u + 2, v] += q20
+                        Zb[py, px, u + 2, v + 1] += q21
+                        Zb[py, px, u + 2, v + 2] += q22
+        for r in range(H):
+            py, u = (r + 1) % 2, (r + 1) // 2
+            for s in range(W):
+                x[n, c, r, s] = Zb[py, (s + 1) % 2, u, (s + 1) // 2] + b
+
+
+def _wino_out(lo, hi, M, bias, y):
+    # M (9, A, N, th, tw) -> y (N, A, h, w) + bias: each 2x2 tile is At m At^T, At = [[1, 1, 0], [0, 1, 1]]
+    A = y.shape[1]
+    th, tw = M.shape[3], M.shape[4]
+    for k in range(lo, hi):
+        n, o = k // A, k % A
+        b = bias[o] if bias.shape[0] else 0.0
+        for ti in range(th):
+            for tj in range(tw):
+                m0, m1, m2 = M[0, o, n, ti, tj], M[1, o, n, ti, tj], M[2, o, n, ti, tj]
+                m3, m4, m5 = M[3, o, n, ti, tj], M[4, o, n, ti, tj], M[5, o, n, ti, tj]
+                m6, m7, m8 = M[6, o, n, ti, tj], M[7, o, n, ti, tj], M[8, o, n, ti, tj]
+                q00, q01 = m0 + m1, m1 + m2
+                q10, q11 = m3 + m4, m4 + m5
+                q20, q21 = m6 + m7, m7 + m8
+                y[n, o, 2 * ti, 2 * tj] = q00 + q10 + b
+                y[n, o, 2 * ti, 2 * tj + 1] = q01 + q11 + b
+                y[n, o, 2 * ti + 1, 2 * tj] = q10 + q20 + b
+                y[n, o, 2 * ti + 1, 2 * tj + 1] = q11 + q21 + b
+
+
+def _wino_out_adjoint(lo, hi, y, M):
+    # the transpose of _wino_out (bias aside): y (N, A, h, w) -> M (9, A, N, th, tw), At^T y At
+    N = y.shape[0]
+    th, tw = M.shape[3], M.shape[4]
+    for k in range(lo, hi):
+        o, n = k // N, k % N
+        for ti in range(th):
+            for tj in range(tw):
+                y00, y01 = y[n, o, 2 * ti, 2 * tj], y[n, o, 2 * ti, 2 * tj + 1]
+                y10, y11 = y[n, o, 2 * ti + 1, 2 * tj], y[n, o, 2 * ti + 1, 2 * tj + 1]
+                r01, r11 = y00 + y01, y10 + y11
+                M[0, o, n, ti, tj] = y00
+                M[1, o, n, ti, tj] = r01
+                M[2, o, n, ti, tj] = y01
+                M[3, o, n, ti, tj] = y00 + y10
+                M[4, o, n, ti, tj] = r01 + r11
+                M[5, o, n, ti, tj] = y01 + y11
+                M[6, o, n, ti, tj] = y10
+                M[7, o, n, ti, tj] = r11
+                M[8, o, n, ti, tj] = y11
+
+
+def _wino_weight(lo, hi, Wc, U, to_u):
+    # Wc (A, B, 4, 4) <-> U (9, A, 4B). to_u: U[3i + j, o, c*4 + py*2 + px] = (G g G^T)[i, j] of the
+    # 2x2 taps g[ay, ax] = Wc[o, c, 2ay + py, 2ax + px], G = [[1, 0], [1, 1], [0, 1]]; else the
+    # transpose, G^T U G, into Wc (the weight gradient from U's).
+    B = Wc.shape[1]
+    for o in range(lo, hi):
+        for c in range(B):
+            for py in range(2):
+                for px in range(2):
+                    col = c * 4 + py * 2 + px
+                    if to_u:
+                        w00, w01 = Wc[o, c, py, px], Wc[o, c, py, 2 + px]
+                        w10, w11 = Wc[o, c, 2 + py, px], Wc[o, c, 2 + py, 2 + px]
+                        U[0, o, col] = w00
+                        U[1, o, col] = w00 + w01
+                        U[2, o, col] = w01
+                        U[3, o, col] = w00 + w10
+                        U[4, o, col] = (w00 + w01) + (w10 + w11)
+                        U[5, o, col] = w01 + w11
+                        U[6, o, col] = w10
+                        U[7, o, col] = w10 + w11
+                        U[8, o, col] = w11
+                    else:
+                        u0, u1, u2 = U[0, o, col], U[1, o, col], U[2, o, col]
+                        u3, u4, u5 = U[3, o, col], U[4, o, col], U[5, o, col]
+                        u6, u7, u8 = U[6, o, col], U[7, o, col], U[8, o, col]
+                        Wc[o, c, py, px] = (u0 + u1) + (u3 + u4)
+                        Wc[o, c, py, 2 + px] = (u1 + u2) + (u4 + u5)
+                        Wc[o, c, 2 + py, px] = (u3 + u4) + (u6 + u7)
+                        Wc[o, c, 2 + py, 2 + px] = (u4 + u5) + (u7 + u8)
+
+
 def _add_into(lo, hi, dst, src):
     for i in range(lo, hi):
         for j in range(dst.shape[1]):
@@ -395,7 +563,8 @@ def _loops():
         _STATE["inline"] = numba.njit(inline="always", nogil=True, fastmath=flags)
         _STATE["compile"] = compile_
         _STATE["loops"] = {name: compile_(g["_" + name]) for name in (
-            "move_weight", "im2col", "col2im", "space_to_depth", "depth_to_space", "to_grid", "from_grid",
+            "move_weight", "im2col", "col2im", "wino_in", "wino_in_adjoint", "wino_out", "wino_out_adjoint",
+            "wino_weight", "space_to_depth", "depth_to_space", "to_grid", "from_grid",
             "add_into", "bn_act_forward", "bn_act_backward", "affine_act_backward", "elu_forward", "elu_backward",
             "adam")}
     return _STATE["loops"]
@@ -481,6 +650,59 @@ def col2im(P, n, h, w):
     Z = numpy.empty((B4, n, h + 1, w + 1), dtype=P.dtype)
     _run("col2im", B4, Z.size, numpy.ascontiguousarray(P).reshape(4, B4, n, h, w), Z)
     return Z.reshape(B4, n * (h + 1) * (w + 1))
+
+
+def wino_input(x):
+    """NCHW ``x`` (H, W multiples of 4) -> ``V (9, 4C, N*th*tw)``: the Winograd transform of each 3x3
+    tile of ``space_to_depth(x)``'s grid (tiles at even cells; ``th, tw = H/4, W/4``). See
+    :mod:`.stride2_conv`, "Winograd"."""
+    N, C, H, W = x.shape
+    th, tw = H // 4, W // 4
+    V = numpy.empty((9, 4 * C, N, th, tw), dtype=x.dtype)
+    _run("wino_in", C * N, V.size, numpy.ascontiguousarray(x), V)
+    return V.reshape(9, 4 * C, N * th * tw)
+
+
+def wino_input_adjoint(P, shape, bias=None):
+    """The transpose of :func:`wino_input`: ``P (9, 4C, N*th*tw)`` -> NCHW ``shape``, plus ``bias``."""
+    N, C, H, W = shape
+    x = numpy.empty(shape, dtype=P.dtype)
+    b = _no_bias(P.dtype) if bias is None else numpy.ascontiguousarray(bias, dtype=P.dtype)
+    _run("wino_in_adjoint", N * C, x.size, numpy.ascontiguousarray(P).reshape(9, 4 * C, N, H // 4, W // 4), b, x)
+    return x
+
+
+def wino_output(M, shape, bias=None):
+    """``M (9, A, N*th*tw)`` -> NCHW ``shape`` ``(N, A, 2th, 2tw)``, plus ``bias``: each tile's 2x2 outputs."""
+    N, A, h, w = shape
+    y = numpy.empty(shape, dtype=M.dtype)
+    b = _no_bias(M.dtype) if bias is None else numpy.ascontiguousarray(bias, dtype=M.dtype)
+    _run("wino_out", N * A, y.size, numpy.ascontiguousarray(M).reshape(9, A, N, h // 2, w // 2), b, y)
+    return y
+
+
+def wino_output_adjoint(y):
+    """The transpose of :func:`wino_output`: NCHW ``y`` (h, w even) -> ``(9, A, N*(h/2)*(w/2))``."""
+    N, A, h, w = y.shape
+    M = numpy.empty((9, A, N, h // 2, w // 2), dtype=y.dtype)
+    _run("wino_out_adjoint", A * N, M.size, numpy.ascontiguousarray(y), M)
+    return M.reshape(9, A, N * (h // 2) * (w // 2))
+
+
+def wino_weight(Wc):
+    """Conv weight ``(A, B, 4, 4)`` -> ``U (9, A, 4B)``, the taps' Winograd transform."""
+    A, B = Wc.shape[:2]
+    U = numpy.empty((9, A, 4 * B), dtype=Wc.dtype)
+    _run("wino_weight", A, U.size, numpy.ascontiguousarray(Wc), U, True)
+    return U
+
+
+def wino_weight_grad(gU):
+    """The transpose of :func:`wino_weight`: ``(9, A, 4B)`` -> ``(A, B, 4, 4)`` (a weight gradient)."""
+    _, A, B4 = gU.shape
+    Wc = numpy.empty((A, B4 // 4, 4, 4), dtype=gU.dtype)
+    _run("wino_weight", A, Wc.size, Wc, numpy.ascontiguousarray(gU), False)
+    return Wc
 
 
 def space_to_depth(x, gh, gw):

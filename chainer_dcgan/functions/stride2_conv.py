@@ -33,6 +33,22 @@ many cells that are not output pixels (:data:`COLUMNS_ABOVE`: the 6x6 side of th
 copied side by side once (``(16B, N*h*w)``, no extra cells) and one product of depth 16B with the
 taps' weights side by side ``(A, 16B)``; its transpose sums the four windows back
 (:func:`._kernels.col2im`).
+
+**Winograd.** Where the loops run, the other layers with an even small side and more than
+:data:`STACK_MAX_CHANNELS` channels on the ``Z`` side (the 96 px models' 24x24 and 12x12 ones) take
+the Winograd path: the 2x2 stride-1 kernel over ``Z`` is computed as F(2x2, 2x2) (Lavin and Gray,
+2016). Each 2x2 block of outputs needs a 3x3 tile of ``Z`` (tiles at even cells, ``T = n*(h/2)*(w/2)``
+of them, none beyond the output) and 9 products instead of 16, with transforms whose coefficients
+are 0 and +-1 (so no rounding beyond the additions): ``V = Bt d Bt^T`` for each tile ``d`` of ``Z``,
+``U = G g G^T`` for each 2x2 tap block ``g`` of the weight, ``M[k] = U[k] @ V[k]`` for the 9
+positions ``k``, and each output block ``At M At^T``, with ``Bt = [[1, -1, 0], [0, 1, 0], [0, -1, 1]]``,
+``G = [[1, 0], [1, 1], [0, 1]]``, ``At = [[1, 1, 0], [0, 1, 1]]``. The transposed convolution and the
+weight gradient are the transposes of the same steps (``P[k] = U[k].T @ At^T y At``; ``gU[k] =
+(At^T y At)[k] @ V[k].T``, then ``G^T gU G``). Against the grid's four products this is 52 % of the
+multiply-adds at 24x24 and 48 % at 12x12 (the grid's extra cells included), for transforms that read
+and write 9/4 of the ``Z`` side; measured 1.15 to 1.2 times the training speed (bench/RESULTS.md,
+issue 23). The transforms are :func:`._kernels.wino_input` and the others beside it;
+``CHAINER_DCGAN_WINOGRAD=0`` (:data:`WINOGRAD`) keeps the grid path.
 """
 import chainer
 import chainer.functions as F
@@ -285,63 +301,118 @@ def wgrad(Y, Z, n, gh, gw):
 #: depth 16B with no grid cells computed for nothing. (bench/RESULTS.md, issue 23.)
 COLUMNS_ABOVE = 1.25
 
+#: Where the compiled loops run, a layer that takes neither the column path nor the stacked taps
+#: (more than :data:`STACK_MAX_CHANNELS` channels on the ``Z`` side) and whose small side is even
+#: takes the Winograd path (below); False: the grid path. Default: the environment variable
+#: ``CHAINER_DCGAN_WINOGRAD``, on unless ``0``/``false``/``no``/``off``.
+WINOGRAD = _kernels.switch_default("CHAINER_DCGAN_WINOGRAD")
 
-def _columns(h, w, x):
-    """Whether a layer with small side ``h x w`` on array ``x`` takes the column path."""
-    return (h + 1) * (w + 1) > COLUMNS_ABOVE * h * w and _kernels.active(x)
+
+def _path(h, w, x, B):
+    """How a layer with small side ``h x w``, ``B`` channels on the ``Z`` side, on array ``x`` runs:
+    ``"cols"``, ``"wino"`` or ``"grid"`` (the module doc)."""
+    if not _kernels.active(x):
+        return "grid"
+    if (h + 1) * (w + 1) > COLUMNS_ABOVE * h * w:
+        return "cols"
+    if WINOGRAD and B > STACK_MAX_CHANNELS and h % 2 == 0 and w % 2 == 0:
+        return "wino"
+    return "grid"
 
 
-# Each primitive in the grid layout (cols False) or the column layout (cols True): the output side
-# ``Y`` is then ``(A, n*h*w)`` without extra cells, the input side is im2col's ``(16B, n*h*w)`` and
-# the weight ``(A, 16B)``.
+# Each primitive in the grid layout (path "grid"), the column layout ("cols": the output side ``Y``
+# is then ``(A, n*h*w)`` without extra cells, the input side is im2col's ``(16B, n*h*w)`` and the
+# weight ``(A, 16B)``) or the Winograd one ("wino": the output side is ``(9, A, T)``, the input side
+# ``(9, 4B, T)`` and the weight ``(9, A, 4B)``, ``T = n*(h/2)*(w/2)`` tiles).
 
-def _y_side(y, cols):
-    if cols:
+def _y_side(y, path):
+    """The output side of a layer from NCHW ``y`` (a deconvolution's input, a convolution's gradient)."""
+    if path == "cols":
         return _kernels.to_grid(y, y.shape[2], y.shape[3])
+    if path == "wino":
+        return _kernels.wino_output_adjoint(y)
     return to_grid(y)
 
 
-def _from_y_side(Y, shape, b, cols):
-    if cols:
+def _from_y_side(Y, shape, b, path):
+    """NCHW ``shape`` plus ``b`` from what :func:`_gather` computed."""
+    if path == "cols":
         return _kernels.from_grid(Y, shape, shape[2], shape[3], b)
+    if path == "wino":
+        return _kernels.wino_output(Y, shape, b)
     return from_grid(Y, shape, b)
 
 
-def _z_side(x, cols):
+def _z_side(x, path):
+    """The input side of a layer from NCHW ``x`` (a convolution's input, a deconvolution's gradient)."""
+    if path == "wino":
+        return _kernels.wino_input(x)
     z = space_to_depth(x)
-    if cols:
+    if path == "cols":
         N, _, H, W = x.shape
         return _kernels.im2col(z, N, H // 2, W // 2)
     return z
 
 
-def _taps(W, cols):
-    return _kernels.reorder_weight_cat(W) if cols else reorder_weight(W)
+def _from_z_side(Z, shape, b, path):
+    """NCHW ``shape`` plus ``b`` from what :func:`_scatter` computed."""
+    if path == "wino":
+        return _kernels.wino_input_adjoint(Z, shape, b)
+    return depth_to_space(Z, shape, b)
 
 
-def _untaps(g, cols):
-    return _kernels.restore_weight_cat(g) if cols else restore_weight(g)
+def _taps(W, path):
+    if path == "wino":
+        return _kernels.wino_weight(W)
+    return _kernels.reorder_weight_cat(W) if path == "cols" else reorder_weight(W)
 
 
-def _gather(w_taps, z, n, h, w, cols):
-    if not cols:
+def _untaps(g, path):
+    if path == "wino":
+        return _kernels.wino_weight_grad(g)
+    return _kernels.restore_weight_cat(g) if path == "cols" else restore_weight(g)
+
+
+def _gather(w_taps, z, n, h, w, path):
+    if path == "grid":
         return gather(w_taps, z, n, h + 1, w + 1)
+    if path == "wino":  # M[k] = U[k] @ V[k]
+        M = numpy.empty((9, w_taps.shape[1], z.shape[2]), dtype=z.dtype)
+        for k in range(9):
+            _product(w_taps[k], z[k], M[k], accumulate=False)
+        return M
     Y = numpy.empty((w_taps.shape[0], z.shape[1]), dtype=z.dtype)
     _product(w_taps, z, Y, accumulate=False)
     return Y
 
 
-def _scatter(w_taps, Y, n, h, w, cols):
-    if not cols:
+def _scatter(w_taps, Y, n, h, w, path):
+    if path == "grid":
         return scatter(w_taps, Y, n, h + 1, w + 1)
+    if path == "wino":  # P[k] = U[k].T @ M[k]
+        P = numpy.empty((9, w_taps.shape[2], Y.shape[2]), dtype=Y.dtype)
+        for k in range(9):
+            _product(w_taps[k].T, Y[k], P[k], accumulate=False)
+        return P
     P = numpy.empty((w_taps.shape[1], Y.shape[1]), dtype=Y.dtype)
     _product(w_taps.T, Y, P, accumulate=False)
     return _kernels.col2im(P, n, h, w)
 
 
-def _wgrad(Y, z, n, h, w, cols):
-    if not cols:
+def _wgrad(Y, z, n, h, w, path):
+    if path == "grid":
         return wgrad(Y, z, n, h + 1, w + 1)
+    if path == "wino":  # gU[k] = M[k] @ V[k].T, the longer side first as in wgrad
+        A, B4 = Y.shape[1], z.shape[1]
+        gU = numpy.empty((9, A, B4), dtype=Y.dtype)
+        tmp = numpy.empty((B4, A), dtype=Y.dtype) if A < B4 else None
+        for k in range(9):
+            if tmp is None:
+                _product(Y[k], z[k].T, gU[k], accumulate=False)
+            else:
+                _product(z[k], Y[k].T, tmp, accumulate=False)
+                gU[k] = tmp.T
+        return gU
     g = numpy.empty((Y.shape[0], z.shape[0]), dtype=Y.dtype)
     _product(Y, z.T, g, accumulate=False)
     return g
@@ -383,16 +454,16 @@ class Convolution2D(function_node.FunctionNode):
     """``y = conv(x, W) + b``, 4x4 stride 2 pad 1; x ``(N, B, H, W)``, W ``(A, B, 4, 4)`` -> ``(N, A, H/2, W/2)``.
 
     Args:
-        z (array or None): ``space_to_depth(x)`` (column path: its ``im2col``) when the caller already has it.
-        w_taps (array or None): ``reorder_weight(W)`` (column path: ``reorder_weight_cat``) when the
-            caller already has it.
-        cols (bool or None): the column path (see the module doc); None decides from the shape.
+        z (array or None): ``_z_side(x, path)`` when the caller already has it.
+        w_taps (array or None): ``_taps(W, path)`` when the caller already has it.
+        path (str or None): ``"grid"``, ``"cols"`` or ``"wino"`` (:func:`_path`); None decides from
+            the shape.
     """
 
-    def __init__(self, z=None, w_taps=None, cols=None):
+    def __init__(self, z=None, w_taps=None, path=None):
         self._z = z
         self._w_taps = w_taps
-        self._cols = cols
+        self._path = path
 
     def check_type_forward(self, in_types):
         _check_types(in_types, transposed=False)
@@ -403,24 +474,24 @@ class Convolution2D(function_node.FunctionNode):
         b = inputs[2] if len(inputs) == 3 else None
         N, _, H, Wd = x.shape
         h, w = H // 2, Wd // 2
-        if self._cols is None:
-            self._cols = _columns(h, w, x)
+        if self._path is None:
+            self._path = _path(h, w, x, x.shape[1])
         if self._z is None:
-            self._z = _z_side(x, self._cols)
+            self._z = _z_side(x, self._path)
         if self._w_taps is None:
-            self._w_taps = _taps(W, self._cols)
-        Y = _gather(self._w_taps, self._z, N, h, w, self._cols)
-        return _from_y_side(Y, (N, W.shape[0], h, w), b, self._cols),
+            self._w_taps = _taps(W, self._path)
+        Y = _gather(self._w_taps, self._z, N, h, w, self._path)
+        return _from_y_side(Y, (N, W.shape[0], h, w), b, self._path),
 
     def backward(self, indexes, grad_outputs):
         x, W = self.get_retained_inputs()
         gy, = grad_outputs
-        y_side = _y_side(gy.array, self._cols)
+        y_side = _y_side(gy.array, self._path)
         ret = []
         if 0 in indexes:
-            ret.append(Deconvolution2D(y_grid=y_side, w_taps=self._w_taps, cols=self._cols).apply((gy, W))[0])
+            ret.append(Deconvolution2D(y_grid=y_side, w_taps=self._w_taps, path=self._path).apply((gy, W))[0])
         if 1 in indexes:
-            ret.append(Convolution2DGradW(self._z, y_side, cols=self._cols).apply((x, gy))[0])
+            ret.append(Convolution2DGradW(self._z, y_side, path=self._path).apply((x, gy))[0])
         if 2 in indexes:
             ret.append(F.sum(gy, axis=(0, 2, 3)))
         return ret
@@ -429,18 +500,18 @@ class Convolution2D(function_node.FunctionNode):
 class Convolution2DGradW(function_node.FunctionNode):
     """Weight gradient of :class:`Convolution2D`: ``(x, gy) -> gW (A, B, 4, 4)``."""
 
-    def __init__(self, z=None, y_grid=None, cols=None):
-        self._z, self._y_grid, self._cols = z, y_grid, cols
+    def __init__(self, z=None, y_grid=None, path=None):
+        self._z, self._y_grid, self._path = z, y_grid, path
 
     def forward(self, inputs):
         self.retain_inputs((0, 1))
         x, gy = inputs
         N, _, h, w = gy.shape
-        cols = _columns(h, w, x) if self._cols is None else self._cols
-        z = _z_side(x, cols) if self._z is None else self._z
-        y_grid = _y_side(gy, cols) if self._y_grid is None else self._y_grid
+        path = _path(h, w, x, x.shape[1]) if self._path is None else self._path
+        z = _z_side(x, path) if self._z is None else self._z
+        y_grid = _y_side(gy, path) if self._y_grid is None else self._y_grid
         self._z = self._y_grid = None  # not needed past here; free them with the graph
-        return _untaps(_wgrad(y_grid, z, N, h, w, cols), cols),
+        return _untaps(_wgrad(y_grid, z, N, h, w, path), path),
 
     def backward(self, indexes, grad_outputs):
         x, gy = self.get_retained_inputs()
@@ -457,17 +528,16 @@ class Deconvolution2D(function_node.FunctionNode):
     """``y = deconv(x, W) + b``, 4x4 stride 2 pad 1; x ``(N, A, h, w)``, W ``(A, B, 4, 4)`` -> ``(N, B, 2h, 2w)``.
 
     Args:
-        y_grid (array or None): ``to_grid(x)`` (column path: without the extra cells) when the caller
-            already has it.
-        w_taps (array or None): ``reorder_weight(W)`` (column path: ``reorder_weight_cat``) when the
-            caller already has it.
-        cols (bool or None): the column path (see the module doc); None decides from the shape.
+        y_grid (array or None): ``_y_side(x, path)`` when the caller already has it.
+        w_taps (array or None): ``_taps(W, path)`` when the caller already has it.
+        path (str or None): ``"grid"``, ``"cols"`` or ``"wino"`` (:func:`_path`); None decides from
+            the shape.
     """
 
-    def __init__(self, y_grid=None, w_taps=None, cols=None):
+    def __init__(self, y_grid=None, w_taps=None, path=None):
         self._y_grid = y_grid
         self._w_taps = w_taps
-        self._cols = cols
+        self._path = path
 
     def check_type_forward(self, in_types):
         _check_types(in_types, transposed=True)
@@ -477,24 +547,24 @@ class Deconvolution2D(function_node.FunctionNode):
         x, W = inputs[:2]
         b = inputs[2] if len(inputs) == 3 else None
         N, _, h, w = x.shape
-        if self._cols is None:
-            self._cols = _columns(h, w, x)
+        if self._path is None:
+            self._path = _path(h, w, x, W.shape[1])
         if self._y_grid is None:
-            self._y_grid = _y_side(x, self._cols)
+            self._y_grid = _y_side(x, self._path)
         if self._w_taps is None:
-            self._w_taps = _taps(W, self._cols)
-        Z = _scatter(self._w_taps, self._y_grid, N, h, w, self._cols)
-        return depth_to_space(Z, (N, W.shape[1], 2 * h, 2 * w), b),
+            self._w_taps = _taps(W, self._path)
+        Z = _scatter(self._w_taps, self._y_grid, N, h, w, self._path)
+        return _from_z_side(Z, (N, W.shape[1], 2 * h, 2 * w), b, self._path),
 
     def backward(self, indexes, grad_outputs):
         x, W = self.get_retained_inputs()
         gy, = grad_outputs
-        z = _z_side(gy.array, self._cols)
+        z = _z_side(gy.array, self._path)
         ret = []
         if 0 in indexes:
-            ret.append(Convolution2D(z=z, w_taps=self._w_taps, cols=self._cols).apply((gy, W))[0])
+            ret.append(Convolution2D(z=z, w_taps=self._w_taps, path=self._path).apply((gy, W))[0])
         if 1 in indexes:
-            ret.append(Deconvolution2DGradW(self._y_grid, z, cols=self._cols).apply((x, gy))[0])
+            ret.append(Deconvolution2DGradW(self._y_grid, z, path=self._path).apply((x, gy))[0])
         if 2 in indexes:
             ret.append(F.sum(gy, axis=(0, 2, 3)))
         return ret
@@ -503,18 +573,18 @@ class Deconvolution2D(function_node.FunctionNode):
 class Deconvolution2DGradW(function_node.FunctionNode):
     """Weight gradient of :class:`Deconvolution2D`: ``(x, gy) -> gW (A, B, 4, 4)``."""
 
-    def __init__(self, y_grid=None, z=None, cols=None):
-        self._y_grid, self._z, self._cols = y_grid, z, cols
+    def __init__(self, y_grid=None, z=None, path=None):
+        self._y_grid, self._z, self._path = y_grid, z, path
 
     def forward(self, inputs):
         self.retain_inputs((0, 1))
         x, gy = inputs
         N, _, h, w = x.shape
-        cols = _columns(h, w, x) if self._cols is None else self._cols
-        y_grid = _y_side(x, cols) if self._y_grid is None else self._y_grid
-        z = _z_side(gy, cols) if self._z is None else self._z
+        path = _path(h, w, x, gy.shape[1]) if self._path is None else self._path
+        y_grid = _y_side(x, path) if self._y_grid is None else self._y_grid
+        z = _z_side(gy, path) if self._z is None else self._z
         self._z = self._y_grid = None
-        return _untaps(_wgrad(y_grid, z, N, h, w, cols), cols),
+        return _untaps(_wgrad(y_grid, z, N, h, w, path), path),
 
     def backward(self, indexes, grad_outputs):
         x, gy = self.get_retained_inputs()

@@ -680,19 +680,25 @@ def test_im2col_and_col2im_are_adjoint(spy):
     numpy.testing.assert_array_equal(_call(lambda: _kernels.restore_weight_cat(cat), True), W)
 
 
+# the layers each path is chosen for (COLUMNS_ABOVE, WINOGRAD): small side 3x3 (16 grid cells for 9
+# pixels: columns) and 8x12 (117 for 96, both even, 5 channels on the Z side: Winograd)
+PATH_SIDES = {"cols": (3, 3), "wino": (8, 12)}
+
+
+@pytest.mark.parametrize("path", ["cols", "wino"])
 @pytest.mark.parametrize("transposed", [False, True])
-def test_column_path_equals_grid_path(monkeypatch, transposed):
-    """A small layer (side 3: 16 grid cells for 9 pixels) gives the same output and gradients on the
-    column path as on the grid path."""
+def test_each_path_equals_the_grid_path(monkeypatch, path, transposed):
+    """A layer gives the same output and gradients on the column and the Winograd path as on the grid
+    path (float64), and each path is taken where it is meant to be."""
     rng = numpy.random.default_rng(6)
+    h, w = PATH_SIDES[path]
     if transposed:
-        x = rng.standard_normal((2, 6, 3, 3))
-        W = rng.standard_normal((6, 5, 4, 4))
+        x = rng.standard_normal((2, 6, h, w))
         fn = stride2_conv.deconvolution_2d
     else:
-        x = rng.standard_normal((2, 5, 6, 6))
-        W = rng.standard_normal((6, 5, 4, 4))
+        x = rng.standard_normal((2, 5, 2 * h, 2 * w))
         fn = stride2_conv.convolution_2d
+    W = rng.standard_normal((6, 5, 4, 4))
     b = rng.standard_normal(5 if transposed else 6)
 
     def run():
@@ -704,16 +710,60 @@ def test_column_path_equals_grid_path(monkeypatch, transposed):
         return y.array, xv.grad, Wv.grad, bv.grad
 
     taken = []
-    real = stride2_conv._columns
-    monkeypatch.setattr(stride2_conv, "_columns", lambda *a: taken.append(real(*a)) or taken[-1])
-    columns = _call(run, True)
-    assert taken and all(taken)
+    real = stride2_conv._path
+    monkeypatch.setattr(stride2_conv, "_path", lambda *a: taken.append(real(*a)) or taken[-1])
+    fast = _call(run, True)
+    assert taken and set(taken) == {path}, taken
     monkeypatch.setattr(stride2_conv, "COLUMNS_ABOVE", 100.0)
+    monkeypatch.setattr(stride2_conv, "WINOGRAD", False)
     del taken[:]
     grid = _call(run, True)
-    assert taken and not any(taken)
-    for c, g in zip(columns, grid):
-        numpy.testing.assert_allclose(c, g, rtol=1e-12, atol=1e-12)
+    assert taken and set(taken) == {"grid"}, taken
+    for f, g in zip(fast, grid):
+        numpy.testing.assert_allclose(f, g, rtol=1e-12, atol=1e-12)
+
+
+def test_winograd_path_is_taken_only_where_it_serves():
+    """Winograd needs an even small side and more than STACK_MAX_CHANNELS channels on the Z side, the
+    compiled loops (training mode) and the switch; the 96 px models' 24x24 and 12x12 layers take it."""
+    x = numpy.zeros((1, 1), numpy.float32)
+    with chainer.using_config("train", True), chainer.using_config("dcgan_kernels", True):
+        assert stride2_conv._path(24, 24, x, 64) == stride2_conv._path(12, 12, x, 128) == "wino"
+        assert stride2_conv._path(6, 6, x, 256) == "cols"  # 49 cells for 36 pixels
+        assert stride2_conv._path(48, 48, x, 3) == "grid"  # the RGB layers: stacked taps
+        assert stride2_conv._path(11, 12, x, 64) == "grid"  # an odd side has no 2x2 tiles
+    with chainer.using_config("train", False):
+        assert stride2_conv._path(24, 24, x, 64) == "grid"  # NumPy's passes outside training
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_winograd_transforms_are_adjoint_and_convolve(dtype):
+    """wino_input / wino_output / wino_weight and their transposes: <T a, b> = <a, T^T b>, and
+    output(U @ input) is Chainer's own convolution (each on a shape with padding on every border)."""
+    rng = numpy.random.default_rng(8)
+    N, C, H, W, A = 2, 3, 8, 12, 5
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    Wc = rng.standard_normal((A, C, 4, 4)).astype(dtype)
+    with chainer.using_config("train", True):
+        V, U = _kernels.wino_input(x), _kernels.wino_weight(Wc)
+        assert V.shape == (9, 4 * C, N * (H // 4) * (W // 4)) and U.shape == (9, A, 4 * C)
+        M = numpy.stack([U[k] @ V[k] for k in range(9)])
+        y = _kernels.wino_output(M, (N, A, H // 2, W // 2))
+        P, g, gU = (rng.standard_normal(a.shape).astype(dtype) for a in (V, y, U))
+        xb = _kernels.wino_input_adjoint(P, x.shape)
+        Mb = _kernels.wino_output_adjoint(g)
+        Wb = _kernels.wino_weight_grad(gU)
+    ref = chainer.functions.convolution_2d(x, Wc, stride=2, pad=1).array
+    tol = TOL[dtype]
+    numpy.testing.assert_allclose(y, ref, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
+    eps = 1e-12 if dtype == numpy.float64 else 1e-5  # relative to the norms (the sums cancel)
+
+    def adjoint(a, Ta, b, Tb):  # <T a, b> = <a, T^T b>
+        left, right = (float((u.astype(numpy.float64) * v).sum()) for u, v in ((Ta, b), (a, Tb)))
+        assert abs(left - right) <= eps * numpy.linalg.norm(Ta) * numpy.linalg.norm(b), (left, right)
+    adjoint(x, V, P, xb)
+    adjoint(M, y, g, Mb)
+    adjoint(Wc, U, gU, Wb)
 
 
 def test_without_numba_the_numpy_passes_run():
