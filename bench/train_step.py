@@ -240,11 +240,11 @@ def main(argv=None):
             candidates.append(("pytorch compiled", cstep, tstep.generate, torch_sync))
 
     if not on_gpu:
-        from chainer_dcgan.functions import _blas, _kernels
+        from chainer_dcgan.functions import _blas, _kernels, stride2_conv
         from chainer_dcgan.utils import memory
-        print("# CPU fast path: products through {}; fused loops: {} (CHAINER_DCGAN_KERNELS={})".format(
+        print("# CPU fast path: products through {}; fused loops: {} (CHAINER_DCGAN_KERNELS={}); layers: {}".format(
             _blas.library() or "numpy.matmul", _kernels.description(),
-            os.environ.get("CHAINER_DCGAN_KERNELS", "(unset)")))
+            os.environ.get("CHAINER_DCGAN_KERNELS", "(unset)"), stride2_conv.description()))
         print("# memory (process-wide, so PyTorch's too): {} (CHAINER_DCGAN_MALLOC={})".format(
             memory.policy(), os.environ.get("CHAINER_DCGAN_MALLOC", "(unset)")))
 

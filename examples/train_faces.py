@@ -18,7 +18,7 @@ from chainer_dcgan.cli import run_command  # noqa: E402
 from chainer_dcgan.cli import (add_device_arguments, augmentation_policy, device_from_args, fraction,  # noqa: E402
                                output_folder, positive_float, positive_int, print_error, seed, tag_list)
 from chainer_dcgan.datasets import ImageDataset, SyntheticFaces, TaggedDataset  # noqa: E402
-from chainer_dcgan.functions import _blas, _kernels  # noqa: E402
+from chainer_dcgan.functions import _blas, _kernels, stride2_conv  # noqa: E402
 from chainer_dcgan.training.distributed import create_context  # noqa: E402
 from chainer_dcgan.utils.atomic import FolderLock, FolderLocked  # noqa: E402
 from chainer_dcgan.utils import limits, memory  # noqa: E402
@@ -202,8 +202,9 @@ def main(argv=None):
             if args.conditional:
                 print("conditional on {} tags: {}".format(len(dataset.tags), ", ".join(dataset.tags)), flush=True)
             if device.xp is numpy:
-                print("cpu: products through {}; loops: {}; {}".format(
-                    _blas.library() or "numpy.matmul", _kernels.description(), memory.policy()), flush=True)
+                print("cpu: products through {}; loops: {}; layers: {}; {}".format(
+                    _blas.library() or "numpy.matmul", _kernels.description(), stride2_conv.description(),
+                    memory.policy()), flush=True)
     except (ValueError, OSError, FolderLocked) as e:
         print_error(e, FLAGS)
         if lock is not None:

@@ -186,54 +186,98 @@ def _operand(a):
     return None
 
 
+def _prepare(a, b, out, accumulate):
+    """``(call, m, n)`` for ``out (+)= a @ b`` where BLAS can take it in place, else None; ``call(lo, hi)``
+    computes the rows (``m >= n``) or columns ``lo .. hi - 1`` of ``out``, the longer side."""
+    if type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or type(out) is not numpy.ndarray:
+        return None
+    fn = _load().get(out.dtype)
+    if fn is None or a.dtype != out.dtype or b.dtype != out.dtype or a.ndim != 2 or b.ndim != 2:
+        return None
+    m, k = a.shape
+    n = b.shape[1]
+    if b.shape[0] != k or out.shape != (m, n) or not out.flags.writeable or min(m, n, k) == 0:
+        return None
+    ta, tb, tc = _operand(a), _operand(b), _operand(out)
+    if ta is None or tb is None or tc is None or tc[0] != _NO_TRANS:
+        return None
+    beta = 1.0 if accumulate else 0.0
+    item = out.itemsize
+    by_rows = m >= n
+
+    def call(lo, hi):
+        if by_rows:  # a's row lo is lo * lda elements on untransposed, lo elements on transposed
+            a_at = a.ctypes.data + lo * item * (ta[1] if ta[0] == _NO_TRANS else 1)
+            fn(_ROW_MAJOR, ta[0], tb[0], hi - lo, n, k, 1.0, a_at, ta[1], b.ctypes.data, tb[1], beta,
+               out.ctypes.data + lo * tc[1] * item, tc[1])
+        else:  # b's column lo: lo elements untransposed, lo * ldb transposed
+            b_at = b.ctypes.data + lo * item * (1 if tb[0] == _NO_TRANS else tb[1])
+            fn(_ROW_MAJOR, ta[0], tb[0], m, hi - lo, k, 1.0, a.ctypes.data, ta[1], b_at, tb[1], beta,
+               out.ctypes.data + lo * item, tc[1])
+    return call, max(m, n), m * n * k
+
+
+def _run_parts(jobs):
+    """Run ``jobs`` (one list of ``(call, lo, hi)`` per thread): the first on the calling thread, the
+    others on the pool."""
+    pool = _pool()
+
+    def work(job):
+        for call, lo, hi in job:
+            call(lo, hi)
+    futures = [pool.submit(work, job) for job in jobs[1:] if job]
+    work(jobs[0])
+    for f in futures:
+        f.result()
+
+
+def _split(side, parts):
+    return [(side * i // parts, side * (i + 1) // parts) for i in range(parts)]
+
+
 def gemm(a, b, out, accumulate=False):
     """``out = a @ b`` (or ``out += a @ b``); True if done, False if the caller must do it.
 
     ``a (m, k)``, ``b (k, n)``, ``out (m, n)``: NumPy arrays of one float dtype whose rows (or, for
     ``a`` and ``b``, columns) are contiguous; ``out`` may be a window of a wider array.
     """
-    if type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or type(out) is not numpy.ndarray:
+    plan = _prepare(a, b, out, accumulate)
+    if plan is None:
         return False
-    fn = _load().get(out.dtype)
-    if fn is None or a.dtype != out.dtype or b.dtype != out.dtype or a.ndim != 2 or b.ndim != 2:
-        return False
-    m, k = a.shape
-    n = b.shape[1]
-    if b.shape[0] != k or out.shape != (m, n) or not out.flags.writeable or min(m, n, k) == 0:
-        return False
-    ta, tb, tc = _operand(a), _operand(b), _operand(out)
-    if ta is None or tb is None or tc is None or tc[0] != _NO_TRANS:
-        return False
-    beta = 1.0 if accumulate else 0.0
-    pool = _pool() if _STATE.get("split") and m * n * k >= SPLIT_ABOVE else None
+    call, side, size = plan
+    pool = _pool() if _STATE.get("split") and size >= SPLIT_ABOVE else None
     if pool is None:
-        fn(_ROW_MAJOR, ta[0], tb[0], m, n, k, 1.0, a.ctypes.data, ta[1], b.ctypes.data, tb[1], beta,
-           out.ctypes.data, tc[1])
+        call(0, side)
         return True
-    # split by the longer side of out: rows of a and out, or columns of b and out
-    parts = _STATE["threads"]
-    item = out.itemsize
-    by_rows = m >= n
-    side = m if by_rows else n
-    bounds = [side * i // parts for i in range(parts + 1)]
-    calls = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        if hi <= lo:
-            continue
-        if by_rows:  # a's row lo is lo * lda elements on untransposed, lo elements on transposed
-            a_at = a.ctypes.data + lo * item * (ta[1] if ta[0] == _NO_TRANS else 1)
-            calls.append((hi - lo, n, a_at, b.ctypes.data, out.ctypes.data + lo * tc[1] * item))
-        else:  # b's column lo: lo elements untransposed, lo * ldb transposed
-            b_at = b.ctypes.data + lo * item * (1 if tb[0] == _NO_TRANS else tb[1])
-            calls.append((m, hi - lo, a.ctypes.data, b_at, out.ctypes.data + lo * item))
+    # split by the longer side of out over the threads
+    _run_parts([[(call, lo, hi)] for lo, hi in _split(side, _STATE["threads"]) if hi > lo] or [[]])
+    return True
 
-    def call(mm, nn, a_at, b_at, c_at):
-        fn(_ROW_MAJOR, ta[0], tb[0], mm, nn, k, 1.0, a_at, ta[1], b_at, tb[1], beta, c_at, tc[1])
 
-    futures = [pool.submit(call, *c) for c in calls[1:]]
-    call(*calls[0])
-    for f in futures:
-        f.result()
+def gemm_many(products):
+    """Several independent products ``out = a @ b``, ``products`` a list of ``(a, b, out)`` of about
+    equal size; True if done, False (nothing done) where any of them is not for :func:`gemm`.
+
+    Where products are split, whole products go to each thread (``len // threads`` of them) and only
+    the rest are split by their longer side, so each thread multiplies a few large products instead of
+    half of every one (the Winograd path's nine: 1.1 to 1.4 times faster at batch 32 and 16).
+    """
+    plans = [_prepare(a, b, out, False) for a, b, out in products]
+    if any(plan is None for plan in plans):
+        return False
+    pool = _pool() if _STATE.get("split") and plans and plans[0][2] >= SPLIT_ABOVE else None
+    if pool is None:
+        for call, side, _ in plans:
+            call(0, side)
+        return True
+    threads = _STATE["threads"]
+    whole = len(plans) // threads
+    jobs = [[(call, 0, side) for call, side, _ in plans[i * whole:(i + 1) * whole]] for i in range(threads)]
+    for call, side, _ in plans[threads * whole:]:
+        for job, (lo, hi) in zip(jobs, _split(side, threads)):
+            if hi > lo:
+                job.append((call, lo, hi))
+    _run_parts(jobs)
     return True
 
 

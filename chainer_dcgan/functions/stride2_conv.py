@@ -206,6 +206,14 @@ def _product(a, b, out, accumulate):
         _matmul(a, b, out)
 
 
+def _products(triples):
+    """``out = a @ b`` for each ``(a, b, out)``: spread over the threads by :func:`._blas.gemm_many`
+    where it can, else one by one."""
+    if not _blas.gemm_many(triples):
+        for a, b, out in triples:
+            _product(a, b, out, accumulate=False)
+
+
 def _add(dst, src):
     """``dst += src`` (2-D; ``dst`` may be a window of a wider array)."""
     if _kernels.active(dst, src):
@@ -308,6 +316,13 @@ COLUMNS_ABOVE = 1.25
 WINOGRAD = _kernels.switch_default("CHAINER_DCGAN_WINOGRAD")
 
 
+def description():
+    """One line for logs and benchmarks: which path the middle layers take where the loops run."""
+    if not _kernels.importable():
+        return "grid (no compiled loops)"
+    return "Winograd F(2x2, 2x2) on even sides" if WINOGRAD else "grid (CHAINER_DCGAN_WINOGRAD=0)"
+
+
 def _path(h, w, x, B):
     """How a layer with small side ``h x w``, ``B`` channels on the ``Z`` side, on array ``x`` runs:
     ``"cols"``, ``"wino"`` or ``"grid"`` (the module doc)."""
@@ -378,8 +393,7 @@ def _gather(w_taps, z, n, h, w, path):
         return gather(w_taps, z, n, h + 1, w + 1)
     if path == "wino":  # M[k] = U[k] @ V[k]
         M = numpy.empty((9, w_taps.shape[1], z.shape[2]), dtype=z.dtype)
-        for k in range(9):
-            _product(w_taps[k], z[k], M[k], accumulate=False)
+        _products([(w_taps[k], z[k], M[k]) for k in range(9)])
         return M
     Y = numpy.empty((w_taps.shape[0], z.shape[1]), dtype=z.dtype)
     _product(w_taps, z, Y, accumulate=False)
@@ -391,8 +405,7 @@ def _scatter(w_taps, Y, n, h, w, path):
         return scatter(w_taps, Y, n, h + 1, w + 1)
     if path == "wino":  # P[k] = U[k].T @ M[k]
         P = numpy.empty((9, w_taps.shape[2], Y.shape[2]), dtype=Y.dtype)
-        for k in range(9):
-            _product(w_taps[k].T, Y[k], P[k], accumulate=False)
+        _products([(w_taps[k].T, Y[k], P[k]) for k in range(9)])
         return P
     P = numpy.empty((w_taps.shape[1], Y.shape[1]), dtype=Y.dtype)
     _product(w_taps.T, Y, P, accumulate=False)
@@ -404,15 +417,13 @@ def _wgrad(Y, z, n, h, w, path):
         return wgrad(Y, z, n, h + 1, w + 1)
     if path == "wino":  # gU[k] = M[k] @ V[k].T, the longer side first as in wgrad
         A, B4 = Y.shape[1], z.shape[1]
-        gU = numpy.empty((9, A, B4), dtype=Y.dtype)
-        tmp = numpy.empty((B4, A), dtype=Y.dtype) if A < B4 else None
-        for k in range(9):
-            if tmp is None:
-                _product(Y[k], z[k].T, gU[k], accumulate=False)
-            else:
-                _product(z[k], Y[k].T, tmp, accumulate=False)
-                gU[k] = tmp.T
-        return gU
+        if A >= B4:
+            gU = numpy.empty((9, A, B4), dtype=Y.dtype)
+            _products([(Y[k], z[k].T, gU[k]) for k in range(9)])
+            return gU
+        gUt = numpy.empty((9, B4, A), dtype=Y.dtype)
+        _products([(z[k], Y[k].T, gUt[k]) for k in range(9)])
+        return gUt.transpose(0, 2, 1)  # wino_weight_grad copies it into place
     g = numpy.empty((Y.shape[0], z.shape[0]), dtype=Y.dtype)
     _product(Y, z.T, g, accumulate=False)
     return g

@@ -479,7 +479,7 @@ submitted = []
 pool = _blas._pool()
 if pool is not None:
     real = pool.submit
-    pool.submit = lambda *a: submitted.append(a[1:3]) or real(*a)
+    pool.submit = lambda fn, job: submitted.append(tuple((lo, hi) for _, lo, hi in job)) or real(fn, job)
 rng = numpy.random.default_rng(3)
 worst = 0.0
 for m, k, n in ((300, 70, 40), (40, 70, 300), (5, 7, 9)):
@@ -494,6 +494,15 @@ for m, k, n in ((300, 70, 40), (40, 70, 300), (5, 7, 9)):
             ref = wide[:, 3:3 + n] + a.astype(numpy.float64) @ b
             worst = max(worst, float(numpy.abs(out[:, 3:3 + n] - ref).max() / numpy.abs(ref).max()))
 print("parts", sorted(set(submitted)), len(submitted))
+del submitted[:]
+# nine products at once: whole ones to each thread, the ninth split by rows (120 >= 100)
+a9 = rng.standard_normal((9, 120, 60)).astype(numpy.float32)
+b9 = rng.standard_normal((9, 60, 100)).astype(numpy.float32)
+out9 = numpy.full((9, 120, 100), numpy.nan, numpy.float32)
+assert _blas.gemm_many([(a9[i], b9[i], out9[i]) for i in range(9)])
+ref9 = a9.astype(numpy.float64) @ b9
+worst = max(worst, float(numpy.abs(out9 - ref9).max() / numpy.abs(ref9).max()))
+print("many", submitted)
 print("worst", worst)
 """
 
@@ -512,11 +521,13 @@ def test_training_process_splits_products_over_the_pool(split):
     if split == "1":
         assert lines["threads"] == "2 1"
         assert "split over the loops' threads, OpenBLAS at one thread" in lines["library"]
-        # 4 calls per shape, second half on the pool's thread: rows (150 of 300), columns (150 of 300)
-        assert lines["parts"] == "[(40, 150), (150, 40)] 8"
+        # 4 calls per shape, second half on the pool's thread: rows 150 .. 300, columns 150 .. 300
+        assert lines["parts"] == "[((150, 300),)] 8"
+        # the pool's thread: products 4 .. 7 whole (rows 0 .. 120) and the second half of the ninth
+        assert lines["many"] == "[((0, 120), (0, 120), (0, 120), (0, 120), (60, 120))]"
     else:
         assert lines["threads"] == "2 2" and "split" not in lines["library"]
-        assert lines["parts"] == "[] 0"
+        assert lines["parts"] == "[] 0" and lines["many"] == "[]"
     assert float(lines["worst"]) < 1e-5
 
 
@@ -564,9 +575,9 @@ def test_mkl_gemm_windows_transposes_and_split(mkl, monkeypatch, dtype, m, k, n)
         def __init__(self, pool):
             self.pool = pool
 
-        def submit(self, *args):
-            submitted.append(args[1:3])  # the part's rows and columns
-            return self.pool.submit(*args)
+        def submit(self, fn, job):
+            submitted.append([(lo, hi) for _, lo, hi in job])  # the part's rows or columns
+            return self.pool.submit(fn, job)
 
     monkeypatch.setattr(mkl, "_pool", lambda: Counting(real_pool()))
     for aa in (a, numpy.ascontiguousarray(a.T).T):
@@ -581,7 +592,7 @@ def test_mkl_gemm_windows_transposes_and_split(mkl, monkeypatch, dtype, m, k, n)
             assert mkl.gemm(aa, bb, plain) is True
             numpy.testing.assert_allclose(plain, expected, **tol)
     # split in two halves of the longer side, the second half on the pool's thread (8 calls)
-    half = {(300, 40): (150, 40), (40, 300): (40, 150)}.get((m, n))
+    half = [(150, 300)] if m != n and m > 5 else None
     assert submitted == ([half] * 8 if half else []), submitted[:2]
 
 

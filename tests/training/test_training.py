@@ -156,7 +156,7 @@ def test_train_faces_cli_at_64_px_with_the_recipe_flags(tmp_path):
                       "--ema", "0.9", "--loss", "hinge", "--display-interval", 1, "--no-progress")
     assert "recipe: size 64 px, loss hinge, spectral norm on, lr gen 0.0001 dis 0.0004, ema 0.9" in proc.stdout
     # how the CPU does the work: the products split over the loops' threads (a training process)
-    assert re.search(r"^cpu: products through .*split over the loops' threads.*; loops: .*; malloc", proc.stdout,
+    assert re.search(r"^cpu: products through .*split over the loops' threads.*; loops: .*; layers: Winograd F\(2x2, 2x2\) on even sides; malloc", proc.stdout,
                      re.M), proc.stdout
     from chainer_dcgan.models.serialization import load_generator
     assert load_generator(str(out / "gen_ema_iter_2.npz")).size == 64
