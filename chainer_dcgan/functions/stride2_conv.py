@@ -34,9 +34,9 @@ copied side by side once (``(16B, N*h*w)``, no extra cells) and one product of d
 taps' weights side by side ``(A, 16B)``; its transpose sums the four windows back
 (:func:`._kernels.col2im`).
 
-**Winograd.** Where the loops run, the other layers with an even small side and more than
-:data:`STACK_MAX_CHANNELS` channels on the ``Z`` side (the 96 px models' 24x24 and 12x12 ones) take
-the Winograd path: the 2x2 stride-1 kernel over ``Z`` is computed as F(2x2, 2x2) (Lavin and Gray,
+**Winograd.** Where the loops run, the layers with an even small side and more than
+:data:`STACK_MAX_CHANNELS` channels on the ``Z`` side (the 96 px models' 24x24, 12x12 and 6x6 ones)
+take the Winograd path instead: the 2x2 stride-1 kernel over ``Z`` is computed as F(2x2, 2x2) (Lavin and Gray,
 2016). Each 2x2 block of outputs needs a 3x3 tile of ``Z`` (tiles at even cells, ``T = n*(h/2)*(w/2)``
 of them, none beyond the output) and 9 products instead of 16, with transforms whose coefficients
 are 0 and +-1 (so no rounding beyond the additions): ``V = Bt d Bt^T`` for each tile ``d`` of ``Z``,
@@ -45,9 +45,8 @@ positions ``k``, and each output block ``At M At^T``, with ``Bt = [[1, -1, 0], [
 ``G = [[1, 0], [1, 1], [0, 1]]``, ``At = [[1, 1, 0], [0, 1, 1]]``. The transposed convolution and the
 weight gradient are the transposes of the same steps (``P[k] = U[k].T @ At^T y At``; ``gU[k] =
 (At^T y At)[k] @ V[k].T``, then ``G^T gU G``). Against the grid's four products this is 52 % of the
-multiply-adds at 24x24 and 48 % at 12x12 (the grid's extra cells included), for transforms that read
-and write 9/4 of the ``Z`` side; measured 1.15 to 1.2 times the training speed (bench/RESULTS.md,
-issue 23). The transforms are :func:`._kernels.wino_input` and the others beside it;
+multiply-adds at 24x24 and 48 % at 12x12 (the grid's extra cells included; 56 % of the column
+path's at 6x6), for transforms that read and write 9/4 of the ``Z`` side (bench/RESULTS.md, issue 23). The transforms are :func:`._kernels.wino_input` and the others beside it;
 ``CHAINER_DCGAN_WINOGRAD=0`` (:data:`WINOGRAD`) keeps the grid path.
 """
 import chainer
@@ -303,17 +302,17 @@ def wgrad(Y, Z, n, gh, gw):
     return gWr
 
 
-#: A layer whose padded grid has more than this many cells per output pixel ((h+1)(w+1) / hw; 1.36
-#: for the 6x6 side of the 96 px models, 1.17 for 12x12) takes the column path where the compiled
-#: loops run: its four windows copied side by side once (:func:`._kernels.im2col`), one product of
-#: depth 16B with no grid cells computed for nothing. (bench/RESULTS.md, issue 23.)
-COLUMNS_ABOVE = 1.25
-
-#: Where the compiled loops run, a layer that takes neither the column path nor the stacked taps
-#: (more than :data:`STACK_MAX_CHANNELS` channels on the ``Z`` side) and whose small side is even
-#: takes the Winograd path (below); False: the grid path. Default: the environment variable
+#: Where the compiled loops run, a layer with more than :data:`STACK_MAX_CHANNELS` channels on the
+#: ``Z`` side and an even small side takes the Winograd path (module doc; all three middle layers
+#: of the 96 px models); False: the column or the grid path. Default: the environment variable
 #: ``CHAINER_DCGAN_WINOGRAD``, on unless ``0``/``false``/``no``/``off``.
 WINOGRAD = _kernels.switch_default("CHAINER_DCGAN_WINOGRAD")
+
+#: Where the compiled loops run, a layer not on the Winograd path whose padded grid has more than
+#: this many cells per output pixel ((h+1)(w+1) / hw; 1.36 for a 6x6 side, 1.17 for 12x12) takes the
+#: column path: its four windows copied side by side once (:func:`._kernels.im2col`), one product
+#: of depth 16B with no grid cells computed for nothing. (bench/RESULTS.md, issue 23.)
+COLUMNS_ABOVE = 1.25
 
 
 def description():
@@ -328,10 +327,10 @@ def _path(h, w, x, B):
     ``"cols"``, ``"wino"`` or ``"grid"`` (the module doc)."""
     if not _kernels.active(x):
         return "grid"
-    if (h + 1) * (w + 1) > COLUMNS_ABOVE * h * w:
-        return "cols"
     if WINOGRAD and B > STACK_MAX_CHANNELS and h % 2 == 0 and w % 2 == 0:
         return "wino"
+    if (h + 1) * (w + 1) > COLUMNS_ABOVE * h * w:
+        return "cols"
     return "grid"
 
 

@@ -664,13 +664,13 @@ def test_training_step_matches_numpy(spy):
                                                                          scale)
         # the parameters: within rtol 1e-4 / atol 1e-5 but for elements whose gradient is within
         # rounding of zero: Adam's first steps are about +-alpha * sign(gradient), so their sign can
-        # flip (measured: 341 of 2097152 elements of gen/dc1/W, whose 6x6 side takes the column path,
+        # flip (measured: 341 of 2097152 elements of gen/dc1/W, whose 6x6 side then took the column path,
         # whose sums run in another order than the grid's)
         close = numpy.isclose(on[key], off[key], rtol=1e-4, atol=1e-5)
         assert numpy.count_nonzero(~close) <= 1e-3 * close.size, (key, numpy.count_nonzero(~close), close.size)
 
 
-# -- the column path of the small layers ----------------------------------------------------------------
+# -- the column and Winograd paths ----------------------------------------------------------------------
 
 def test_im2col_and_col2im_are_adjoint(spy):
     """col2im is the transpose of im2col (<im2col(Z), P> = <Z, col2im(P)>), and im2col copies the windows."""
@@ -736,11 +736,12 @@ def test_each_path_equals_the_grid_path(monkeypatch, path, transposed):
 
 def test_winograd_path_is_taken_only_where_it_serves():
     """Winograd needs an even small side and more than STACK_MAX_CHANNELS channels on the Z side, the
-    compiled loops (training mode) and the switch; the 96 px models' 24x24 and 12x12 layers take it."""
+    compiled loops (training mode) and the switch; the 96 px models' 24x24, 12x12 and 6x6 layers take it."""
     x = numpy.zeros((1, 1), numpy.float32)
     with chainer.using_config("train", True), chainer.using_config("dcgan_kernels", True):
         assert stride2_conv._path(24, 24, x, 64) == stride2_conv._path(12, 12, x, 128) == "wino"
-        assert stride2_conv._path(6, 6, x, 256) == "cols"  # 49 cells for 36 pixels
+        assert stride2_conv._path(6, 6, x, 256) == "wino"
+        assert stride2_conv._path(5, 5, x, 256) == "cols"  # odd: 36 grid cells for 25 pixels
         assert stride2_conv._path(48, 48, x, 3) == "grid"  # the RGB layers: stacked taps
         assert stride2_conv._path(11, 12, x, 64) == "grid"  # an odd side has no 2x2 tiles
     with chainer.using_config("train", False):
