@@ -414,15 +414,12 @@ def _scatter(w_taps, Y, n, h, w, path):
 def _wgrad(Y, z, n, h, w, path):
     if path == "grid":
         return wgrad(Y, z, n, h + 1, w + 1)
-    if path == "wino":  # gU[k] = M[k] @ V[k].T, the longer side first as in wgrad
-        A, B4 = Y.shape[1], z.shape[1]
-        if A >= B4:
-            gU = numpy.empty((9, A, B4), dtype=Y.dtype)
-            _products([(Y[k], z[k].T, gU[k]) for k in range(9)])
-            return gU
-        gUt = numpy.empty((9, B4, A), dtype=Y.dtype)
-        _products([(z[k], Y[k].T, gUt[k]) for k in range(9)])
-        return gUt.transpose(0, 2, 1)  # wino_weight_grad copies it into place
+    if path == "wino":  # gU[k] = M[k] @ V[k].T; unlike wgrad, never the longer side first: the
+        # transposed (9, 4B, A) result then costs more to restore than the order gains (6x6 side,
+        # batch 32: 32.0 against 13.6 ms)
+        gU = numpy.empty((9, Y.shape[1], z.shape[1]), dtype=Y.dtype)
+        _products([(Y[k], z[k].T, gU[k]) for k in range(9)])
+        return gU
     g = numpy.empty((Y.shape[0], z.shape[0]), dtype=Y.dtype)
     _product(Y, z.T, g, accumulate=False)
     return g
