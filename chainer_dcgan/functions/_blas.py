@@ -245,6 +245,9 @@ def gemm(a, b, out, accumulate=False):
     if plan is None:
         return False
     call, side, size = plan
+    if _STATE.get("split") and size >= SPLIT_ABOVE and a.shape[1] >= DEPTH_SPLIT_ABOVE * side:
+        _depth_halves(a, b, out, accumulate)
+        return True
     pool = _pool() if _STATE.get("split") and size >= SPLIT_ABOVE else None
     if pool is None:
         call(0, side)
@@ -252,6 +255,29 @@ def gemm(a, b, out, accumulate=False):
     # split by the longer side of out over the threads
     _run_parts([[(call, lo, hi)] for lo, hi in _split(side, _STATE["threads"]) if hi > lo] or [[]])
     return True
+
+
+#: Where products are split, one whose depth ``k`` is this many times its output's longer side (the
+#: RGB layers' weight gradients: 64 x 48 outputs, depth n*48*48) is split in two halves of ``k``
+#: instead, so each thread reads half of both operands rather than all of one.
+DEPTH_SPLIT_ABOVE = 64
+
+
+def _depth_halves(a, b, out, accumulate):
+    """``out (+)= a @ b`` as ``a[:, :h] @ b[:h] + a[:, h:] @ b[h:]``, the second half on the pool
+    (after the first where there is none, so the sums do not depend on the thread count)."""
+    h = a.shape[1] // 2
+    part = numpy.empty_like(out)
+    first = _prepare(a[:, :h], b[:h], out, accumulate)[0]
+    second = _prepare(a[:, h:], b[h:], part, False)[0]
+    m, n = out.shape
+    side = max(m, n)
+    if _pool() is None:
+        first(0, side)
+        second(0, side)
+    else:
+        _run_parts([[(first, 0, side)], [(second, 0, side)]])
+    out += part
 
 
 def gemm_many(products):

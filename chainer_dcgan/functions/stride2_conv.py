@@ -27,9 +27,10 @@ same array as ``Wc``, so four primitives serve both directions of both layers. A
 or CuPy alike (the array module is taken from the inputs); layouts are standard NCHW.
 
 On the CPU the accumulating products add into their window in BLAS itself (:mod:`._blas`), and in
-training the layout changes are compiled loops (:mod:`._kernels`). There, a layer whose grid has
-many cells that are not output pixels (:data:`COLUMNS_ABOVE`: the 6x6 side of the 96 px models,
-36 % more cells than pixels) takes the column path instead: the four windows of each output pixel
+training the layout changes are compiled loops (:mod:`._kernels`). There, a layer not on the
+Winograd path (below) whose grid has many cells that are not output pixels (:data:`COLUMNS_ABOVE`),
+or that has at most :data:`STACK_MAX_CHANNELS` channels on the ``Z`` side (the RGB layers: their
+stacked product, without its NumPy copies), takes the column path instead: the four windows of each output pixel
 copied side by side once (``(16B, N*h*w)``, no extra cells) and one product of depth 16B with the
 taps' weights side by side ``(A, 16B)``; its transpose sums the four windows back
 (:func:`._kernels.col2im`).
@@ -329,7 +330,7 @@ def _path(h, w, x, B):
         return "grid"
     if WINOGRAD and B > STACK_MAX_CHANNELS and h % 2 == 0 and w % 2 == 0:
         return "wino"
-    if (h + 1) * (w + 1) > COLUMNS_ABOVE * h * w:
+    if (h + 1) * (w + 1) > COLUMNS_ABOVE * h * w or B <= STACK_MAX_CHANNELS:
         return "cols"
     return "grid"
 

@@ -41,7 +41,8 @@ def spy(monkeypatch):
     calls = {}
     for name in ("reorder_weight", "restore_weight", "space_to_depth", "depth_to_space", "to_grid", "from_grid",
                  "add_into", "bn_act_forward", "bn_act_backward", "affine_act_backward", "elu_forward",
-                 "elu_backward"):
+                 "elu_backward", "im2col", "col2im", "wino_input", "wino_input_adjoint", "wino_output",
+                 "wino_output_adjoint", "wino_weight", "wino_weight_grad"):
         if not hasattr(_kernels, name):  # (reorder_weight, restore_weight: newer)
             continue
 
@@ -503,6 +504,17 @@ assert _blas.gemm_many([(a9[i], b9[i], out9[i]) for i in range(9)])
 ref9 = a9.astype(numpy.float64) @ b9
 worst = max(worst, float(numpy.abs(out9 - ref9).max() / numpy.abs(ref9).max()))
 print("many", submitted)
+del submitted[:]
+# a deep product with a small output (the RGB layers' weight gradients) is split in two halves of k
+a = rng.standard_normal((5000, 20)).astype(numpy.float32).T  # transposed, as z.T is
+b = rng.standard_normal((5000, 16)).astype(numpy.float32)
+wide = rng.standard_normal((20, 22)).astype(numpy.float32)
+out = wide.copy()
+assert _blas.gemm(a, b, out[:, 3:19], accumulate=True)
+ref = wide[:, 3:19] + a.astype(numpy.float64) @ b
+assert (out[:, :3] == wide[:, :3]).all() and (out[:, 19:] == wide[:, 19:]).all()
+worst = max(worst, float(numpy.abs(out[:, 3:19] - ref).max() / numpy.abs(ref).max()))
+print("deep", submitted)
 print("worst", worst)
 """
 
@@ -525,9 +537,10 @@ def test_training_process_splits_products_over_the_pool(split):
         assert lines["parts"] == "[((150, 300),)] 8"
         # the pool's thread: products 4 .. 7 whole (rows 0 .. 120) and the second half of the ninth
         assert lines["many"] == "[((0, 120), (0, 120), (0, 120), (0, 120), (60, 120))]"
+        assert lines["deep"] == "[((0, 20),)]"  # the second half of k, whole rows
     else:
         assert lines["threads"] == "2 2" and "split" not in lines["library"]
-        assert lines["parts"] == "[] 0" and lines["many"] == "[]"
+        assert lines["parts"] == "[] 0" and lines["many"] == lines["deep"] == "[]"
     assert float(lines["worst"]) < 1e-5
 
 
@@ -638,8 +651,11 @@ def test_training_step_matches_numpy(spy):
 
     steps = 2
     on, _ = _train(True, steps)
-    assert all(spy.get(name) for name in ("space_to_depth", "depth_to_space", "to_grid", "from_grid",
-                                          "add_into", "bn_act_forward", "bn_act_backward", "elu_backward"))
+    # the middle layers on the Winograd path, the RGB ones on the column path
+    assert all(spy.get(name) for name in ("space_to_depth", "depth_to_space", "to_grid", "from_grid", "im2col",
+                                          "col2im", "wino_input", "wino_input_adjoint", "wino_output",
+                                          "wino_output_adjoint", "wino_weight", "wino_weight_grad",
+                                          "bn_act_forward", "bn_act_backward", "elu_backward")), spy
     off, _ = _train(False, steps)
     # gradients of the first update, from the same parameters: rounding apart, equal (after it, the
     # noise steps of the bias terms below make the runs' parameters, and so gradients, differ)
@@ -736,13 +752,14 @@ def test_each_path_equals_the_grid_path(monkeypatch, path, transposed):
 
 def test_winograd_path_is_taken_only_where_it_serves():
     """Winograd needs an even small side and more than STACK_MAX_CHANNELS channels on the Z side, the
-    compiled loops (training mode) and the switch; the 96 px models' 24x24, 12x12 and 6x6 layers take it."""
+    compiled loops (training mode) and the switch; the 96 px models' 24x24, 12x12 and 6x6 layers take
+    it, their RGB layers the column path."""
     x = numpy.zeros((1, 1), numpy.float32)
     with chainer.using_config("train", True), chainer.using_config("dcgan_kernels", True):
         assert stride2_conv._path(24, 24, x, 64) == stride2_conv._path(12, 12, x, 128) == "wino"
         assert stride2_conv._path(6, 6, x, 256) == "wino"
         assert stride2_conv._path(5, 5, x, 256) == "cols"  # odd: 36 grid cells for 25 pixels
-        assert stride2_conv._path(48, 48, x, 3) == "grid"  # the RGB layers: stacked taps
+        assert stride2_conv._path(48, 48, x, 3) == "cols"  # the RGB layers: one product of depth 48
         assert stride2_conv._path(11, 12, x, 64) == "grid"  # an odd side has no 2x2 tiles
     with chainer.using_config("train", False):
         assert stride2_conv._path(24, 24, x, 64) == "grid"  # NumPy's passes outside training
