@@ -304,8 +304,9 @@ def _wino_in_adjoint(lo, hi, P, bias, x):
     th, tw = P.shape[3], P.shape[4]
     gh, gw = 2 * th + 1, 2 * tw + 1
     Zb = numpy.empty((2, 2, gh, gw), dtype=x.dtype)
+    N = x.shape[0]
     for k in range(lo, hi):
-        n, c = k // C, k % C
+        c, n = k // N, k % N  # n fastest: P's rows are read on along (n, ti, tj)
         b = bias[c] if bias.shape[0] else 0.0
         Zb[...] = 0
         for py in range(2):
@@ -338,10 +339,10 @@ def _wino_in_adjoint(lo, hi, P, bias, x):
 
 def _wino_out(lo, hi, M, bias, y):
     # M (9, A, N, th, tw) -> y (N, A, h, w) + bias: each 2x2 tile is At m At^T, At = [[1, 1, 0], [0, 1, 1]]
-    A = y.shape[1]
+    N = y.shape[0]
     th, tw = M.shape[3], M.shape[4]
     for k in range(lo, hi):
-        n, o = k // A, k % A
+        o, n = k // N, k % N  # n fastest: M's rows are read on along (n, ti, tj)
         b = bias[o] if bias.shape[0] else 0.0
         for ti in range(th):
             for tj in range(tw):
