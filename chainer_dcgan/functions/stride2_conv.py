@@ -30,25 +30,26 @@ On the CPU the accumulating products add into their window in BLAS itself (:mod:
 training the layout changes are compiled loops (:mod:`._kernels`). There, a layer not on the
 Winograd path (below) whose grid has many cells that are not output pixels (:data:`COLUMNS_ABOVE`),
 or that has at most :data:`STACK_MAX_CHANNELS` channels on the ``Z`` side (the RGB layers: their
-stacked product, without its NumPy copies), takes the column path instead: the four windows of each output pixel
-copied side by side once (``(16B, N*h*w)``, no extra cells) and one product of depth 16B with the
-taps' weights side by side ``(A, 16B)``; its transpose sums the four windows back
-(:func:`._kernels.col2im`).
+stacked product, without its NumPy copies), takes the column path instead: the four windows of
+each output pixel copied side by side once (``(16B, N*h*w)``, no extra cells) and one product of
+depth 16B with the taps' weights side by side ``(A, 16B)``; its transpose sums the four windows
+back (:func:`._kernels.col2im`).
 
 **Winograd.** Where the loops run, the layers with an even small side and more than
 :data:`STACK_MAX_CHANNELS` channels on the ``Z`` side (the 96 px models' 24x24, 12x12 and 6x6 ones)
-take the Winograd path instead: the 2x2 stride-1 kernel over ``Z`` is computed as F(2x2, 2x2) (Lavin and Gray,
-2016). Each 2x2 block of outputs needs a 3x3 tile of ``Z`` (tiles at even cells, ``T = n*(h/2)*(w/2)``
-of them, none beyond the output) and 9 products instead of 16, with transforms whose coefficients
-are 0 and +-1 (so no rounding beyond the additions): ``V = Bt d Bt^T`` for each tile ``d`` of ``Z``,
-``U = G g G^T`` for each 2x2 tap block ``g`` of the weight, ``M[k] = U[k] @ V[k]`` for the 9
-positions ``k``, and each output block ``At M At^T``, with ``Bt = [[1, -1, 0], [0, 1, 0], [0, -1, 1]]``,
-``G = [[1, 0], [1, 1], [0, 1]]``, ``At = [[1, 1, 0], [0, 1, 1]]``. The transposed convolution and the
-weight gradient are the transposes of the same steps (``P[k] = U[k].T @ At^T y At``; ``gU[k] =
+take the Winograd path instead: the 2x2 stride-1 kernel over ``Z`` is computed as F(2x2, 2x2)
+(Lavin and Gray, 2016). Each 2x2 block of outputs needs a 3x3 tile of ``Z`` (tiles at even cells,
+``T = n*(h/2)*(w/2)`` of them, none beyond the output) and 9 products instead of 16, with
+transforms whose coefficients are 0 and +-1 (so no rounding beyond the additions):
+``V = Bt d Bt^T`` for each tile ``d`` of ``Z``, ``U = G g G^T`` for each 2x2 tap block ``g`` of the
+weight, ``M[k] = U[k] @ V[k]`` for the 9 positions ``k``, and each output block ``At M At^T``, with
+``Bt = [[1, -1, 0], [0, 1, 0], [0, -1, 1]]``, ``G = [[1, 0], [1, 1], [0, 1]]`` and
+``At = [[1, 1, 0], [0, 1, 1]]``. The transposed convolution and the weight gradient are the transposes of the same steps (``P[k] = U[k].T @ At^T y At``; ``gU[k] =
 (At^T y At)[k] @ V[k].T``, then ``G^T gU G``). Against the grid's four products this is 52 % of the
 multiply-adds at 24x24 and 48 % at 12x12 (the grid's extra cells included; 56 % of the column
-path's at 6x6), for transforms that read and write 9/4 of the ``Z`` side (bench/RESULTS.md, issue 23). The transforms are :func:`._kernels.wino_input` and the others beside it;
-``CHAINER_DCGAN_WINOGRAD=0`` (:data:`WINOGRAD`) keeps the grid path.
+path's at 6x6), for transforms that read and write 9/4 of the ``Z`` side (bench/RESULTS.md, issue
+23). The transforms are :func:`._kernels.wino_input` and the others beside it;
+``CHAINER_DCGAN_WINOGRAD=0`` (:data:`WINOGRAD`) keeps the grid and column paths.
 """
 import chainer
 import chainer.functions as F
