@@ -44,8 +44,9 @@ transforms whose coefficients are 0 and +-1 (so no rounding beyond the additions
 ``V = Bt d Bt^T`` for each tile ``d`` of ``Z``, ``U = G g G^T`` for each 2x2 tap block ``g`` of the
 weight, ``M[k] = U[k] @ V[k]`` for the 9 positions ``k``, and each output block ``At M At^T``, with
 ``Bt = [[1, -1, 0], [0, 1, 0], [0, -1, 1]]``, ``G = [[1, 0], [1, 1], [0, 1]]`` and
-``At = [[1, 1, 0], [0, 1, 1]]``. The transposed convolution and the weight gradient are the transposes of the same steps (``P[k] = U[k].T @ At^T y At``; ``gU[k] =
-(At^T y At)[k] @ V[k].T``, then ``G^T gU G``). Against the grid's four products this is 52 % of the
+``At = [[1, 1, 0], [0, 1, 1]]``. The transposed convolution and the weight gradient are the
+transposes of the same steps (``P[k] = U[k].T @ At^T y At``; ``gU[k] = (At^T y At)[k] @ V[k].T``,
+then ``G^T gU G``). Against the grid's four products this is 52 % of the
 multiply-adds at 24x24 and 48 % at 12x12 (the grid's extra cells included; 56 % of the column
 path's at 6x6), for transforms that read and write 9/4 of the ``Z`` side (bench/RESULTS.md, issue
 23). The transforms are :func:`._kernels.wino_input` and the others beside it;
