@@ -20,12 +20,16 @@ def test_cpu_profile_buckets_and_layers():
     text = out.stdout
     shares = [int(s) for s in re.findall(r"^\S.*?\s+\d+\.\d{3}\s+(\d+)%$", text, re.M)]
     assert len(shares) >= 5 and 95 <= sum(shares) <= 105, text  # every bucket, adding up to the whole
-    assert "matrix products (BLAS)" in text and "BatchNorm + activations" in text
+    assert "matrix products (BLAS)" in text and "BatchNorm + activations" in text and "Winograd transforms" in text
     # every stride-2 layer and direction of both models: 4 layer shapes, 3 directions
-    rows = re.findall(r"^\s*\d+ ch <-> +\d+ ch, small side +(\d+) \((grid|columns)\): (\w+)", text, re.M)
+    rows = re.findall(r"^\s*(\d+) ch <-> +(\d+) ch, small side +(\d+) \((grid|columns|Winograd)\): (\w+)",
+                      text, re.M)
     assert len(rows) == 12, text
-    assert {side for side, _, _ in rows} == {"48", "24", "12", "6"}
-    assert all(path == "columns" for side, path, _ in rows if side == "6")  # 49 cells for 36 pixels
+    assert {(b, a, side) for b, a, side, _, _ in rows} == {("3", "64", "48"), ("64", "128", "24"),
+                                                           ("128", "256", "12"), ("256", "512", "6")}, rows
+    # the RGB layers on the column path, the others on the Winograd path
+    assert all((path == "columns") == (side == "48") and (path == "Winograd") == (side != "48")
+               for _, _, side, path, _ in rows), rows
     assert re.search(r"wall time per iteration \(uninstrumented, median of 1\): \d+\.\d+ s", text)
 
 

@@ -100,8 +100,15 @@ def test_first_update_matches_one_process(tmp_path):
         r = json.load(f)
     assert r["initial_equal"] and r["setup_broadcasts"]
     assert r["mn"]["ranks_equal"] and r["plain"]["ranks_equal"]  # bitwise, after the update
-    # gradients (averaged over ranks) agree with the 1-process batch-4 ones to float32 rounding
-    assert r["mn"]["grad_rel"] < 1e-4, r
+    # gradients (averaged over ranks) agree with the 1-process batch-4 ones to float32 rounding,
+    # except where a ReLU's input lies within rounding of zero and the two runs' summation orders
+    # put it on different sides: one channel's gradient then jumps (measured with the Winograd path:
+    # one of gen/dc3's 64 output channels, 5.2e-3 of its largest gradient, and what flows back from
+    # it: 2 % of all elements beyond 1e-4, the rest within 1e-5; the Winograd and the grid path differ
+    # by the same flip in one process). Held: such jumps stay small and rare, while per-rank
+    # statistics (plain BN, below: 99 % of the elements, 3.0) change the gradients everywhere.
+    assert r["mn"]["grad_rel"] < 1e-2, r
+    assert r["mn"]["grad_frac_differ"] < 0.1 and r["plain"]["grad_frac_differ"] > 0.5, r
     assert r["mn"]["null_grad"] == ["dis/c1/b", "dis/c2/b", "dis/c3/b", "gen/dc1/b", "gen/dc2/b", "gen/dc3/b",
                                     "gen/l0z/b"], r
     assert r["mn"]["null_grad_max"] < 1e-4, r
@@ -234,7 +241,9 @@ def _compare(params, grads, ref_params, ref_grads):
     of elements differing by more than 1e-6) and ``grad_rel`` (largest gradient difference relative to
     the largest component of the same array), the latter over arrays whose exact gradient is not zero:
     the biases of layers followed by BatchNormalization (``l0z/b``, ``dc1-3/b``, ``c1-3/b``) have zero
-    gradient in exact arithmetic, so theirs is rounding noise (< 1e-4, reported as ``null_grad_max``).
+    gradient in exact arithmetic, so theirs is rounding noise (< 1e-4, reported as ``null_grad_max``);
+    ``grad_frac_differ``, over the same arrays, the fraction of elements differing by more than 1e-4
+    of their array's largest component.
     """
     null = {k for k in ref_grads if numpy.abs(ref_grads[k]).max() < 1e-4}
     n = sum(v.size for v in params.values())
@@ -243,6 +252,8 @@ def _compare(params, grads, ref_params, ref_grads):
         "param_frac_differ": sum(int((numpy.abs(params[k] - ref_params[k]) > 1e-6).sum()) for k in params) / n,
         "grad_rel": max(float(numpy.abs(grads[k] - ref_grads[k]).max() / numpy.abs(ref_grads[k]).max())
                         for k in grads if k not in null),
+        "grad_frac_differ": sum(int((numpy.abs(grads[k] - ref_grads[k]) > 1e-4 * numpy.abs(ref_grads[k]).max()).sum())
+                                for k in grads if k not in null) / sum(grads[k].size for k in grads if k not in null),
         "null_grad": sorted(null),
         "null_grad_max": max(float(numpy.abs(grads[k]).max()) for k in null),
     }
