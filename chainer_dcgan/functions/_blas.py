@@ -187,8 +187,9 @@ def _operand(a):
 
 
 def _prepare(a, b, out, accumulate):
-    """``(call, m, n)`` for ``out (+)= a @ b`` where BLAS can take it in place, else None; ``call(lo, hi)``
-    computes the rows (``m >= n``) or columns ``lo .. hi - 1`` of ``out``, the longer side."""
+    """``(call, side, size)`` for ``out (+)= a @ b`` where BLAS can take it in place, else None:
+    ``call(lo, hi)`` computes the rows (``m >= n``) or else the columns ``lo .. hi - 1`` of ``out``,
+    ``side`` is that longer side and ``size`` the multiply-adds ``m * n * k``."""
     if type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or type(out) is not numpy.ndarray:
         return None
     fn = _load().get(out.dtype)
