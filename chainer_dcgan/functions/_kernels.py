@@ -602,20 +602,30 @@ def _no_bias(dtype):
     return numpy.empty(0, dtype=dtype)
 
 
+def _to_taps(loop, Wc, count):
+    """Conv weight ``(A, B, 4, 4)`` -> ``(count, A, 4B)`` by ``loop`` (its ``to_taps`` direction)."""
+    A, B = Wc.shape[:2]
+    taps = numpy.empty((count, A, 4 * B), dtype=Wc.dtype)
+    _run(loop, A, taps.size, numpy.ascontiguousarray(Wc), taps, True)
+    return taps
+
+
+def _from_taps(loop, taps):
+    """``(count, A, 4B)`` -> conv weight ``(A, B, 4, 4)`` by ``loop`` (its other direction)."""
+    _, A, B4 = taps.shape
+    Wc = numpy.empty((A, B4 // 4, 4, 4), dtype=taps.dtype)
+    _run(loop, A, Wc.size, Wc, numpy.ascontiguousarray(taps), False)
+    return Wc
+
+
 def reorder_weight(Wc):
     """As :func:`.stride2_conv.reorder_weight`."""
-    A, B = Wc.shape[:2]
-    Wr = numpy.empty((4, A, 4 * B), dtype=Wc.dtype)
-    _run("move_weight", A, Wr.size, numpy.ascontiguousarray(Wc), Wr, True)
-    return Wr
+    return _to_taps("move_weight", Wc, 4)
 
 
 def restore_weight(Wr):
     """As :func:`.stride2_conv.restore_weight`."""
-    _, A, B4 = Wr.shape
-    Wc = numpy.empty((A, B4 // 4, 4, 4), dtype=Wr.dtype)
-    _run("move_weight", A, Wc.size, Wc, numpy.ascontiguousarray(Wr), False)
-    return Wc
+    return _from_taps("move_weight", Wr)
 
 
 def reorder_weight_cat(Wc):
@@ -692,18 +702,12 @@ def wino_output_adjoint(y):
 
 def wino_weight(Wc):
     """Conv weight ``(A, B, 4, 4)`` -> ``U (9, A, 4B)``, the taps' Winograd transform."""
-    A, B = Wc.shape[:2]
-    U = numpy.empty((9, A, 4 * B), dtype=Wc.dtype)
-    _run("wino_weight", A, U.size, numpy.ascontiguousarray(Wc), U, True)
-    return U
+    return _to_taps("wino_weight", Wc, 9)
 
 
 def wino_weight_grad(gU):
     """The transpose of :func:`wino_weight`: ``(9, A, 4B)`` -> ``(A, B, 4, 4)`` (a weight gradient)."""
-    _, A, B4 = gU.shape
-    Wc = numpy.empty((A, B4 // 4, 4, 4), dtype=gU.dtype)
-    _run("wino_weight", A, Wc.size, Wc, numpy.ascontiguousarray(gU), False)
-    return Wc
+    return _from_taps("wino_weight", gU)
 
 
 def space_to_depth(x, gh, gw):
