@@ -37,7 +37,7 @@ $(VENV)/.installed: setup.py requirements/constraints.txt requirements/build-con
 
 demo: venv
 	@echo "Demo recipe: the faithful models at $(DEMO_SIZE) px, batch $(DEMO_BATCHSIZE), plus a moving average of G" \
-		"(--ema $(DEMO_EMA), not in the 2015 original) that draws the grids; about 9 minutes on 2 cores"
+		"(--ema $(DEMO_EMA), not in the 2015 original) that draws the grids; about 6 minutes on 2 cores"
 	$(PY) examples/train_faces.py --out $(DEMO_OUT) --iteration $(DEMO_ITERATIONS) --size $(DEMO_SIZE) \
 		--batchsize $(DEMO_BATCHSIZE) --ema $(DEMO_EMA) --display-interval 100 --snapshot-interval 250
 	@echo "Sample grids: $(DEMO_OUT)/preview/  loss plot: $(DEMO_OUT)/loss.png" \
