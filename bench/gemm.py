@@ -7,6 +7,9 @@ four) through :func:`chainer_dcgan.functions._blas.gemm`, with OpenBLAS and with
 ``mkl`` package, ``CHAINER_DCGAN_BLAS=mkl``) in turn, both split over the loops' threads with
 OpenBLAS's own at one, as a training process runs them, interleaved round by round so both see the
 same machine, and prints each shape's GFLOP/s, the ratio MKL/OpenBLAS, and the whole set's.
+These are the grid path's shapes (``CHAINER_DCGAN_WINOGRAD=0``); a training process now multiplies
+the Winograd path's nine smaller products per layer instead (the module doc of stride2_conv), which
+this script does not time yet.
 
 Usage::
 
