@@ -708,25 +708,26 @@ def test_im2col_and_col2im_are_adjoint(spy):
 
 
 # the layers each path is chosen for (COLUMNS_ABOVE, WINOGRAD): small side 3x3 (16 grid cells for 9
-# pixels: columns) and 8x12 (117 for 96, both even, 5 channels on the Z side: Winograd)
-PATH_SIDES = {"cols": (3, 3), "wino": (8, 12)}
+# pixels: columns), 8x12 (117 for 96, both even, 5 channels on the Z side: Winograd), and an RGB
+# layer (3 channels on the Z side: columns whatever the side; its grid form stacks the taps)
+PATH_SIDES = {"cols": (3, 3, 5), "wino": (8, 12, 5), "rgb": (4, 6, 3)}
 
 
-@pytest.mark.parametrize("path", ["cols", "wino"])
+@pytest.mark.parametrize("path", ["cols", "wino", "rgb"])
 @pytest.mark.parametrize("transposed", [False, True])
 def test_each_path_equals_the_grid_path(monkeypatch, path, transposed):
     """A layer gives the same output and gradients on the column and the Winograd path as on the grid
     path (float64), and each path is taken where it is meant to be."""
     rng = numpy.random.default_rng(6)
-    h, w = PATH_SIDES[path]
+    h, w, B = PATH_SIDES[path]
     if transposed:
         x = rng.standard_normal((2, 6, h, w))
         fn = stride2_conv.deconvolution_2d
     else:
-        x = rng.standard_normal((2, 5, 2 * h, 2 * w))
+        x = rng.standard_normal((2, B, 2 * h, 2 * w))
         fn = stride2_conv.convolution_2d
-    W = rng.standard_normal((6, 5, 4, 4))
-    b = rng.standard_normal(5 if transposed else 6)
+    W = rng.standard_normal((6, B, 4, 4))
+    b = rng.standard_normal(B if transposed else 6)
 
     def run():
         xv, Wv, bv = chainer.Variable(x.copy()), chainer.Variable(W.copy()), chainer.Variable(b.copy())
@@ -740,11 +741,11 @@ def test_each_path_equals_the_grid_path(monkeypatch, path, transposed):
     real = stride2_conv._path
     monkeypatch.setattr(stride2_conv, "_path", lambda *a: taken.append(real(*a)) or taken[-1])
     fast = _call(run, True)
-    assert taken and set(taken) == {path}, taken
+    assert taken and set(taken) == {"cols" if path == "rgb" else path}, taken
     monkeypatch.setattr(stride2_conv, "COLUMNS_ABOVE", 100.0)
     monkeypatch.setattr(stride2_conv, "WINOGRAD", False)
     del taken[:]
-    grid = _call(run, True)
+    grid = _call(run, path != "rgb")  # an RGB layer takes the grid only without the loops
     assert taken and set(taken) == {"grid"}, taken
     for f, g in zip(fast, grid):
         numpy.testing.assert_allclose(f, g, rtol=1e-12, atol=1e-12)
