@@ -254,7 +254,7 @@ def gemm(a, b, out, accumulate=False):
         call(0, side)
         return True
     # split by the longer side of out over the threads
-    _run_parts([[(call, lo, hi)] for lo, hi in _split(side, _STATE["threads"]) if hi > lo] or [[]])
+    _run_parts([[(call, lo, hi)] for lo, hi in _split(side, _STATE["threads"]) if hi > lo])
     return True
 
 
