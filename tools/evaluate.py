@@ -7,6 +7,10 @@ features are cached in ~/.cache/chainer_dcgan/fid_stats/ keyed by the data's con
 extracts the generated side. FID falls as n grows: compare numbers measured with the same --n.
 The InceptionV3 weights come from `python tools/fetch_inception.py` (see --weights).
 
+--real-baseline measures real faces against other real faces: the floor at this --n. With
+--degrade the second sample is blurred or noised first, a ruler for what a defect of that size
+costs on this data (on the embedded faces, a 1-pixel blur alone is far above the floor).
+
 A conditional model (train_faces.py --conditional) makes each face from a tag set drawn from the
 data's own. With --classifier (a tag classifier saved by tools/tag_vectors.py --save-classifier) it
 also reports agreement: per tag P(classifier says it | asked for it), P(... | not asked), their
@@ -18,6 +22,8 @@ Examples:
   python tools/evaluate.py --model result/gen_iter_10000.npz --dataset data/faces --n 10000 --gpu 0
   python tools/evaluate.py --model result/gen_iter_1000.npz --n 500          # the embedded dataset
   python tools/evaluate.py --untrained --n 500 --json                        # a baseline
+  python tools/evaluate.py --real-baseline --n 1000                            # the floor
+  python tools/evaluate.py --real-baseline --n 1000 --degrade blur:1           # real faces 1 px soft
 """
 import argparse
 import json
@@ -50,6 +56,10 @@ def parse_args(argv=None):
     model.add_argument("--real-baseline", action="store_true",
                        help="compare --n real faces with --n other real faces of the same data (the floor a "
                             "model can reach at this sample count: FID is biased upwards at small n)")
+    p.add_argument("--degrade", type=degradation, default=None, metavar="KIND:AMOUNT",
+                   help="with --real-baseline: blur (blur:SIGMA, in pixels) or noise (noise:SIGMA, on the "
+                        "(pixel-128)/128 scale) the second real sample, to see what a defect of that size "
+                        "costs on this data (e.g. blur:1)")
     p.add_argument("--dataset", default=None,
                    help="folder of real images (with or without manifest.jsonl); default: the embedded "
                         "synthetic faces, as examples/train_faces.py uses them")
@@ -85,7 +95,17 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.n < 6:
         p.error("--n must be >= 6")
+    if args.degrade is not None and not args.real_baseline:
+        p.error("--degrade applies to --real-baseline only")
     return args
+
+
+def degradation(text):
+    """An argparse type: ``blur:SIGMA`` or ``noise:SIGMA``."""
+    try:
+        return metrics.parse_degradation(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
 
 
 def main(argv=None):
@@ -126,7 +146,10 @@ def main(argv=None):
                                                         cache=not args.no_cache, cache_dir=args.cache_dir,
                                                         progress=not args.no_progress)
             if gen is None:
-                fake, _ = metrics.dataset_features(metrics.held_out(dataset, args.n, args.seed), extractor,
+                other = metrics.held_out(dataset, args.n, args.seed)
+                if args.degrade is not None:
+                    other = metrics.Degraded(other, *args.degrade, seed=args.seed)
+                fake, _ = metrics.dataset_features(other, extractor,
                                                    args.n, seed=args.seed + 1, cache=not args.no_cache,
                                                    cache_dir=args.cache_dir, progress=not args.no_progress)
             else:

@@ -254,3 +254,53 @@ def test_held_out_is_disjoint_from_the_evaluated_sample():
     assert len(rest) == 12 and not values & chosen and len(values) == 12
     with pytest.raises(ValueError, match="needs 22 examples"):
         held_out(data, 11)
+
+
+def test_parse_degradation():
+    assert metrics.parse_degradation("blur:1") == ("blur", 1.0)
+    assert metrics.parse_degradation("noise:0.05") == ("noise", 0.05)
+    for bad in ("blur", "blur:", "blur:0", "noise:-1", "noise:inf", "blur:x", "jpeg:90", ":1", "blur:1e9"):
+        with pytest.raises(ValueError):
+            metrics.parse_degradation(bad)
+
+
+def _faces(n=4, seed=0):
+    from chainer_dcgan.datasets import SyntheticFaces
+
+    return SyntheticFaces(n, seed=seed, size=32)
+
+
+def _roughness(x):
+    return numpy.abs(numpy.diff(x, axis=1)).mean() + numpy.abs(numpy.diff(x, axis=2)).mean()
+
+
+def test_degraded_blur_softens_edges_and_keeps_flat_colour():
+    faces = _faces()
+    blurred = metrics.Degraded(faces, "blur", 1.0)
+    assert len(blurred) == len(faces) and blurred.name.endswith("-blur1")
+    for i in range(len(faces)):
+        x, y = faces[i], blurred[i]
+        assert y.shape == x.shape and y.dtype == numpy.float32
+        assert _roughness(y) < 0.7 * _roughness(x)
+        assert abs(float(y.mean() - x.mean())) < 0.02  # a blur moves colour, it does not make or remove it
+        assert numpy.abs(y - x).max() > 0.1
+    flat = metrics.Degraded([numpy.full((3, 16, 16), 0.25, numpy.float32)], "blur", 2.0)
+    numpy.testing.assert_allclose(flat[0], 0.25, atol=1e-6)  # no dark frame at the borders
+    assert _roughness(metrics.Degraded(faces, "blur", 2.0)[0]) < _roughness(blurred[0])
+
+
+def test_degraded_noise_has_its_sigma_and_does_not_depend_on_reading_order():
+    grey = [numpy.zeros((3, 64, 64), numpy.float32) for _ in range(3)]
+    noisy = metrics.Degraded(grey, "noise", 0.05, seed=3)
+    assert 0.045 < float(noisy[0].std()) < 0.055 and abs(float(noisy[0].mean())) < 0.005
+    backwards = [noisy[i] for i in (2, 1, 0)][::-1]
+    for i in range(3):
+        numpy.testing.assert_array_equal(noisy[i], backwards[i])
+    assert not numpy.array_equal(noisy[0], noisy[1])  # each example its own noise
+    assert not numpy.array_equal(noisy[0], metrics.Degraded(grey, "noise", 0.05, seed=4)[0])
+    loud = metrics.Degraded([numpy.full((3, 8, 8), 0.99, numpy.float32)], "noise", 1.0)[0]
+    assert loud.max() <= 1 and loud.min() >= -1  # clipped to the data's range
+    with pytest.raises(ValueError):
+        metrics.Degraded(grey, "jpeg", 90)
+    with pytest.raises(ValueError):
+        metrics.Degraded(grey, "blur", 0)

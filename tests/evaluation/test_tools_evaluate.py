@@ -68,3 +68,17 @@ def test_evaluate_real_baseline_compares_two_disjoint_real_samples(tmp_path, inc
     proc = run_script("tools/evaluate.py", "--real-baseline", "--dataset", tmp_path / "few", "--n", 6,
                       "--weights", inception_weights, "--no-cache", "--no-progress", check=False)
     assert proc.returncode != 0 and "needs 12 examples" in proc.stderr
+
+
+def test_evaluate_degrade_blurs_the_second_real_sample(tmp_path, inception_weights):
+    """--degrade turns the baseline into a ruler: real faces blurred by 3 px are further from real ones
+    than the untouched second sample, and their features are cached under their own name."""
+    from chainer_dcgan.datasets import write_dataset
+
+    write_dataset(str(tmp_path / "faces"), 12, seed=0)
+    common = ("--real-baseline", "--dataset", tmp_path / "faces", "--n", 6, "--batchsize", 6, "--json",
+              "--no-progress", "--weights", inception_weights, "--cache-dir", tmp_path / "cache")
+    base = json.loads(run_script("tools/evaluate.py", *common).stdout)
+    blurred = json.loads(run_script("tools/evaluate.py", *common, "--degrade", "blur:3").stdout)
+    assert blurred["fid"] > base["fid"] > 0
+    assert len(list((tmp_path / "cache").glob("faces-heldout-blur3-n6-*.npz"))) == 1
