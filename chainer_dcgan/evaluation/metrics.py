@@ -257,7 +257,8 @@ def held_out(dataset, n, seed=0):
 
 
 #: What :class:`Degraded` can do to a real face, and the unit of its amount.
-DEGRADATIONS = {"blur": "Gaussian blur, sigma in pixels", "noise": "Gaussian pixel noise, sigma on the (pixel-128)/128 scale"}
+DEGRADATIONS = {"blur": "Gaussian blur, sigma in pixels",
+                "noise": "Gaussian pixel noise, sigma on the (pixel-128)/128 scale"}
 
 
 def parse_degradation(text):
