@@ -12,6 +12,9 @@ files keyed by the dataset's content, the sample count and the extractor
   Unbiased, so it can be slightly negative when the sets come from the same distribution.
 * Precision/recall (Kynkäänniemi et al. 2019, k=3) and density/coverage (Naeem et al. 2020, k=5):
   k-nearest-neighbour manifolds of each set in feature space.
+
+:func:`held_out` gives a second real sample for the real-vs-real floor at the same ``n``;
+:class:`Degraded` blurs or noises it, to read a generator's score against defects of known size.
 """
 import hashlib
 import json
