@@ -18,6 +18,7 @@ import signal
 import sys
 import tempfile
 
+from chainer_dcgan.evaluation.metrics import parse_degradation
 from chainer_dcgan.models import pretrained
 from chainer_dcgan.models.serialization import load_generator, nonfinite_warning
 from chainer_dcgan.training.diffaugment import parse_policy
@@ -169,6 +170,15 @@ def output_file(text):
         raise argparse.ArgumentTypeError("{} is a folder; give a file name".format(text))
     _writable_parent(text)
     return text
+
+
+def degradation(text):
+    """``blur:SIGMA`` or ``noise:SIGMA`` (:func:`chainer_dcgan.evaluation.metrics.parse_degradation`), as
+    ``(kind, amount)``."""
+    try:
+        return parse_degradation(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def output_image(text):

@@ -33,8 +33,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from chainer_dcgan.cli import run_command  # noqa: E402
-from chainer_dcgan.cli import (add_device_arguments, add_model_argument, device_from_args,  # noqa: E402
-                               generator_from_args, positive_int, print_error, seed)
+from chainer_dcgan.cli import (add_device_arguments, add_model_argument, degradation,  # noqa: E402
+                               device_from_args, generator_from_args, positive_int, print_error, seed)
 from chainer_dcgan.evaluation import agreement, inception, metrics  # noqa: E402
 from chainer_dcgan.models import hparams  # noqa: E402
 from chainer_dcgan.models.serialization import ModelFileError  # noqa: E402
@@ -99,13 +99,6 @@ def parse_args(argv=None):
         p.error("--degrade applies to --real-baseline only")
     return args
 
-
-def degradation(text):
-    """An argparse type: ``blur:SIGMA`` or ``noise:SIGMA``."""
-    try:
-        return metrics.parse_degradation(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e))
 
 
 def main(argv=None):
